@@ -1,0 +1,36 @@
+# zapjobs: PGXS build.  `make && make install`, then `make installcheck` runs
+# the pg_regress suites (private temp instance) and the TAP tests.
+
+EXTENSION = zapjobs
+MODULE_big = zapjobs
+OBJS = \
+	src/init.o \
+	src/shmem.o \
+	src/events.o \
+	src/publisher.o \
+	src/launcher.o \
+	src/pool.o \
+	src/worker.o \
+	src/bookkeeping.o \
+	src/sqlexec.o \
+	src/output.o \
+	src/api.o \
+	src/wakeup.o
+
+DATA = $(wildcard sql/zapjobs--*.sql)
+
+REGRESS = api execution security
+REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
+
+TAP_TESTS = 1
+
+PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes -Wno-declaration-after-statement
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# TAP tests live in test/t, not t/.
+PROVE_TESTS ?= test/t/*.pl
+
+EXTRA_CLEAN = tmp_check tmp_check_regress results regression.diffs regression.out log
