@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Shared steps for test/run-tests.sh and test/demo.sh.  Source it; do not run it.
+#
+# Both scripts run as root on a fresh Debian 12 machine: they install the build
+# dependencies, build and install the extension, and then hand everything that
+# starts a PostgreSQL server to the unprivileged user $ZJ_USER, because
+# PostgreSQL refuses to run as root.
+#
+# Environment knobs (all optional):
+#   PG_CONFIG  pg_config to build against (default: PostgreSQL 15's)
+#   ZJ_USER    unprivileged user that owns build trees and servers (default: zapjobs)
+
+ZJ_PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=${PG_CONFIG:-$ZJ_PG_BIN/pg_config}
+ZJ_USER=${ZJ_USER:-zapjobs}
+# Repository root: this file lives in <root>/test/.
+ZJ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PG_CONFIG
+
+zj_log() { printf '\n==> %s\n' "$*"; }
+zj_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+zj_require_root() {
+    [[ $(id -u) -eq 0 ]] || zj_die "run this as root (it installs packages and the extension; servers run as '$ZJ_USER')"
+}
+
+# A locale that does not exist makes initdb fail; fall back to C.UTF-8, which
+# Debian always has.
+zj_fix_locale() {
+    if locale 2>&1 >/dev/null | grep -q 'Cannot set'; then
+        export LC_ALL=C.UTF-8 LANG=C.UTF-8
+    fi
+}
+
+# True when everything the build and the TAP tests need is already there, so a
+# machine that has it (or has no network) skips apt entirely.
+zj_deps_present() {
+    local pgxs
+    pgxs=$("$PG_CONFIG" --pgxs 2>/dev/null) || return 1
+    [[ $pgxs == /usr/lib/postgresql/15/* && -f $pgxs ]] || return 1
+    perl -MIPC::Run -e 1 2>/dev/null || return 1
+    command -v make >/dev/null || return 1
+    command -v gcc >/dev/null || return 1
+}
+
+zj_install_packages() {
+    if zj_deps_present; then
+        zj_log "Build dependencies already installed; skipping apt-get"
+        return 0
+    fi
+    zj_log "Installing build dependencies with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    # make/gcc are listed because a minimal image may lack them; the server
+    # dev package only pulls in clang/llvm (for JIT bitcode).
+    apt-get install -y --no-install-recommends \
+        postgresql-server-dev-15 libipc-run-perl make gcc
+    zj_deps_present || zj_die "dependencies still missing after apt-get install"
+}
+
+# System user without a password; it owns the test/demo trees and clusters.
+zj_ensure_user() {
+    if ! id -u "$ZJ_USER" >/dev/null 2>&1; then
+        zj_log "Creating system user '$ZJ_USER'"
+        useradd --system --user-group --create-home \
+            --home-dir "/var/lib/$ZJ_USER" --shell /usr/sbin/nologin "$ZJ_USER"
+    fi
+}
+
+# Run a command as $ZJ_USER (runuser -u execs it directly, no login shell).
+zj_as_user() { runuser -u "$ZJ_USER" -- "$@"; }
+
+# zj_copy_tree DEST: copy the source tree (git-tracked plus untracked,
+# not-ignored files; so no stale .o/.so or test output) into DEST and give it
+# to $ZJ_USER.  We never build inside the checkout itself, so running these
+# scripts does not clobber a developer's own build or leave root-owned files.
+zj_copy_tree() {
+    local dest=$1
+    mkdir -p "$dest"
+    if git -C "$ZJ_ROOT" -c safe.directory="$ZJ_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$ZJ_ROOT" -c safe.directory="$ZJ_ROOT" \
+            ls-files -z --cached --others --exclude-standard |
+            # --cached also lists tracked files deleted in the work tree.
+            (cd "$ZJ_ROOT" && while IFS= read -r -d '' f; do
+                if [[ -e $f || -L $f ]]; then printf '%s\0' "$f"; fi
+            done) |
+            tar -C "$ZJ_ROOT" --null -T - -cf - | tar -C "$dest" -xf -
+    else
+        tar -C "$ZJ_ROOT" --exclude=.git --exclude='*.o' --exclude='*.so' \
+            --exclude='*.bc' --exclude=./tmp_check --exclude=./tmp_check_regress \
+            --exclude=./results --exclude=./log --exclude=./regression.diffs \
+            --exclude=./regression.out -cf - . | tar -C "$dest" -xf -
+    fi
+    chown -R "$ZJ_USER:" "$dest"
+}
+
+# zj_build_install DIR: compile as $ZJ_USER (the Makefile adds -Wall -Werror),
+# then install as root into PostgreSQL 15's lib and extension directories.
+zj_build_install() {
+    local dir=$1
+    zj_log "Building zapjobs (warnings are errors)"
+    (cd "$dir" && zj_as_user make -j"$(nproc)" PG_CONFIG="$PG_CONFIG")
+    zj_log "Installing zapjobs into $("$PG_CONFIG" --pkglibdir)"
+    (cd "$dir" && make install PG_CONFIG="$PG_CONFIG")
+    # make install runs as root; keep the tree owned by the test user.
+    chown -R "$ZJ_USER:" "$dir"
+}
