@@ -1,0 +1,381 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  SQL-callable functions: jobs.enqueue, jobs.wait, and the functions a
+ *	  running job calls on itself (jobs.input, jobs.current_run_id,
+ *	  jobs.set_output).
+ *
+ *	  jobs.enqueue validates everything before it writes anything, and
+ *	  records the caller (current_user) as the run's owner: the job will
+ *	  run in a session of that role.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "zapjobs.h"
+
+PG_FUNCTION_INFO_V1(zj_enqueue);
+PG_FUNCTION_INFO_V1(zj_wait);
+PG_FUNCTION_INFO_V1(zj_input);
+PG_FUNCTION_INFO_V1(zj_current_run_id);
+PG_FUNCTION_INFO_V1(zj_set_output);
+
+#define ZJ_MAX_TIMEOUT_MS ((int64) PG_INT32_MAX)
+
+static const char *
+zj_api_name_arg(FunctionCallInfo fcinfo, int argno, const char *what,
+				const char *dflt)
+{
+	char	   *value;
+
+	if (PG_ARGISNULL(argno))
+		return dflt;
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", what),
+				 errhint("Pass NULL to use the default.")));
+	if (strlen(value) >= ZJ_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s \"%s\" is too long", what, value),
+				 errdetail("The limit is %d bytes.", ZJ_NAME_MAX - 1)));
+	return value;
+}
+
+static const char *
+zj_api_command_arg(FunctionCallInfo fcinfo)
+{
+	char	   *command;
+	const char *p;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("command must not be NULL")));
+	command = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	for (p = command; *p && isspace((unsigned char) *p); p++)
+		;
+	if (*p == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("command must not be empty"),
+				 errhint("Pass the SQL the job should execute, for example 'CALL etl.load_day()'.")));
+	return command;
+}
+
+static const char *
+zj_api_kind_arg(FunctionCallInfo fcinfo)
+{
+	const char *kind = PG_ARGISNULL(8) ? "sql" :
+		text_to_cstring(PG_GETARG_TEXT_PP(8));
+
+	if (strcmp(kind, "shell") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("shell jobs are not supported by this version of zapjobs"),
+				 errhint("Use kind => 'sql'.")));
+	if (strcmp(kind, "sql") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown job kind \"%s\"", kind),
+				 errhint("The kinds are 'sql' and 'shell'.")));
+	return kind;
+}
+
+static TimestampTz
+zj_api_run_at_arg(FunctionCallInfo fcinfo)
+{
+	TimestampTz run_at;
+
+	if (PG_ARGISNULL(3))
+		return GetCurrentTransactionStartTimestamp();
+	run_at = PG_GETARG_TIMESTAMPTZ(3);
+	if (TIMESTAMP_NOT_FINITE(run_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("run_at must be a finite time")));
+	return run_at;
+}
+
+static int32
+zj_api_max_attempts_arg(FunctionCallInfo fcinfo)
+{
+	int32		n;
+
+	if (PG_ARGISNULL(4))
+		return zj_default_max_attempts;
+	n = PG_GETARG_INT32(4);
+	if (n < 1 || n > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be between 1 and 1000, not %d", n)));
+	return n;
+}
+
+static Interval *
+zj_api_timeout_arg(FunctionCallInfo fcinfo)
+{
+	Interval   *timeout;
+	int64		usecs;
+
+	if (PG_ARGISNULL(5))
+	{
+		timeout = palloc0(sizeof(Interval));
+		timeout->time = (int64) zj_default_timeout_s * USECS_PER_SEC;
+		return timeout;
+	}
+	timeout = PG_GETARG_INTERVAL_P(5);
+	usecs = timeout->time + ((int64) timeout->month * DAYS_PER_MONTH +
+							 timeout->day) * USECS_PER_DAY;
+	if (usecs <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be positive")));
+	if (usecs / 1000 > ZJ_MAX_TIMEOUT_MS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be at most 24 days")));
+	return timeout;
+}
+
+/* The owner must be able to have a session: workers log in as it. */
+static void
+zj_api_check_owner(Oid owner)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	Form_pg_authid form;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for role %u", owner);
+	form = (Form_pg_authid) GETSTRUCT(tup);
+	if (!form->rolcanlogin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("role \"%s\" cannot own jobs because it cannot log in",
+						NameStr(form->rolname)),
+				 errdetail("A job runs in a session of the role that enqueued it."),
+				 errhint("Enqueue as a role with LOGIN (SET ROLE to it), or ALTER ROLE %s LOGIN.",
+						 quote_identifier(NameStr(form->rolname)))));
+	if (!form->rolsuper &&
+		zj_database_aclcheck(MyDatabaseId, owner, ACL_CONNECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot own jobs because it may not connect to this database",
+						NameStr(form->rolname)),
+				 errhint("GRANT CONNECT ON DATABASE %s TO %s.",
+						 quote_identifier(get_database_name(MyDatabaseId)),
+						 quote_identifier(NameStr(form->rolname)))));
+	ReleaseSysCache(tup);
+}
+
+static void
+zj_api_warn_if_unserved(void)
+{
+	if (!zj_preloaded)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zapjobs is not loaded at server start, so no worker will run this job"),
+				 errhint("Add zapjobs to shared_preload_libraries and restart the server.")));
+	else if (!zj_serves_my_database())
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no zapjobs workers serve database \"%s\", so no worker will run this job",
+						get_database_name(MyDatabaseId)),
+				 errhint("Workers serve the database named by zapjobs.database (currently \"%s\").",
+						 zj_database)));
+}
+
+/*
+ * jobs.enqueue(command, queue, priority, run_at, max_attempts, timeout,
+ *				input, name, kind) RETURNS bigint
+ */
+Datum
+zj_enqueue(PG_FUNCTION_ARGS)
+{
+	ZjNewRun	run;
+
+	run.command = zj_api_command_arg(fcinfo);
+	run.queue = zj_api_name_arg(fcinfo, 1, "queue name", "default");
+	run.priority = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	run.run_at = zj_api_run_at_arg(fcinfo);
+	run.max_attempts = zj_api_max_attempts_arg(fcinfo);
+	run.timeout = zj_api_timeout_arg(fcinfo);
+	run.input = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
+	run.name = zj_api_name_arg(fcinfo, 7, "job name", NULL);
+	run.kind = zj_api_kind_arg(fcinfo);
+	run.owner = GetUserId();
+	run.search_path = GetConfigOption("search_path", false, false);
+
+	zj_api_check_owner(run.owner);
+	zj_api_warn_if_unserved();
+	PG_RETURN_INT64(zj_book_insert(&run));
+}
+
+/* A run's status as the caller sees it (row-level security applies). */
+static char *
+zj_api_visible_status(int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	char	   *status = NULL;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT status FROM jobs.runs"
+							  " WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read run status");
+	if (SPI_processed == 1)
+		status = MemoryContextStrdup(caller_cxt,
+									 SPI_getvalue(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("run " INT64_FORMAT " does not exist", run_id),
+				 errhint("Runs of roles you are not a member of are not visible.")));
+	return status;
+}
+
+static void
+zj_api_wait_register(int64 run_id)
+{
+	int			me = zj_my_proc_number();
+
+	if (!zj_shmem_ready() || me < 0 || me >= zj_shared->max_backends)
+		return;
+	pg_atomic_write_u64(&zj_shared->waiting_for[me], (uint64) run_id);
+	if (run_id != 0)
+		pg_atomic_fetch_add_u32(&zj_shared->waiters, 1);
+	else
+		pg_atomic_fetch_sub_u32(&zj_shared->waiters, 1);
+}
+
+static char *
+zj_api_wait_loop(int64 run_id, TimestampTz deadline)
+{
+	for (;;)
+	{
+		char	   *status = zj_api_visible_status(run_id);
+		long		sleep_ms = 250;
+
+		if (zj_status_is_final(zj_status_from_name(status)))
+			return status;
+		if (deadline != 0)
+		{
+			long		left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+
+			if (left <= 0)
+				return status;
+			sleep_ms = Min(sleep_ms, left);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * jobs.wait(run_id, timeout) RETURNS text: block until the run is finished
+ * (or the timeout passes) and return its status.  The publisher sets our
+ * latch when the run finishes; a short poll covers a missing launcher.
+ */
+Datum
+zj_wait(PG_FUNCTION_ARGS)
+{
+	int64		run_id;
+	TimestampTz deadline = 0;
+	char	   *status;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("run id must not be NULL")));
+	run_id = PG_GETARG_INT64(0);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("jobs.wait() cannot be used in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Its snapshot would never show the run finishing."),
+				 errhint("Call it in a READ COMMITTED transaction.")));
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(1);
+		int64		usecs = timeout->time +
+			((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * USECS_PER_DAY;
+
+		if (usecs < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative")));
+		deadline = GetCurrentTimestamp() + usecs;
+	}
+
+	zj_api_wait_register(run_id);
+	PG_TRY();
+	{
+		status = zj_api_wait_loop(run_id, deadline);
+	}
+	PG_FINALLY();
+	{
+		zj_api_wait_register(0);
+	}
+	PG_END_TRY();
+	PG_RETURN_TEXT_P(cstring_to_text(status));
+}
+
+/* jobs.input() RETURNS jsonb: the running job's input, else NULL. */
+Datum
+zj_input(PG_FUNCTION_ARGS)
+{
+	if (zj_current_run == NULL || zj_current_run->input == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(zj_current_run->input);
+}
+
+/* jobs.current_run_id() RETURNS bigint: the running job's id, else NULL. */
+Datum
+zj_current_run_id(PG_FUNCTION_ARGS)
+{
+	if (zj_current_run == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(zj_current_run->id);
+}
+
+/* jobs.set_output(jsonb): the run's output, instead of its last row. */
+Datum
+zj_set_output(PG_FUNCTION_ARGS)
+{
+	if (zj_current_run == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("jobs.set_output() does nothing outside a running job")));
+		PG_RETURN_VOID();
+	}
+	zj_output_was_set = true;
+	zj_explicit_output = PG_ARGISNULL(0) ? NULL :
+		zj_output_keep(PG_GETARG_JSONB_P(0));
+	PG_RETURN_VOID();
+}

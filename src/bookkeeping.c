@@ -1,0 +1,551 @@
+/*-------------------------------------------------------------------------
+ *
+ * bookkeeping.c
+ *	  Every query zapjobs runs on its own tables, and so every run state
+ *	  transition: insert (enqueue), promote (scheduled -> pending), claim
+ *	  (pending -> running), complete, fail, reap (running, worker gone ->
+ *	  failed).  Each transition records its event for job_update here.
+ *
+ *	  The queries run as the bootstrap superuser with a restricted
+ *	  search_path (zj_book_begin), whoever the session user is: a worker is
+ *	  connected as the job's owner, who has no rights on jobs.runs, and a
+ *	  job may have changed search_path or created objects to hijack
+ *	  unqualified names.  Plans are prepared once per process.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+static const char *const zj_status_names[] = {
+	[ZJ_RUN_SCHEDULED] = "scheduled",
+	[ZJ_RUN_PENDING] = "pending",
+	[ZJ_RUN_RUNNING] = "running",
+	[ZJ_RUN_COMPLETED] = "completed",
+	[ZJ_RUN_FAILED] = "failed",
+	[ZJ_RUN_CANCELLED] = "cancelled",
+	[ZJ_RUN_AWAITING_RETRY] = "awaiting_retry",
+};
+
+/* Columns every transition returns, to describe its event. */
+#define ZJ_EVENT_COLUMNS \
+	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
+	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.error_message"
+#define ZJ_EVENT_NCOLS 11
+
+typedef struct ZjBookState
+{
+	Oid			saved_user;
+	int			saved_sec_context;
+	int			guc_level;
+} ZjBookState;
+
+static ZjBookState zj_book_state;
+static int	zj_book_depth = 0;
+
+const char *
+zj_status_name(ZjRunStatus status)
+{
+	return zj_status_names[status];
+}
+
+ZjRunStatus
+zj_status_from_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(zj_status_names); i++)
+		if (strcmp(zj_status_names[i], name) == 0)
+			return (ZjRunStatus) i;
+	elog(ERROR, "unknown zapjobs run status \"%s\"", name);
+	return ZJ_RUN_FAILED;		/* keep compiler quiet */
+}
+
+bool
+zj_status_is_final(ZjRunStatus status)
+{
+	return status == ZJ_RUN_COMPLETED || status == ZJ_RUN_FAILED ||
+		status == ZJ_RUN_CANCELLED;
+}
+
+/* Enter bookkeeping mode: superuser, safe search_path, SPI connected. */
+void
+zj_book_begin(void)
+{
+	Assert(zj_book_depth == 0);
+	zj_book_depth++;
+	GetUserIdAndSecContext(&zj_book_state.saved_user,
+						   &zj_book_state.saved_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   zj_book_state.saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	zj_book_state.guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+zj_book_end(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	AtEOXact_GUC(true, zj_book_state.guc_level);
+	SetUserIdAndSecContext(zj_book_state.saved_user,
+						   zj_book_state.saved_sec_context);
+	zj_book_depth--;
+}
+
+/* Run a statement through a plan prepared on first use. */
+static int
+zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			 Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "zapjobs could not prepare \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "zapjobs bookkeeping failed: %s",
+			 SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+static char *
+zj_book_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static TimestampTz
+zj_book_time(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+static int32
+zj_book_int4(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/* Record the events of the rows a transition returned, from column first. */
+static void
+zj_book_record_events(int first)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		ZjRunEvent	ev;
+
+		zj_events_fill(&ev,
+					   DatumGetInt64(SPI_getbinval(tup, desc, first, &isnull)),
+					   zj_book_text(tup, desc, first + 1),
+					   zj_book_int4(tup, desc, first + 2),
+					   zj_book_int4(tup, desc, first + 3),
+					   zj_book_text(tup, desc, first + 4),
+					   zj_book_text(tup, desc, first + 5),
+					   zj_book_time(tup, desc, first + 6),
+					   zj_book_time(tup, desc, first + 7),
+					   zj_book_time(tup, desc, first + 8),
+					   zj_book_text(tup, desc, first + 9),
+					   zj_book_text(tup, desc, first + 10));
+		zj_events_add(&ev);
+	}
+}
+
+/* enqueue: insert a run; returns its id. */
+int64
+zj_book_insert(const ZjNewRun *run)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, REGROLEOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[12];
+	char		nulls[12];
+	bool		scheduled = run->run_at > GetCurrentTimestamp();
+	Oid			alltypes[12];
+	int64		id;
+	bool		isnull;
+
+	memcpy(alltypes, types, sizeof(types));
+	alltypes[11] = INTERVALOID;
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = run->name ? CStringGetTextDatum(run->name) : (Datum) 0;
+	nulls[0] = run->name ? ' ' : 'n';
+	values[1] = CStringGetTextDatum(run->kind);
+	values[2] = CStringGetTextDatum(run->command);
+	values[3] = CStringGetTextDatum(run->queue);
+	values[4] = Int32GetDatum(run->priority);
+	values[5] = CStringGetTextDatum(scheduled ? "scheduled" : "pending");
+	values[6] = ObjectIdGetDatum(run->owner);
+	values[7] = run->input ? JsonbPGetDatum(run->input) : (Datum) 0;
+	nulls[7] = run->input ? ' ' : 'n';
+	values[8] = run->search_path ? CStringGetTextDatum(run->search_path) : (Datum) 0;
+	nulls[8] = run->search_path ? ' ' : 'n';
+	values[9] = TimestampTzGetDatum(run->run_at);
+	values[10] = Int32GetDatum(run->max_attempts);
+	values[11] = IntervalPGetDatum(run->timeout);
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "INSERT INTO jobs.runs AS r (name, kind, command, queue, priority,"
+				 " status, owner, input, search_path, run_at, max_attempts, timeout)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+				 " RETURNING " ZJ_EVENT_COLUMNS,
+				 12, alltypes, values, nulls);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	zj_book_record_events(1);
+	zj_book_end();
+
+	if (!scheduled)
+		zj_wakeup_note_enqueue(run->owner);
+	return id;
+}
+
+/* Copy the claimed run out of SPI memory into cxt. */
+static ZjRun *
+zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	ZjRun	   *run = palloc0(sizeof(ZjRun));
+	bool		isnull;
+	Datum		d;
+
+	run->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	run->command = zj_book_text(tup, desc, ZJ_EVENT_NCOLS + 1);
+	run->search_path = zj_book_text(tup, desc, ZJ_EVENT_NCOLS + 2);
+	d = SPI_getbinval(tup, desc, ZJ_EVENT_NCOLS + 3, &isnull);
+	run->input = isnull ? NULL : DatumGetJsonbPCopy(d);
+	run->attempt = zj_book_int4(tup, desc, 3);
+	d = SPI_getbinval(tup, desc, ZJ_EVENT_NCOLS + 4, &isnull);
+	run->timeout_ms = isnull ? 0 : DatumGetInt64(d);
+	MemoryContextSwitchTo(old);
+	return run;
+}
+
+/*
+ * pending -> running: claim the next run of this role.  The caller is in
+ * a transaction of its own and commits it before executing the run.
+ */
+bool
+zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {REGROLEOID, INT4OID, INT8OID};
+	Datum		values[3];
+	bool		found;
+
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = Int32GetDatum(MyProcPid);
+	values[2] = Int64GetDatum((int64) zj_shared->epoch);
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "UPDATE jobs.runs AS r SET status = 'running',"
+				 " attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp(),"
+				 " worker_pid = $2, worker_epoch = $3"
+				 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
+				 "  WHERE q.status = 'pending' AND q.owner = $1"
+				 "  ORDER BY q.priority, q.run_at, q.id"
+				 "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+				 " RETURNING " ZJ_EVENT_COLUMNS ", r.command, r.search_path,"
+				 " r.input, (extract(epoch FROM r.timeout) * 1000)::int8",
+				 3, types, values, NULL);
+	found = SPI_processed == 1;
+	if (found)
+	{
+		*run = zj_book_copy_run(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cxt);
+		zj_book_record_events(1);
+	}
+	zj_book_end();
+	return found;
+}
+
+/* running -> completed, in the job's own transaction. */
+void
+zj_book_complete(ZjRun *run, Jsonb *output)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', output ? ' ' : 'n'};
+	int			n;
+
+	values[0] = Int64GetDatum(run->id);
+	values[1] = output ? JsonbPGetDatum(output) : (Datum) 0;
+
+	zj_book_begin();
+	n = zj_book_exec(&plan,
+					 "UPDATE jobs.runs AS r SET status = 'completed',"
+					 " finished_at = pg_catalog.clock_timestamp(), output = $2"
+					 " WHERE r.id = $1 AND r.status = 'running'"
+					 " RETURNING " ZJ_EVENT_COLUMNS,
+					 2, types, values, nulls);
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run " INT64_FORMAT " is no longer running", run->id),
+				 errdetail("Another process changed its status while the job ran.")));
+	zj_book_record_events(1);
+	zj_book_end();
+}
+
+/* running -> failed, in a fresh transaction after the job's rolled back. */
+void
+zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
+			 const char *detail, const char *hint, const char *context)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	const char *texts[5] = {sqlstate, message, detail, hint, context};
+	Datum		values[6];
+	char		nulls[6];
+	int			i;
+
+	values[0] = Int64GetDatum(run->id);
+	nulls[0] = ' ';
+	for (i = 0; i < 5; i++)
+	{
+		values[i + 1] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+		nulls[i + 1] = texts[i] ? ' ' : 'n';
+	}
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "UPDATE jobs.runs AS r SET status = 'failed',"
+				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " error_sqlstate = $2, error_message = $3, error_detail = $4,"
+				 " error_hint = $5, error_context = $6"
+				 " WHERE r.id = $1 AND r.status = 'running'"
+				 " RETURNING " ZJ_EVENT_COLUMNS,
+				 6, types, values, nulls);
+	zj_book_record_events(1);
+	zj_book_end();
+}
+
+/*
+ * scheduled -> pending for runs now due, at most a batch per call (the
+ * launcher calls again while it returns a full batch).  *next_due is set
+ * to the earliest run_at still in the future, or 0.
+ */
+int
+zj_book_promote_due(TimestampTz *next_due)
+{
+	static SPIPlanPtr promote = NULL;
+	static SPIPlanPtr earliest = NULL;
+	int			n;
+	uint64		i;
+	bool		isnull;
+
+	zj_book_begin();
+	n = zj_book_exec(&promote,
+					 "UPDATE jobs.runs AS r SET status = 'pending'"
+					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
+					 "  WHERE q.status = 'scheduled'"
+					 "  AND q.run_at <= pg_catalog.clock_timestamp()"
+					 "  ORDER BY q.run_at LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+					 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner",
+					 0, NULL, NULL, NULL);
+	zj_book_record_events(1);
+	for (i = 0; i < SPI_processed; i++)
+		zj_wakeup_note_enqueue(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc,
+															  ZJ_EVENT_NCOLS + 1,
+															  &isnull)));
+
+	zj_book_exec(&earliest,
+				 "SELECT min(run_at) FROM jobs.runs WHERE status = 'scheduled'",
+				 0, NULL, NULL, NULL);
+	*next_due = zj_book_time(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zj_book_end();
+	return n;
+}
+
+/* Is the worker that claimed this attempt still executing it? */
+static bool
+zj_book_worker_alive(int64 id, int32 pid, int64 epoch)
+{
+	bool		alive = false;
+	int			i;
+
+	if ((uint64) epoch != zj_shared->epoch)
+		return false;
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *slot = &zj_shared->slots[i];
+
+		if (slot->pid == pid && slot->run_id == id)
+			alive = true;
+	}
+	LWLockRelease(zj_shared->lock);
+	return alive;
+}
+
+static void
+zj_book_reap_one(int64 id, int32 attempt, bool restarted)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(attempt);
+	values[2] = CStringGetTextDatum(restarted ? "57P02" : "57P01");
+	values[3] = CStringGetTextDatum(restarted ?
+									"the server restarted while the job was running" :
+									"the worker running the job exited before it finished");
+	zj_book_exec(&plan,
+				 "UPDATE jobs.runs AS r SET status = 'failed',"
+				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " error_sqlstate = $3, error_message = $4"
+				 " WHERE r.id = $1 AND r.attempt = $2 AND r.status = 'running'"
+				 " RETURNING " ZJ_EVENT_COLUMNS,
+				 4, types, values, NULL);
+	zj_book_record_events(1);
+}
+
+/*
+ * running -> failed for runs whose worker is gone.  A worker sets its
+ * slot's run_id before its claim commits and clears it after its outcome
+ * commits, and the UPDATE re-checks status, so a run finishing while we
+ * look is never touched.
+ */
+int
+zj_book_reap(void)
+{
+	static SPIPlanPtr plan = NULL;
+	SPITupleTable *running;
+	uint64		nrunning;
+	uint64		i;
+	int			reaped = 0;
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "SELECT id, attempt, worker_pid, worker_epoch FROM jobs.runs"
+				 " WHERE status = 'running'",
+				 0, NULL, NULL, NULL);
+	running = SPI_tuptable;
+	nrunning = SPI_processed;
+	for (i = 0; i < nrunning; i++)
+	{
+		HeapTuple	tup = running->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, running->tupdesc, 1, &isnull));
+		int32		attempt = zj_book_int4(tup, running->tupdesc, 2);
+		int32		pid = zj_book_int4(tup, running->tupdesc, 3);
+		Datum		epoch = SPI_getbinval(tup, running->tupdesc, 4, &isnull);
+
+		if (!isnull && zj_book_worker_alive(id, pid, DatumGetInt64(epoch)))
+			continue;
+		zj_book_reap_one(id, attempt,
+						 isnull || (uint64) DatumGetInt64(epoch) != zj_shared->epoch);
+		reaped++;
+	}
+	zj_book_end();
+	return reaped;
+}
+
+/* Roles that own due runs: a loose index scan over the claim index. */
+int
+zj_book_demand(Oid *roles, int max)
+{
+	static SPIPlanPtr plan = NULL;
+	int			n;
+	int			i;
+	bool		isnull;
+
+	zj_book_begin();
+	n = zj_book_exec(&plan,
+					 "WITH RECURSIVE o(owner) AS ("
+					 " (SELECT owner FROM jobs.runs WHERE status = 'pending'"
+					 "  ORDER BY owner LIMIT 1)"
+					 " UNION ALL"
+					 " SELECT (SELECT r.owner FROM jobs.runs r"
+					 "  WHERE r.status = 'pending' AND r.owner > o.owner"
+					 "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
+					 " SELECT owner::oid FROM o WHERE owner IS NOT NULL",
+					 0, NULL, NULL, NULL);
+	n = Min(n, max);
+	for (i = 0; i < n; i++)
+		roles[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull));
+	zj_book_end();
+	return n;
+}
+
+/* pending -> failed for every run of a role no worker can serve. */
+int
+zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
+				  const char *hint)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {REGROLEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	int			n;
+
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = CStringGetTextDatum(sqlstate);
+	values[2] = CStringGetTextDatum(message);
+	values[3] = CStringGetTextDatum(hint);
+	zj_book_begin();
+	n = zj_book_exec(&plan,
+					 "UPDATE jobs.runs AS r SET status = 'failed',"
+					 " finished_at = pg_catalog.clock_timestamp(),"
+					 " error_sqlstate = $2, error_message = $3, error_hint = $4"
+					 " WHERE r.owner = $1 AND r.status = 'pending'"
+					 " RETURNING " ZJ_EVENT_COLUMNS,
+					 4, types, values, NULL);
+	zj_book_record_events(1);
+	zj_book_end();
+	return n;
+}
+
+/* Is the extension installed (and committed) in this database? */
+bool
+zj_extension_present(void)
+{
+	return OidIsValid(get_extension_oid(ZJ_EXTENSION_NAME, true));
+}

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *	  Library entry point: defines the GUCs, installs the shared-memory
+ *	  hooks and registers the launcher.  Loaded without
+ *	  shared_preload_libraries, only the GUCs exist and jobs.enqueue warns
+ *	  that nothing will run its jobs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "zapjobs.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+char	   *zj_database = NULL;
+int			zj_max_workers = 4;
+int			zj_poll_interval_ms = 1000;
+int			zj_default_timeout_s = 3600;
+int			zj_default_max_attempts = 1;
+char	   *zj_channel = NULL;
+int			zj_max_output_bytes = 65536;
+bool		zj_preloaded = false;
+
+static void
+zj_init_define_runtime_gucs(void)
+{
+	DefineCustomIntVariable("zapjobs.poll_interval",
+							"Longest time an idle worker or the launcher sleeps "
+							"before looking for work anyway.",
+							"Commits that enqueue runs wake workers at once; "
+							"this poll is only a safety net.",
+							&zj_poll_interval_ms, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.default_timeout",
+							"Timeout of a run enqueued without one.",
+							NULL, &zj_default_timeout_s, 3600, 1,
+							INT_MAX / 1000, PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.default_max_attempts",
+							"Attempts of a run enqueued without max_attempts.",
+							NULL, &zj_default_max_attempts, 1, 1, 1000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("zapjobs.channel",
+							   "Channel on which run state changes are "
+							   "published with NOTIFY.",
+							   NULL, &zj_channel, "job_update",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.max_output_size",
+							"Largest jsonb output kept for a run; larger "
+							"outputs are replaced by a note of their size.",
+							NULL, &zj_max_output_bytes, 65536, 256,
+							64 * 1024 * 1024, PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+}
+
+static void
+zj_init_define_postmaster_gucs(void)
+{
+	DefineCustomStringVariable("zapjobs.database",
+							   "Database whose jobs the workers run.",
+							   NULL, &zj_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.max_workers",
+							"Number of worker processes running jobs.",
+							NULL, &zj_max_workers, 4, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+}
+
+void
+_PG_init(void)
+{
+	zj_init_define_runtime_gucs();
+
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		/* Declare the postmaster GUCs too, so SHOW works; they do nothing. */
+		zj_init_define_postmaster_gucs();
+		MarkGUCPrefixReserved("zapjobs");
+		return;
+	}
+
+	zj_init_define_postmaster_gucs();
+	MarkGUCPrefixReserved("zapjobs");
+	zj_preloaded = true;
+
+	zj_shmem_install_hooks();
+
+	/* pg_upgrade starts the server with our library: stay out of its way. */
+	if (!IsBinaryUpgrade)
+		zj_launcher_register();
+}

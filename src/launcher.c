@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The launcher: one static background worker, connected to
+ *	  zapjobs.database as the bootstrap superuser.  It waits quietly until
+ *	  the extension exists there, then on every wake-up (a commit that
+ *	  produced events or enqueued for a role without workers, a worker
+ *	  exit, or the poll timeout):
+ *	    - publishes pending run events (publisher.c),
+ *	    - reaps runs whose worker is gone (bookkeeping.c),
+ *	    - promotes scheduled runs that are due, sleeping until the next,
+ *	    - shares the worker pool among the roles with pending runs (pool.c).
+ *	  An error in a cycle (say DROP EXTENSION under our feet) is logged and
+ *	  the cycle retried; it never takes the launcher down.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+#define ZJ_REAP_INTERVAL_MS 5000
+#define ZJ_MAX_DEMAND_ROLES 64
+
+static TimestampTz zj_launcher_last_reap = 0;
+static MemoryContext zj_launcher_cycle_cxt = NULL;
+
+void
+zj_launcher_register(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 5;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "zapjobs");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "zj_launcher_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "zapjobs launcher");
+	snprintf(w.bgw_type, BGW_MAXLEN, "zapjobs launcher");
+	RegisterBackgroundWorker(&w);
+}
+
+static void
+zj_launcher_detach(int code, Datum arg)
+{
+	zj_shared->launcher = NULL;
+	zj_shared->database = InvalidOid;
+}
+
+/* Is the extension there?  Tell workers of a dropped one to leave. */
+static bool
+zj_launcher_check_extension(bool *need_reap)
+{
+	Oid			ext;
+
+	StartTransactionCommand();
+	ext = get_extension_oid(ZJ_EXTENSION_NAME, true);
+	CommitTransactionCommand();
+
+	if (ext != zj_shared->extension)
+	{
+		zj_pool_retire_all();
+		zj_shared->extension = ext;
+		*need_reap = true;
+		if (OidIsValid(ext))
+			elog(LOG, "zapjobs launcher serving database \"%s\"", zj_database);
+	}
+	return OidIsValid(ext);
+}
+
+static void
+zj_launcher_reap(void)
+{
+	int			n;
+
+	StartTransactionCommand();
+	n = zj_book_reap();
+	CommitTransactionCommand();
+	if (n > 0)
+		elog(LOG, "zapjobs reaped %d run(s) whose worker was gone", n);
+	zj_launcher_last_reap = GetCurrentTimestamp();
+}
+
+/* Promote due runs; returns ms until the next scheduled run, or -1. */
+static long
+zj_launcher_promote(void)
+{
+	TimestampTz next_due = 0;
+	int			n;
+
+	do
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		n = zj_book_promote_due(&next_due);
+		CommitTransactionCommand();
+		zj_publisher_run();
+	} while (n >= 1000);
+
+	if (next_due == 0)
+		return -1;
+	return Max(1, (long) ((next_due - GetCurrentTimestamp()) / 1000) + 1);
+}
+
+static void
+zj_launcher_balance(void)
+{
+	Oid			roles[ZJ_MAX_DEMAND_ROLES];
+	int			n;
+
+	StartTransactionCommand();
+	n = zj_book_demand(roles, ZJ_MAX_DEMAND_ROLES);
+	zj_pool_balance(roles, n);
+	CommitTransactionCommand();
+}
+
+/* One round of work; returns how long to sleep, in ms. */
+static long
+zj_launcher_cycle(void)
+{
+	bool		need_reap = false;
+	long		sleep_ms = zj_poll_interval_ms;
+	long		until_due;
+
+	zj_pool_check_exits(&need_reap);
+	if (!zj_launcher_check_extension(&need_reap))
+		return sleep_ms;
+
+	zj_publisher_run();
+	if (need_reap ||
+		TimestampDifferenceExceeds(zj_launcher_last_reap, GetCurrentTimestamp(),
+								   ZJ_REAP_INTERVAL_MS))
+		zj_launcher_reap();
+	until_due = zj_launcher_promote();
+	if (until_due >= 0)
+		sleep_ms = Min(sleep_ms, until_due);
+	zj_launcher_balance();
+	zj_publisher_run();
+	return sleep_ms;
+}
+
+/* Run a cycle; log and roll back an error instead of dying of it. */
+static long
+zj_launcher_guarded_cycle(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(zj_launcher_cycle_cxt);
+	long		sleep_ms = zj_poll_interval_ms;
+
+	PG_TRY();
+	{
+		sleep_ms = zj_launcher_cycle();
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(zj_launcher_cycle_cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(zj_launcher_cycle_cxt);
+	return sleep_ms;
+}
+
+void
+zj_launcher_main(Datum arg)
+{
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(zj_database, NULL, 0);
+	pgstat_report_appname("zapjobs launcher");
+
+	before_shmem_exit(zj_launcher_detach, (Datum) 0);
+	/* extension stays as a previous launcher left it: its workers live on. */
+	zj_shared->database = MyDatabaseId;
+	zj_shared->launcher = MyProc;
+
+	zj_launcher_cycle_cxt = AllocSetContextCreate(TopMemoryContext,
+												  "zapjobs launcher cycle",
+												  ALLOCSET_DEFAULT_SIZES);
+	zj_pool_reset();
+
+	for (;;)
+	{
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		ResetLatch(MyLatch);
+		sleep_ms = zj_launcher_guarded_cycle();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+	}
+}

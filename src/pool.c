@@ -1,0 +1,375 @@
+/*-------------------------------------------------------------------------
+ *
+ * pool.c
+ *	  The launcher's worker pool.  A worker is connected as one role (see
+ *	  worker.c), so the pool is shared out among the roles that own pending
+ *	  runs: every such role gets a worker while slots allow, free slots go
+ *	  round-robin to roles with demand, and a worker whose role has no work
+ *	  left is retired when another role needs its slot.  Idle workers stay
+ *	  connected, so new runs of a recent role start at once.
+ *
+ *	  Roles that cannot have a session (dropped, NOLOGIN, no CONNECT, or a
+ *	  worker that keeps failing to start) have their pending runs failed
+ *	  with the reason, so no run waits forever for a worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/acl.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+#define ZJ_MAX_TRACKED_ROLES	64
+#define ZJ_START_FAILURES_MAX	5
+#define ZJ_STARTING_TIMEOUT_MS	30000
+
+typedef struct ZjRoleHealth
+{
+	Oid			role;
+	int			failures;		/* consecutive failed worker starts */
+	TimestampTz retry_after;	/* no new start before this */
+} ZjRoleHealth;
+
+/* Launcher-local; handles live in TopMemoryContext. */
+static BackgroundWorkerHandle **zj_pool_handles = NULL;
+static pid_t *zj_pool_last_pid = NULL;
+static ZjRoleHealth zj_pool_health[ZJ_MAX_TRACKED_ROLES];
+static int	zj_pool_nhealth = 0;
+static bool zj_pool_warned_no_slots = false;
+
+void
+zj_pool_reset(void)
+{
+	int			i;
+
+	zj_pool_handles = MemoryContextAllocZero(TopMemoryContext,
+											 sizeof(void *) * zj_shared->nslots);
+	zj_pool_last_pid = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(pid_t) * zj_shared->nslots);
+
+	/* Workers a previous launcher started keep serving; half-started ones go. */
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		if (zj_shared->slots[i].state == ZJ_SLOT_STARTING)
+			zj_shared->slots[i].state = ZJ_SLOT_FREE;
+		zj_pool_last_pid[i] = zj_shared->slots[i].pid;
+	}
+	LWLockRelease(zj_shared->lock);
+}
+
+static ZjRoleHealth *
+zj_pool_health_of(Oid role)
+{
+	int			i;
+
+	for (i = 0; i < zj_pool_nhealth; i++)
+		if (zj_pool_health[i].role == role)
+			return &zj_pool_health[i];
+	if (zj_pool_nhealth == ZJ_MAX_TRACKED_ROLES)
+		zj_pool_nhealth = 0;	/* forget the oldest: only a backoff hint */
+	zj_pool_health[zj_pool_nhealth].role = role;
+	zj_pool_health[zj_pool_nhealth].failures = 0;
+	zj_pool_health[zj_pool_nhealth].retry_after = 0;
+	return &zj_pool_health[zj_pool_nhealth++];
+}
+
+void
+zj_pool_forget_role(Oid role)
+{
+	zj_pool_health_of(role)->failures = 0;
+}
+
+static void
+zj_pool_note_start_failure(Oid role)
+{
+	ZjRoleHealth *h = zj_pool_health_of(role);
+
+	h->failures++;
+	h->retry_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 1000 * Min(h->failures, 10));
+	elog(LOG, "zapjobs worker for role %u failed to start (%d in a row)",
+		 role, h->failures);
+}
+
+/* Notice workers that exited; sets *need_reap when one may have left a run. */
+void
+zj_pool_check_exits(bool *need_reap)
+{
+	int			i;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *slot = &zj_shared->slots[i];
+		pid_t		pid;
+
+		if (zj_pool_handles[i] != NULL)
+		{
+			BgwHandleStatus st = GetBackgroundWorkerPid(zj_pool_handles[i], &pid);
+
+			if (st == BGWH_POSTMASTER_DIED)
+				proc_exit(1);
+			if (st == BGWH_STOPPED)
+			{
+				LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+				if (slot->state == ZJ_SLOT_STARTING)
+				{
+					zj_pool_note_start_failure(slot->role);
+					slot->state = ZJ_SLOT_FREE;
+				}
+				LWLockRelease(zj_shared->lock);
+				pfree(zj_pool_handles[i]);
+				zj_pool_handles[i] = NULL;
+				*need_reap = true;
+			}
+		}
+		if (slot->state == ZJ_SLOT_IDLE || slot->state == ZJ_SLOT_BUSY)
+			zj_pool_health_of(slot->role)->failures = 0;
+		if (zj_pool_last_pid[i] != 0 && slot->pid != zj_pool_last_pid[i])
+			*need_reap = true;
+		zj_pool_last_pid[i] = slot->pid;
+	}
+}
+
+static bool
+zj_pool_start(int slotno, Oid role)
+{
+	ZjWorkerSlot *slot = &zj_shared->slots[slotno];
+	BackgroundWorker w;
+	ZjWorkerArgs args;
+	MemoryContext old;
+	bool		ok;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	slot->generation++;
+	slot->state = ZJ_SLOT_STARTING;
+	slot->role = role;
+	slot->retire = false;
+	slot->run_id = 0;
+	slot->pid = 0;
+	slot->proc = NULL;
+	slot->state_since = GetCurrentTimestamp();
+	args.generation = slot->generation;
+	LWLockRelease(zj_shared->lock);
+
+	args.database = MyDatabaseId;
+	args.role = role;
+	args.extension = zj_shared->extension;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "zapjobs");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "zj_worker_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "zapjobs worker %d", slotno);
+	snprintf(w.bgw_type, BGW_MAXLEN, "zapjobs worker");
+	w.bgw_main_arg = Int32GetDatum(slotno);
+	memcpy(w.bgw_extra, &args, sizeof(args));
+	w.bgw_notify_pid = MyProcPid;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&w, &zj_pool_handles[slotno]);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+		slot->state = ZJ_SLOT_FREE;
+		LWLockRelease(zj_shared->lock);
+		if (!zj_pool_warned_no_slots)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("zapjobs could not start a worker: no free background worker slots"),
+					 errhint("Raise max_worker_processes above zapjobs.max_workers plus the other background workers.")));
+		zj_pool_warned_no_slots = true;
+	}
+	return ok;
+}
+
+/*
+ * Can a worker log in as this role?  If not, fail the role's pending runs
+ * with the reason.  Runs in the caller's transaction.
+ */
+static bool
+zj_pool_role_usable(Oid role)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	Form_pg_authid form;
+	char		msg[256];
+
+	if (!HeapTupleIsValid(tup))
+	{
+		snprintf(msg, sizeof(msg), "role with OID %u does not exist", role);
+		zj_book_fail_role(role, "42704", msg,
+						  "The role that enqueued the run was dropped.");
+		return false;
+	}
+	form = (Form_pg_authid) GETSTRUCT(tup);
+	snprintf(msg, sizeof(msg), "role \"%s\" ", NameStr(form->rolname));
+	if (!form->rolcanlogin)
+		zj_book_fail_role(role, "28000", strcat(msg, "is not permitted to log in"),
+						  "A job runs in a session of its owner: grant LOGIN to the role.");
+	else if (!form->rolsuper &&
+			 zj_database_aclcheck(MyDatabaseId, role, ACL_CONNECT) != ACLCHECK_OK)
+		zj_book_fail_role(role, "42501", strcat(msg, "has no CONNECT privilege on the jobs database"),
+						  "Grant CONNECT on the database to the role.");
+	else
+	{
+		ReleaseSysCache(tup);
+		return true;
+	}
+	ReleaseSysCache(tup);
+	return false;
+}
+
+/* Fail the runs of a role whose workers keep dying at start-up. */
+static bool
+zj_pool_role_healthy(Oid role)
+{
+	ZjRoleHealth *h = zj_pool_health_of(role);
+
+	if (h->failures >= ZJ_START_FAILURES_MAX)
+	{
+		zj_book_fail_role(role, "53300",
+						  "no worker could start a session for the run's owner",
+						  "See the server log for the reason, for example the role's connection limit.");
+		h->failures = 0;
+		return false;
+	}
+	return GetCurrentTimestamp() >= h->retry_after;
+}
+
+static int
+zj_pool_workers_of(Oid role)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+		if (zj_shared->slots[i].state != ZJ_SLOT_FREE &&
+			zj_shared->slots[i].role == role && !zj_shared->slots[i].retire)
+			n++;
+	return n;
+}
+
+static bool
+zj_pool_in(Oid role, Oid *roles, int nroles)
+{
+	int			i;
+
+	for (i = 0; i < nroles; i++)
+		if (roles[i] == role)
+			return true;
+	return false;
+}
+
+static int
+zj_pool_free_slot(void)
+{
+	int			i;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+		if (zj_shared->slots[i].state == ZJ_SLOT_FREE && zj_pool_handles[i] == NULL)
+			return i;
+	return -1;
+}
+
+/* Ask one worker to leave so that a role without any can get its slot. */
+static void
+zj_pool_retire_one_for(Oid *roles, int nroles)
+{
+	int			best = -1;
+	int			i;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_FREE || s->state == ZJ_SLOT_STARTING || s->retire)
+			continue;
+		if (!zj_pool_in(s->role, roles, nroles))
+		{
+			best = i;			/* its role has nothing to do: ideal */
+			break;
+		}
+		if (zj_pool_workers_of(s->role) > 1 &&
+			(best < 0 || s->state == ZJ_SLOT_IDLE))
+			best = i;
+	}
+	if (best >= 0)
+	{
+		zj_shared->slots[best].retire = true;
+		if (zj_shared->slots[best].proc)
+			SetLatch(&zj_shared->slots[best].proc->procLatch);
+	}
+}
+
+/*
+ * Share the pool among the roles with pending runs.  Runs in a
+ * transaction: the role checks read the catalogs.
+ */
+void
+zj_pool_balance(Oid *roles, int nroles)
+{
+	Oid			usable[ZJ_MAX_TRACKED_ROLES];
+	int			nusable = 0;
+	int			i;
+	int			slotno;
+
+	for (i = 0; i < nroles && nusable < ZJ_MAX_TRACKED_ROLES; i++)
+	{
+		if (zj_pool_workers_of(roles[i]) == 0 &&
+			(!zj_pool_role_usable(roles[i]) || !zj_pool_role_healthy(roles[i])))
+			continue;
+		usable[nusable++] = roles[i];
+	}
+
+	/* Every role with work gets a worker first... */
+	for (i = 0; i < nusable; i++)
+	{
+		if (zj_pool_workers_of(usable[i]) > 0)
+			continue;
+		slotno = zj_pool_free_slot();
+		if (slotno >= 0)
+			zj_pool_start(slotno, usable[i]);
+		else
+			zj_pool_retire_one_for(usable, nusable);
+	}
+
+	/* ...then free slots are dealt out round-robin. */
+	for (i = 0; nusable > 0 && (slotno = zj_pool_free_slot()) >= 0; i++)
+	{
+		if (!zj_pool_start(slotno, usable[i % nusable]))
+			break;
+	}
+}
+
+/* Ask every worker to exit (the extension went away or changed). */
+void
+zj_pool_retire_all(void)
+{
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_FREE)
+			continue;
+		s->retire = true;
+		if (s->proc)
+			SetLatch(&s->proc->procLatch);
+	}
+	LWLockRelease(zj_shared->lock);
+}

@@ -1,0 +1,139 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  The shared state of zapjobs: worker slots, the event ring and the
+ *	  per-backend arrays, sized at postmaster start.  A crash-restart
+ *	  re-creates it with a new epoch, which is how runs left over from
+ *	  before the crash are recognised.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+ZjShared   *zj_shared = NULL;
+
+#ifdef ZJ_HAS_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type zj_prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type zj_prev_shmem_startup_hook = NULL;
+
+static Size
+zj_shmem_size(void)
+{
+	Size		size;
+
+	size = add_size(offsetof(ZjShared, slots),
+					mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(MaxBackends, sizeof(uint64)));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(MaxBackends, sizeof(pg_atomic_uint64)));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(ZJ_EVENT_RING_SIZE, sizeof(ZjRunEvent)));
+	return size;
+}
+
+static void
+zj_shmem_request(void)
+{
+#ifdef ZJ_HAS_SHMEM_REQUEST_HOOK
+	if (zj_prev_shmem_request_hook)
+		zj_prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(zj_shmem_size());
+	RequestNamedLWLockTranche("zapjobs", 2);
+}
+
+static void
+zj_shmem_init_fresh(ZjShared *shared)
+{
+	char	   *p;
+	int			i;
+
+	memset(shared, 0, offsetof(ZjShared, slots));
+	shared->lock = &(GetNamedLWLockTranche("zapjobs"))[0].lock;
+	shared->ring_lock = &(GetNamedLWLockTranche("zapjobs"))[1].lock;
+	SpinLockInit(&shared->ticket_mutex);
+
+	/* Time plus pid: distinct across restarts of the same postmaster. */
+	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
+	shared->next_ticket = 1;
+	pg_atomic_init_u64(&shared->events_dropped, 0);
+	pg_atomic_init_u32(&shared->waiters, 0);
+	shared->max_backends = MaxBackends;
+	shared->nslots = zj_max_workers;
+	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
+
+	p = (char *) shared + MAXALIGN(offsetof(ZjShared, slots) +
+								   zj_max_workers * sizeof(ZjWorkerSlot));
+	shared->inflight = (uint64 *) p;
+	memset(p, 0, MaxBackends * sizeof(uint64));
+	p += MAXALIGN(MaxBackends * sizeof(uint64));
+	shared->waiting_for = (pg_atomic_uint64 *) p;
+	for (i = 0; i < MaxBackends; i++)
+		pg_atomic_init_u64(&shared->waiting_for[i], 0);
+	p += MAXALIGN(MaxBackends * sizeof(pg_atomic_uint64));
+	shared->ring = (ZjRunEvent *) p;
+}
+
+static void
+zj_shmem_startup(void)
+{
+	bool		found;
+
+	if (zj_prev_shmem_startup_hook)
+		zj_prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	zj_shared = ShmemInitStruct("zapjobs", zj_shmem_size(), &found);
+	if (!found)
+		zj_shmem_init_fresh(zj_shared);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+zj_shmem_install_hooks(void)
+{
+#ifdef ZJ_HAS_SHMEM_REQUEST_HOOK
+	zj_prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = zj_shmem_request;
+#else
+	zj_shmem_request();
+#endif
+	zj_prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = zj_shmem_startup;
+}
+
+/* True in a backend of a server that preloaded zapjobs. */
+bool
+zj_shmem_ready(void)
+{
+	return zj_preloaded && zj_shared != NULL;
+}
+
+/* True when the launcher serves the database this backend is in. */
+bool
+zj_serves_my_database(void)
+{
+	return zj_shmem_ready() && zj_shared->database == MyDatabaseId &&
+		zj_shared->launcher != NULL;
+}
+
+void
+zj_wake_launcher(void)
+{
+	PGPROC	   *launcher;
+
+	if (!zj_shmem_ready())
+		return;
+	launcher = zj_shared->launcher;
+	if (launcher != NULL)
+		SetLatch(&launcher->procLatch);
+}

@@ -1,0 +1,110 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlexec.c
+ *	  Executes a job's SQL text the way psql's simple query protocol does:
+ *	  every statement through a real portal, several statements in one
+ *	  implicit transaction block, and a lone statement at top level so that
+ *	  VACUUM, CREATE INDEX CONCURRENTLY and procedures that COMMIT work.
+ *
+ *	  Parse and plan trees live in the caller's job context, not in
+ *	  transaction memory, because a procedure may commit mid-job.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/portal.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+
+#include "zapjobs.h"
+
+static void
+zj_sql_reject_transaction_control(RawStmt *raw)
+{
+	if (IsA(raw->stmt, TransactionStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("transaction control statements are not allowed in a job"),
+				 errdetail("Each run executes in a transaction of its own, which commits together with the run's completion."),
+				 errhint("To commit part way, put the work in a procedure that COMMITs and make CALL the job's only statement.")));
+}
+
+/* Analyze, plan and run one statement; its first row goes to receiver. */
+static void
+zj_sql_run_statement(RawStmt *raw, const char *sql, bool is_top_level,
+					 MemoryContext job_cxt, DestReceiver *receiver)
+{
+	CommandTag	tag = CreateCommandTag(raw->stmt);
+	bool		snapshot_set = false;
+	MemoryContext old;
+	List	   *querytrees;
+	List	   *plantrees;
+	Portal		portal;
+	QueryCompletion qc;
+
+	set_ps_display(GetCommandTagName(tag));
+	BeginCommand(tag, DestNone);
+
+	if (analyze_requires_snapshot(raw))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		snapshot_set = true;
+	}
+	old = MemoryContextSwitchTo(job_cxt);
+	querytrees = zj_analyze_and_rewrite(raw, sql);
+	plantrees = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+	if (snapshot_set)
+		PopActiveSnapshot();
+	CHECK_FOR_INTERRUPTS();
+
+	portal = CreatePortal("", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, sql, tag, plantrees, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	MemoryContextSwitchTo(old);
+
+	zj_output_reset();
+	(void) PortalRun(portal, FETCH_ALL, is_top_level, true,
+					 receiver, receiver, &qc);
+	PortalDrop(portal, false);
+}
+
+/*
+ * Execute sql in the current transaction.  On return the transaction is
+ * still open (possibly a new one, after a procedure's COMMIT) so that the
+ * caller can record the run's completion in it.
+ */
+void
+zj_sql_execute(const char *sql, MemoryContext job_cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(job_cxt);
+	List	   *parsetrees = pg_parse_query(sql);
+	DestReceiver *receiver = zj_output_receiver(job_cxt);
+	bool		is_top_level = list_length(parsetrees) == 1;
+	ListCell   *lc;
+
+	MemoryContextSwitchTo(old);
+
+	/* Several statements share one implicit block, as in psql -c. */
+	if (!is_top_level)
+		BeginImplicitTransactionBlock();
+
+	foreach(lc, parsetrees)
+	{
+		RawStmt    *raw = lfirst_node(RawStmt, lc);
+
+		zj_sql_reject_transaction_control(raw);
+		zj_sql_run_statement(raw, sql, is_top_level, job_cxt, receiver);
+		/* Let later statements see what earlier ones wrote. */
+		if (lnext(parsetrees, lc) != NULL)
+			CommandCounterIncrement();
+	}
+}

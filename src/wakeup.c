@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * wakeup.c
+ *	  Wakes idle workers when a transaction that made runs pending commits,
+ *	  so a run starts within moments of its enqueue without any polling.
+ *	  Only the count of runs per owner is remembered; at commit that many
+ *	  idle workers of the owner's role get their latch set, and the
+ *	  launcher is woken when the role has no worker yet.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+
+#include "zapjobs.h"
+
+#define ZJ_WAKE_ROLES 8
+
+typedef struct ZjWake
+{
+	Oid			owner;
+	int64		runs;			/* runs made pending for this owner */
+} ZjWake;
+
+static ZjWake zj_wake[ZJ_WAKE_ROLES];
+static int	zj_nwake = 0;
+static bool zj_wake_overflow = false;	/* more owners than zj_wake holds */
+static bool zj_wake_registered = false;
+
+/* Wake up to runs idle workers of owner; the launcher if it has none. */
+static void
+zj_wakeup_role(Oid owner, int64 runs, bool all)
+{
+	bool		has_worker = false;
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_FREE || s->retire || (!all && s->role != owner))
+			continue;
+		has_worker = true;
+		if (s->state == ZJ_SLOT_IDLE && runs > 0 && s->proc != NULL)
+		{
+			SetLatch(&s->proc->procLatch);
+			runs--;
+		}
+	}
+	LWLockRelease(zj_shared->lock);
+
+	if (!has_worker || all)
+		zj_wake_launcher();
+}
+
+static void
+zj_wakeup_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (event == XACT_EVENT_COMMIT)
+	{
+		for (i = 0; i < zj_nwake; i++)
+			zj_wakeup_role(zj_wake[i].owner, zj_wake[i].runs, false);
+		if (zj_wake_overflow)
+			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		zj_nwake = 0;
+		zj_wake_overflow = false;
+	}
+}
+
+/* Note that the current transaction made a run of owner pending. */
+void
+zj_wakeup_note_enqueue(Oid owner)
+{
+	int			i;
+
+	if (!zj_serves_my_database())
+		return;
+	if (!zj_wake_registered)
+	{
+		RegisterXactCallback(zj_wakeup_xact_callback, NULL);
+		zj_wake_registered = true;
+	}
+	for (i = 0; i < zj_nwake; i++)
+	{
+		if (zj_wake[i].owner == owner)
+		{
+			zj_wake[i].runs++;
+			return;
+		}
+	}
+	if (zj_nwake == ZJ_WAKE_ROLES)
+	{
+		zj_wake_overflow = true;
+		return;
+	}
+	zj_wake[zj_nwake].owner = owner;
+	zj_wake[zj_nwake].runs = 1;
+	zj_nwake++;
+}

@@ -1,0 +1,283 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  A pool worker: a dynamic background worker connected to the jobs
+ *	  database *as the role that owns the runs it serves*, exactly as a
+ *	  login of that role would be.  So a job has its owner's privileges and
+ *	  nothing more: RESET ROLE or SET SESSION AUTHORIZATION lead nowhere.
+ *
+ *	  Loop: claim the next pending run of our role in a short transaction,
+ *	  execute it in a second one that also records its completion (so the
+ *	  job's effects commit exactly when the run is completed), or record
+ *	  its failure in a third; then wipe session state with DISCARD ALL so
+ *	  the next job starts clean.  Idle, the worker sleeps on its latch,
+ *	  which a commit that enqueued runs for our role sets (wakeup.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+/* The run being executed, for jobs.input() and friends; NULL when idle. */
+ZjRun	   *zj_current_run = NULL;
+Jsonb	   *zj_explicit_output = NULL;
+bool		zj_output_was_set = false;
+
+static int	zj_worker_slotno = -1;
+static ZjWorkerArgs zj_worker_args;
+
+/* Reset after every run: holds the run, its parse trees and its output. */
+static MemoryContext zj_worker_run_cxt = NULL;
+
+static ZjWorkerSlot *
+zj_worker_slot(void)
+{
+	return &zj_shared->slots[zj_worker_slotno];
+}
+
+/* Clear our slot on any exit, so the launcher can reuse it and reap. */
+static void
+zj_worker_detach(int code, Datum arg)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
+	{
+		slot->state = ZJ_SLOT_FREE;
+		slot->pid = 0;
+		slot->proc = NULL;
+		slot->run_id = 0;
+		slot->retire = false;
+	}
+	LWLockRelease(zj_shared->lock);
+	zj_wake_launcher();
+}
+
+static void
+zj_worker_attach(void)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+	bool		ours;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	ours = slot->generation == zj_worker_args.generation &&
+		slot->state == ZJ_SLOT_STARTING;
+	if (ours)
+	{
+		slot->pid = MyProcPid;
+		slot->proc = MyProc;
+		slot->state = ZJ_SLOT_IDLE;
+		slot->state_since = GetCurrentTimestamp();
+	}
+	LWLockRelease(zj_shared->lock);
+
+	/* A launcher that restarted meanwhile gave the slot to someone else. */
+	if (!ours)
+		proc_exit(0);
+	before_shmem_exit(zj_worker_detach, (Datum) 0);
+}
+
+static void
+zj_worker_set_state(ZjSlotState state, int64 run_id)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (slot->state != state)
+		slot->state_since = GetCurrentTimestamp();
+	slot->state = state;
+	slot->run_id = run_id;
+	LWLockRelease(zj_shared->lock);
+}
+
+static bool
+zj_worker_should_exit(void)
+{
+	return zj_worker_slot()->retire ||
+		zj_shared->extension != zj_worker_args.extension;
+}
+
+static void
+zj_worker_apply_search_path(ZjRun *run)
+{
+	if (run->search_path != NULL)
+		(void) set_config_option("search_path", run->search_path,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
+								 true, 0, false);
+}
+
+static void
+zj_worker_arm_timeout(ZjRun *run)
+{
+	int64		ms = run->timeout_ms;
+
+	if (ms <= 0)
+		ms = (int64) zj_default_timeout_s * 1000;
+	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(ms, (int64) INT_MAX));
+}
+
+/* Execute the job and record its completion in the same transaction. */
+static void
+zj_worker_execute_and_complete(ZjRun *run)
+{
+	Jsonb	   *output;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	zj_worker_apply_search_path(run);
+	zj_worker_arm_timeout(run);
+	zj_sql_execute(run->command, zj_worker_run_cxt);
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	output = zj_output_was_set ? zj_explicit_output : zj_output_result();
+	zj_book_complete(run, output);
+	CommitTransactionCommand();
+}
+
+static void
+zj_worker_record_failure(ZjRun *run, ErrorData *edata)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	zj_book_fail(run, unpack_sql_state(edata->sqlerrcode), edata->message,
+				 edata->detail, edata->hint, edata->context);
+	CommitTransactionCommand();
+}
+
+/*
+ * Run one claimed run to its outcome.  An error anywhere in the job (or
+ * in its commit) is caught, the transaction rolled back and the failure
+ * recorded; FATAL does not come back here, the launcher reaps that.
+ */
+static void
+zj_worker_execute(ZjRun *run)
+{
+	ErrorData  *edata = NULL;
+
+	zj_current_run = run;
+	zj_explicit_output = NULL;
+	zj_output_was_set = false;
+	pgstat_report_activity(STATE_RUNNING, run->command);
+	debug_query_string = run->command;
+
+	PG_TRY();
+	{
+		zj_worker_execute_and_complete(run);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(zj_worker_run_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		QueryCancelPending = false;
+		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+
+	debug_query_string = NULL;
+	zj_current_run = NULL;
+	if (edata != NULL)
+		zj_worker_record_failure(run, edata);
+}
+
+/* Undo whatever session state the job left: GUCs, temp tables, locks... */
+static void
+zj_worker_reset_session(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	zj_sql_execute("DISCARD ALL", zj_worker_run_cxt);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Claim the next run in a short transaction; returns NULL if none. */
+static ZjRun *
+zj_worker_claim(void)
+{
+	ZjRun	   *run = NULL;
+
+	/* Advertise idleness first, so a commit from now on wakes us. */
+	zj_worker_set_state(ZJ_SLOT_IDLE, 0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* The job's own commit flushes the claim; no need to wait for it here. */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt))
+		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
+	CommitTransactionCommand();
+	return run;
+}
+
+static void
+zj_worker_loop(void)
+{
+	for (;;)
+	{
+		ZjRun	   *run;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (zj_worker_should_exit())
+			return;
+
+		ResetLatch(MyLatch);
+		MemoryContextReset(zj_worker_run_cxt);
+		run = zj_worker_claim();
+		if (run != NULL)
+		{
+			zj_worker_execute(run);
+			zj_worker_reset_session();
+			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
+			zj_worker_slot()->runs_done++;
+			continue;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 zj_poll_interval_ms, PG_WAIT_EXTENSION);
+	}
+}
+
+void
+zj_worker_main(Datum arg)
+{
+	zj_worker_slotno = DatumGetInt32(arg);
+	memcpy(&zj_worker_args, MyBgworkerEntry->bgw_extra, sizeof(ZjWorkerArgs));
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	/* Connect as the runs' owner: this is what confines the jobs. */
+	BackgroundWorkerInitializeConnectionByOid(zj_worker_args.database,
+											  zj_worker_args.role, 0);
+	zj_worker_attach();
+	pgstat_report_appname("zapjobs worker");
+
+	zj_worker_run_cxt = AllocSetContextCreate(TopMemoryContext,
+											  "zapjobs run",
+											  ALLOCSET_DEFAULT_SIZES);
+	zj_worker_loop();
+	proc_exit(0);
+}

@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * zapjobs.h
+ *	  Types shared by the zapjobs modules: the shared-memory layout, run
+ *	  states, run events, GUC variables and the functions each module
+ *	  exports.  Every shared struct field carries a comment.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZAPJOBS_H
+#define ZAPJOBS_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/spin.h"
+#include "tcop/dest.h"
+#include "utils/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "compat.h"
+
+#define ZJ_EXTENSION_NAME	"zapjobs"
+#define ZJ_SCHEMA			"jobs"
+#define ZJ_NAME_MAX			64	/* queue and job names, incl. NUL */
+#define ZJ_EVENT_ERROR_MAX	256 /* error text carried in an event */
+#define ZJ_EVENT_RING_SIZE	4096	/* events buffered between commit and
+									 * publishing */
+
+/* ---------------------------------------------------------------------
+ * Run states.  The text forms are what jobs.runs.status holds.
+ * ---------------------------------------------------------------------
+ */
+typedef enum ZjRunStatus
+{
+	ZJ_RUN_SCHEDULED = 0,
+	ZJ_RUN_PENDING,
+	ZJ_RUN_RUNNING,
+	ZJ_RUN_COMPLETED,
+	ZJ_RUN_FAILED,
+	ZJ_RUN_CANCELLED,
+	ZJ_RUN_AWAITING_RETRY
+} ZjRunStatus;
+
+extern const char *zj_status_name(ZjRunStatus status);
+extern ZjRunStatus zj_status_from_name(const char *name);
+extern bool zj_status_is_final(ZjRunStatus status);
+
+/* ---------------------------------------------------------------------
+ * Shared memory: worker slots, the event ring and per-backend markers.
+ * ---------------------------------------------------------------------
+ */
+typedef enum ZjSlotState
+{
+	ZJ_SLOT_FREE = 0,			/* nobody uses it */
+	ZJ_SLOT_STARTING,			/* registered by the launcher, not attached */
+	ZJ_SLOT_IDLE,				/* worker attached, waiting for work */
+	ZJ_SLOT_BUSY				/* worker executing run_id */
+} ZjSlotState;
+
+typedef struct ZjWorkerSlot
+{
+	ZjSlotState state;			/* see ZjSlotState */
+	uint32		generation;		/* bumped each time the slot is reused */
+	Oid			role;			/* role the worker is connected as */
+	pid_t		pid;			/* worker pid once attached, else 0 */
+	PGPROC	   *proc;			/* worker's PGPROC, for its latch */
+	bool		retire;			/* launcher asks the worker to exit */
+	int64		run_id;			/* run being executed, 0 if none */
+	TimestampTz state_since;	/* when state last changed */
+	uint64		runs_done;		/* runs this worker finished */
+} ZjWorkerSlot;
+
+/*
+ * One state change of a run, as published on the job_update channel.
+ * Captured in the committing backend, published by the launcher.
+ */
+typedef struct ZjRunEvent
+{
+	uint64		ticket;			/* commit-order ticket of its transaction */
+	uint64		seq;			/* push order, breaks ties within a ticket */
+	int64		run_id;
+	ZjRunStatus status;
+	int32		attempt;
+	int32		max_attempts;
+	TimestampTz at;				/* when the change happened */
+	TimestampTz run_at;
+	TimestampTz started_at;		/* 0 when unset */
+	TimestampTz finished_at;	/* 0 when unset */
+	char		name[ZJ_NAME_MAX];	/* job name, "" for none */
+	char		queue[ZJ_NAME_MAX];
+	char		sqlstate[6];	/* "" unless failed */
+	char		error[ZJ_EVENT_ERROR_MAX];	/* "" unless failed */
+} ZjRunEvent;
+
+typedef struct ZjShared
+{
+	LWLock	   *lock;			/* protects slots[] */
+	LWLock	   *ring_lock;		/* protects the event ring */
+	slock_t		ticket_mutex;	/* orders ticket handout against readers */
+
+	uint64		epoch;			/* differs after every shared-memory reset */
+	Oid			database;		/* database the launcher serves, or 0 */
+	Oid			extension;		/* zapjobs extension oid there, or 0 */
+	PGPROC	   *launcher;		/* launcher's PGPROC, NULL if not running */
+
+	uint64		next_ticket;	/* next commit-order ticket (ticket_mutex) */
+	uint64		ring_head;		/* events ever pushed (ring_lock) */
+	uint64		ring_tail;		/* events ever drained (ring_lock) */
+	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
+
+	int			max_backends;	/* length of the two arrays below */
+	uint64	   *inflight;		/* per backend: ticket of a committing
+								 * transaction with events, 0 if none */
+	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
+									 * waits for, 0 if none */
+	pg_atomic_uint32 waiters;	/* backends inside jobs.wait() */
+
+	ZjRunEvent *ring;			/* ZJ_EVENT_RING_SIZE entries */
+	int			nslots;			/* zapjobs.max_workers at start */
+	ZjWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} ZjShared;
+
+extern ZjShared *zj_shared;
+
+/* shmem.c */
+extern void zj_shmem_install_hooks(void);
+extern bool zj_shmem_ready(void);
+extern void zj_wake_launcher(void);
+extern bool zj_serves_my_database(void);
+
+/* ---------------------------------------------------------------------
+ * GUCs (init.c)
+ * ---------------------------------------------------------------------
+ */
+extern char *zj_database;
+extern int	zj_max_workers;
+extern int	zj_poll_interval_ms;
+extern int	zj_default_timeout_s;
+extern int	zj_default_max_attempts;
+extern char *zj_channel;
+extern int	zj_max_output_bytes;
+extern bool zj_preloaded;
+
+/* ---------------------------------------------------------------------
+ * A claimed run, as the worker executes it.  Lives in the worker's
+ * long-lived context: it must survive the job's own commits.
+ * ---------------------------------------------------------------------
+ */
+typedef struct ZjRun
+{
+	int64		id;
+	char	   *command;
+	char	   *search_path;	/* enqueuer's search_path, or NULL */
+	Jsonb	   *input;			/* or NULL */
+	int32		attempt;
+	int64		timeout_ms;
+} ZjRun;
+
+/* events.c: capture in the committing backend */
+extern void zj_events_add(const ZjRunEvent *event);
+extern void zj_events_init_backend(void);
+extern void zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
+						   int32 attempt, int32 max_attempts,
+						   const char *name, const char *queue,
+						   TimestampTz run_at, TimestampTz started_at,
+						   TimestampTz finished_at, const char *sqlstate,
+						   const char *error);
+extern uint64 zj_events_publishable_below(void);
+extern int	zj_events_drain(ZjRunEvent *buf, int max);
+
+/* publisher.c: NOTIFY from the launcher */
+extern void zj_publisher_run(void);
+extern void zj_publisher_drain_all(void);
+
+/* launcher.c */
+extern PGDLLEXPORT void zj_launcher_main(Datum arg);
+extern void zj_launcher_register(void);
+
+/* pool.c: the launcher's worker pool */
+extern void zj_pool_reset(void);
+extern void zj_pool_check_exits(bool *need_reap);
+extern void zj_pool_balance(Oid *roles, int nroles);
+extern void zj_pool_retire_all(void);
+extern void zj_pool_forget_role(Oid role);
+
+/* worker.c; the launcher passes ZjWorkerArgs in bgw_extra */
+typedef struct ZjWorkerArgs
+{
+	Oid			database;
+	Oid			role;
+	Oid			extension;
+	uint32		generation;
+} ZjWorkerArgs;
+
+extern PGDLLEXPORT void zj_worker_main(Datum arg);
+extern ZjRun *zj_current_run;
+extern Jsonb *zj_explicit_output;
+extern bool zj_output_was_set;
+
+/* bookkeeping.c: every query zapjobs runs on its own tables */
+extern void zj_book_begin(void);
+extern void zj_book_end(void);
+extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt);
+extern void zj_book_complete(ZjRun *run, Jsonb *output);
+extern void zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
+						 const char *detail, const char *hint,
+						 const char *context);
+extern int	zj_book_promote_due(TimestampTz *next_due);
+extern int	zj_book_reap(void);
+extern int	zj_book_demand(Oid *roles, int max);
+extern int	zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
+							  const char *hint);
+typedef struct ZjNewRun
+{
+	const char *command;
+	const char *queue;
+	int32		priority;
+	TimestampTz run_at;
+	int32		max_attempts;
+	Interval   *timeout;
+	Jsonb	   *input;			/* or NULL */
+	const char *name;			/* or NULL */
+	const char *kind;
+	Oid			owner;
+	const char *search_path;
+} ZjNewRun;
+
+extern int64 zj_book_insert(const ZjNewRun *run);
+extern bool zj_extension_present(void);
+
+/* sqlexec.c */
+extern void zj_sql_execute(const char *sql, MemoryContext job_cxt);
+
+/* output.c */
+extern DestReceiver *zj_output_receiver(MemoryContext job_cxt);
+extern Jsonb *zj_output_keep(Jsonb *value);
+extern void zj_output_reset(void);
+extern Jsonb *zj_output_result(void);
+extern Jsonb *zj_output_bound(Jsonb *value);
+
+/* wakeup.c */
+extern void zj_wakeup_note_enqueue(Oid owner);
+
+#endif							/* ZAPJOBS_H */
