@@ -116,7 +116,7 @@ zj_output_row_to_jsonb(TupleTableSlot *slot)
 		key.val.string.val = NameStr(att->attname);
 		key.val.string.len = strlen(NameStr(att->attname));
 		pushJsonbValue(&state, WJB_KEY, &key);
-		if (slot->tts_isnull[i])
+		if (slot->tts_isnull[i] || att->atttypid == VOIDOID)
 		{
 			JsonbValue	null;
 

@@ -107,4 +107,8 @@ zj_sql_execute(const char *sql, MemoryContext job_cxt)
 		if (lnext(parsetrees, lc) != NULL)
 			CommandCounterIncrement();
 	}
+
+	/* Back to a plain transaction, which the caller's commit really ends. */
+	if (!is_top_level)
+		EndImplicitTransactionBlock();
 }
