@@ -1,0 +1,143 @@
+# Helpers shared by the zapjobs TAP tests (test/t/*.pl).
+#
+# Every test starts with `use lib 'test/perl'; use ZapjobsTest;` (prove runs
+# from the repository root).
+package ZapjobsTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(
+  zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
+  zj_unfinished_count zj_final_statuses
+);
+
+# Final statuses of a run.
+sub zj_final_statuses { return qw(completed failed cancelled) }
+
+# zj_new_node(NAME, preload => 1, extension => 1, max_workers => 4, conf => '')
+#
+# A started node.  By default it preloads zapjobs (serving database
+# 'postgres') and has the extension created.
+sub zj_new_node
+{
+	my ($name, %opt) = @_;
+	my $preload = exists $opt{preload} ? $opt{preload} : 1;
+	my $extension = exists $opt{extension} ? $opt{extension} : 1;
+	my $max_workers = $opt{max_workers} // 4;
+
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $conf = "max_worker_processes = 16\n"
+	  . "log_line_prefix = '%m [%p] %b %u '\n";
+	$conf .=
+	    "shared_preload_libraries = 'zapjobs'\n"
+	  . "zapjobs.database = 'postgres'\n"
+	  . "zapjobs.max_workers = $max_workers\n"
+	  if $preload;
+	$conf .= $opt{conf} if defined $opt{conf};
+	$node->append_conf('postgresql.conf', $conf);
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION zapjobs') if $extension;
+	return $node;
+}
+
+# Quote a string as an SQL literal.
+sub _lit
+{
+	my ($s) = @_;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# zj_enqueue(NODE, COMMAND, user => ROLE, run_at => SQL, input => JSON, ...)
+#
+# Enqueue one run and return its id.  Options named like jobs.enqueue's
+# arguments are passed through as SQL expressions (run_at, timeout,
+# priority, max_attempts) or literals (queue, name, kind, input).  With
+# user => ROLE, psql connects as that role.
+sub zj_enqueue
+{
+	my ($node, $command, %opt) = @_;
+	my @args = (_lit($command));
+	for my $k (qw(queue name kind))
+	{
+		push @args, "$k => " . _lit($opt{$k}) if defined $opt{$k};
+	}
+	push @args, "input => " . _lit($opt{input}) . "::jsonb"
+	  if defined $opt{input};
+	for my $k (qw(run_at timeout priority max_attempts))
+	{
+		push @args, "$k => $opt{$k}" if defined $opt{$k};
+	}
+	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
+	my $id = $node->safe_psql('postgres',
+		'SELECT jobs.enqueue(' . join(', ', @args) . ')', @extra);
+	die "jobs.enqueue returned '$id'" unless $id =~ /^\d+$/;
+	return $id;
+}
+
+# zj_wait(NODE, ID, user => ROLE, timeout => '60 s'): jobs.wait's result.
+sub zj_wait
+{
+	my ($node, $id, %opt) = @_;
+	my $timeout = $opt{timeout} // '120 s';
+	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
+	return $node->safe_psql('postgres',
+		"SELECT jobs.wait($id, timeout => " . _lit($timeout) . ")", @extra);
+}
+
+# zj_run(NODE, ID, COLUMNS...): the run's columns (as superuser), as a
+# hash ref; NULL becomes undef.
+sub zj_run
+{
+	my ($node, $id, @cols) = @_;
+	@cols = qw(status error_sqlstate error_message output worker_pid)
+	  unless @cols;
+	# Newlines flattened, NULL marked, fields split on \x02.
+	my $sel = join(', ',
+		map { "coalesce(replace(($_)::text, E'\\n', ' '), '<NULL>')" } @cols);
+	my $out = $node->safe_psql('postgres',
+		"SELECT $sel FROM jobs.runs WHERE id = $id",
+		extra_params => [ '-F', "\x02" ]);
+	my @vals = split /\x02/, $out, -1;
+	die "run $id not found" unless @vals == @cols;
+	my %h;
+	@h{@cols} = map { $_ eq '<NULL>' ? undef : $_ } @vals;
+	return \%h;
+}
+
+# Number of runs matching WHERE that are not final.
+sub zj_unfinished_count
+{
+	my ($node, $where) = @_;
+	$where //= 'true';
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM jobs.runs WHERE status NOT IN "
+		  . "('completed', 'failed', 'cancelled') AND ($where)");
+}
+
+# Wait until every run matching WHERE is final; returns poll success.
+sub zj_wait_final
+{
+	my ($node, $where) = @_;
+	$where //= 'true';
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jobs.runs WHERE status NOT IN "
+		  . "('completed', 'failed', 'cancelled') AND ($where)");
+}
+
+# Wait until run ID has STATUS; returns poll success.
+sub zj_wait_status
+{
+	my ($node, $id, $status) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT status FROM jobs.runs WHERE id = $id", $status);
+}
+
+1;
