@@ -15,7 +15,8 @@ OBJS = \
 	src/sqlexec.o \
 	src/output.o \
 	src/api.o \
-	src/wakeup.o
+	src/wakeup.o \
+	src/roles.o
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 

@@ -13,19 +13,15 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -161,30 +157,33 @@ zj_api_timeout_arg(FunctionCallInfo fcinfo)
 static void
 zj_api_check_owner(Oid owner)
 {
-	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
-	Form_pg_authid form;
+	char	   *name;
 
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for role %u", owner);
-	form = (Form_pg_authid) GETSTRUCT(tup);
-	if (!form->rolcanlogin)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("role \"%s\" cannot own jobs because it cannot log in",
-						NameStr(form->rolname)),
-				 errdetail("A job runs in a session of the role that enqueued it."),
-				 errhint("Enqueue as a role with LOGIN (SET ROLE to it), or ALTER ROLE %s LOGIN.",
-						 quote_identifier(NameStr(form->rolname)))));
-	if (!form->rolsuper &&
-		zj_database_aclcheck(MyDatabaseId, owner, ACL_CONNECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" cannot own jobs because it may not connect to this database",
-						NameStr(form->rolname)),
-				 errhint("GRANT CONNECT ON DATABASE %s TO %s.",
-						 quote_identifier(get_database_name(MyDatabaseId)),
-						 quote_identifier(NameStr(form->rolname)))));
-	ReleaseSysCache(tup);
+	switch (zj_role_check(owner, &name))
+	{
+		case ZJ_ROLE_OK:
+			break;
+		case ZJ_ROLE_MISSING:
+			elog(ERROR, "cache lookup failed for role %u", owner);
+			break;
+		case ZJ_ROLE_NOLOGIN:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("role \"%s\" cannot own jobs because it cannot log in", name),
+					 errdetail("A job runs in a session of the role that enqueued it."),
+					 errhint("Enqueue as a role with LOGIN (SET ROLE to it), or ALTER ROLE %s LOGIN.",
+							 quote_identifier(name))));
+			break;
+		case ZJ_ROLE_NOCONNECT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" cannot own jobs because it may not connect to this database",
+							name),
+					 errhint("GRANT CONNECT ON DATABASE %s TO %s.",
+							 quote_identifier(get_database_name(MyDatabaseId)),
+							 quote_identifier(name))));
+			break;
+	}
 }
 
 static void

@@ -24,6 +24,8 @@
 #include "zapjobs.h"
 
 static DestReceiver zj_output_dest;
+/* The statement's result descriptor: the slot's may lack the column names. */
+static TupleDesc zj_output_desc = NULL;
 static MemoryContext zj_output_cxt = NULL;
 static bool zj_output_row_seen = false;
 static Jsonb *zj_output_row = NULL;
@@ -98,7 +100,7 @@ zj_output_push_value(JsonbParseState **state, Datum value, Oid type)
 static Jsonb *
 zj_output_row_to_jsonb(TupleTableSlot *slot)
 {
-	TupleDesc	desc = slot->tts_tupleDescriptor;
+	TupleDesc	desc = zj_output_desc ? zj_output_desc : slot->tts_tupleDescriptor;
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
 	int			i;
@@ -168,6 +170,13 @@ zj_output_receive(TupleTableSlot *slot, DestReceiver *self)
 static void
 zj_output_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
+	zj_output_desc = typeinfo;
+}
+
+static void
+zj_output_shutdown(DestReceiver *self)
+{
+	zj_output_desc = NULL;
 }
 
 static void
@@ -181,7 +190,7 @@ zj_output_receiver(MemoryContext job_cxt)
 {
 	zj_output_dest.receiveSlot = zj_output_receive;
 	zj_output_dest.rStartup = zj_output_startup;
-	zj_output_dest.rShutdown = zj_output_noop;
+	zj_output_dest.rShutdown = zj_output_shutdown;
 	zj_output_dest.rDestroy = zj_output_noop;
 	zj_output_dest.mydest = DestNone;
 	zj_output_cxt = job_cxt;

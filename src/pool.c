@@ -16,15 +16,10 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_authid.h"
-#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
-#include "utils/acl.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "zapjobs.h"
@@ -203,32 +198,29 @@ zj_pool_start(int slotno, Oid role)
 static bool
 zj_pool_role_usable(Oid role)
 {
-	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
-	Form_pg_authid form;
-	char		msg[256];
+	char	   *name;
+	char	   *msg;
 
-	if (!HeapTupleIsValid(tup))
+	switch (zj_role_check(role, &name))
 	{
-		snprintf(msg, sizeof(msg), "role with OID %u does not exist", role);
-		zj_book_fail_role(role, "42704", msg,
-						  "The role that enqueued the run was dropped.");
-		return false;
+		case ZJ_ROLE_OK:
+			return true;
+		case ZJ_ROLE_MISSING:
+			msg = psprintf("role with OID %s does not exist", name);
+			zj_book_fail_role(role, "42704", msg,
+							  "The role that enqueued the run was dropped.");
+			break;
+		case ZJ_ROLE_NOLOGIN:
+			msg = psprintf("role \"%s\" is not permitted to log in", name);
+			zj_book_fail_role(role, "28000", msg,
+							  "A job runs in a session of its owner: grant LOGIN to the role.");
+			break;
+		case ZJ_ROLE_NOCONNECT:
+			msg = psprintf("role \"%s\" has no CONNECT privilege on the jobs database", name);
+			zj_book_fail_role(role, "42501", msg,
+							  "Grant CONNECT on the database to the role.");
+			break;
 	}
-	form = (Form_pg_authid) GETSTRUCT(tup);
-	snprintf(msg, sizeof(msg), "role \"%s\" ", NameStr(form->rolname));
-	if (!form->rolcanlogin)
-		zj_book_fail_role(role, "28000", strcat(msg, "is not permitted to log in"),
-						  "A job runs in a session of its owner: grant LOGIN to the role.");
-	else if (!form->rolsuper &&
-			 zj_database_aclcheck(MyDatabaseId, role, ACL_CONNECT) != ACLCHECK_OK)
-		zj_book_fail_role(role, "42501", strcat(msg, "has no CONNECT privilege on the jobs database"),
-						  "Grant CONNECT on the database to the role.");
-	else
-	{
-		ReleaseSysCache(tup);
-		return true;
-	}
-	ReleaseSysCache(tup);
 	return false;
 }
 

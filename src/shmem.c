@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "commands/dbcommands.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
@@ -118,12 +119,28 @@ zj_shmem_ready(void)
 	return zj_preloaded && zj_shared != NULL;
 }
 
-/* True when the launcher serves the database this backend is in. */
+/*
+ * True when this backend is in the database the launcher serves (or will
+ * serve once it is up: it may still be starting, or restarting).
+ */
 bool
 zj_serves_my_database(void)
 {
-	return zj_shmem_ready() && zj_shared->database == MyDatabaseId &&
-		zj_shared->launcher != NULL;
+	static Oid	checked_db = InvalidOid;
+	static bool is_served = false;
+
+	if (!zj_shmem_ready())
+		return false;
+	if (zj_shared->database == MyDatabaseId)
+		return true;
+	if (checked_db != MyDatabaseId)
+	{
+		char	   *name = get_database_name(MyDatabaseId);
+
+		is_served = name != NULL && strcmp(name, zj_database) == 0;
+		checked_db = MyDatabaseId;
+	}
+	return is_served;
 }
 
 void

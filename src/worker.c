@@ -111,6 +111,17 @@ zj_worker_should_exit(void)
 		zj_shared->extension != zj_worker_args.extension;
 }
 
+/*
+ * Our session outlives changes to its role.  Before each claim make sure
+ * the role could still log in; if not, leave, and the launcher fails the
+ * role's runs with the reason instead of running them.
+ */
+static bool
+zj_worker_role_still_valid(void)
+{
+	return zj_role_check(zj_worker_args.role, NULL) == ZJ_ROLE_OK;
+}
+
 static void
 zj_worker_apply_search_path(ZjRun *run)
 {
@@ -209,7 +220,7 @@ zj_worker_reset_session(void)
 
 /* Claim the next run in a short transaction; returns NULL if none. */
 static ZjRun *
-zj_worker_claim(void)
+zj_worker_claim(bool *role_gone)
 {
 	ZjRun	   *run = NULL;
 
@@ -218,6 +229,12 @@ zj_worker_claim(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	*role_gone = !zj_worker_role_still_valid();
+	if (*role_gone)
+	{
+		CommitTransactionCommand();
+		return NULL;
+	}
 	/* The job's own commit flushes the claim; no need to wait for it here. */
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET,
 							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
@@ -233,6 +250,7 @@ zj_worker_loop(void)
 	for (;;)
 	{
 		ZjRun	   *run;
+		bool		role_gone;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -245,7 +263,9 @@ zj_worker_loop(void)
 
 		ResetLatch(MyLatch);
 		MemoryContextReset(zj_worker_run_cxt);
-		run = zj_worker_claim();
+		run = zj_worker_claim(&role_gone);
+		if (role_gone)
+			return;
 		if (run != NULL)
 		{
 			zj_worker_execute(run);

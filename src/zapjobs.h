@@ -243,6 +243,17 @@ extern void zj_output_reset(void);
 extern Jsonb *zj_output_result(void);
 extern Jsonb *zj_output_bound(Jsonb *value);
 
+/* roles.c */
+typedef enum ZjRoleProblem
+{
+	ZJ_ROLE_OK = 0,
+	ZJ_ROLE_MISSING,			/* dropped */
+	ZJ_ROLE_NOLOGIN,			/* NOLOGIN */
+	ZJ_ROLE_NOCONNECT			/* no CONNECT on the jobs database */
+} ZjRoleProblem;
+
+extern ZjRoleProblem zj_role_check(Oid role, char **name);
+
 /* wakeup.c */
 extern void zj_wakeup_note_enqueue(Oid owner);
 

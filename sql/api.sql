@@ -1,0 +1,85 @@
+-- jobs.enqueue and jobs.wait: defaults, validation, visibility.
+CREATE EXTENSION zapjobs;
+
+-- Every bad argument is refused with a clear error and writes nothing.
+SELECT jobs.enqueue(NULL);
+SELECT jobs.enqueue('');
+SELECT jobs.enqueue(E'  \n\t ');
+SELECT jobs.enqueue('SELECT 1', queue => '');
+SELECT jobs.enqueue('SELECT 1', queue => repeat('q', 64));
+SELECT jobs.enqueue('SELECT 1', name => '');
+SELECT jobs.enqueue('SELECT 1', max_attempts => 0);
+SELECT jobs.enqueue('SELECT 1', max_attempts => -3);
+SELECT jobs.enqueue('SELECT 1', max_attempts => 1001);
+SELECT jobs.enqueue('SELECT 1', timeout => '-1 s');
+SELECT jobs.enqueue('SELECT 1', timeout => '0');
+SELECT jobs.enqueue('SELECT 1', timeout => '30 days');
+SELECT jobs.enqueue('SELECT 1', run_at => 'infinity');
+SELECT jobs.enqueue('SELECT 1', run_at => '-infinity');
+SELECT jobs.enqueue('SELECT 1', kind => 'python');
+SELECT jobs.enqueue('SELECT 1', kind => 'shell');
+SELECT count(*) AS runs_after_errors FROM jobs.runs;
+
+-- Defaults.
+SELECT jobs.enqueue('SELECT 1') AS r \gset
+SELECT jobs.wait(:r, timeout => '60 s');
+SELECT name, kind, command, queue, priority, status, owner = current_user::regrole AS mine,
+       input, attempt, max_attempts, timeout, run_at <= started_at AS started_after_due,
+       duration IS NOT NULL AS has_duration
+  FROM jobs.runs WHERE id = :r;
+
+-- A future run_at makes a scheduled run; every argument by name.
+SELECT jobs.enqueue('SELECT 2', queue => 'maintenance', priority => 5,
+                    run_at => now() + interval '1 hour', max_attempts => 3,
+                    timeout => '90 s', input => '{"day": "2026-11-21"}',
+                    name => 'nightly', kind => 'sql') AS s \gset
+SELECT name, kind, queue, priority, status, input, max_attempts, timeout, attempt
+  FROM jobs.runs WHERE id = :s;
+
+-- jobs.wait returns the current status when its timeout passes first.
+SELECT jobs.wait(:s, timeout => '10 ms');
+SELECT jobs.wait(NULL);
+SELECT jobs.wait(-1, timeout => '1 s');
+SELECT jobs.wait(:s, timeout => '-1 s');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT jobs.wait(:s, timeout => '1 s');
+ROLLBACK;
+
+-- A run enqueued in a rolled-back subtransaction never existed.
+BEGIN;
+SAVEPOINT a;
+SELECT jobs.enqueue('SELECT 3', name => 'rolled back') IS NOT NULL AS enqueued;
+ROLLBACK TO SAVEPOINT a;
+COMMIT;
+SELECT count(*) AS rolled_back_runs FROM jobs.runs WHERE name = 'rolled back';
+
+-- Outside a job the job-side functions are harmless.
+SELECT jobs.input() IS NULL AS no_input, jobs.current_run_id() IS NULL AS no_run;
+SELECT jobs.set_output('{"x": 1}');
+
+-- Only zapjobs writes runs; users read their own.
+CREATE ROLE zj_regress_user LOGIN;
+SET ROLE zj_regress_user;
+SELECT count(*) AS visible FROM jobs.runs;
+INSERT INTO jobs.runs (command, status, owner, timeout)
+     VALUES ('SELECT 1', 'pending', 'zj_regress_user', '1 s');
+UPDATE jobs.runs SET status = 'completed';
+DELETE FROM jobs.runs;
+SELECT jobs.wait(:s, timeout => '1 s');
+RESET ROLE;
+
+-- A role that cannot log in cannot own jobs (a worker logs in as the owner).
+CREATE ROLE zj_regress_nologin NOLOGIN;
+SET ROLE zj_regress_nologin;
+SELECT jobs.enqueue('SELECT 1');
+RESET ROLE;
+-- Nor can one without CONNECT on the database.
+REVOKE CONNECT ON DATABASE contrib_regression FROM PUBLIC;
+SET ROLE zj_regress_user;
+SELECT jobs.enqueue('SELECT 1');
+RESET ROLE;
+GRANT CONNECT ON DATABASE contrib_regression TO PUBLIC;
+
+DELETE FROM jobs.runs WHERE id = :s;
+DROP ROLE zj_regress_user;
+DROP ROLE zj_regress_nologin;

@@ -1,0 +1,58 @@
+-- Jobs run with exactly their owner's privileges; owners see only their runs.
+CREATE ROLE zj_alice LOGIN;
+CREATE ROLE zj_bob LOGIN;
+CREATE TABLE secret (x int);
+INSERT INTO secret VALUES (1);
+CREATE TABLE alice_data (x int);
+GRANT INSERT, SELECT ON alice_data TO zj_alice;
+
+SET ROLE zj_alice;
+SELECT jobs.enqueue('SELECT current_user AS cu, session_user AS su') AS who \gset
+SELECT jobs.enqueue('SELECT count(*) FROM secret') AS plain \gset
+SELECT jobs.enqueue('RESET ROLE; SELECT count(*) FROM secret') AS reset_role \gset
+SELECT jobs.enqueue('SET ROLE ' || quote_ident(session_user) || '; SELECT count(*) FROM secret') AS set_role \gset
+SELECT jobs.enqueue('SET SESSION AUTHORIZATION ' || quote_ident(session_user)) AS set_auth \gset
+SELECT jobs.enqueue('INSERT INTO alice_data VALUES (42)') AS allowed \gset
+SELECT jobs.wait(:who, timeout => '60 s') AS who,
+       jobs.wait(:plain, timeout => '60 s') AS plain,
+       jobs.wait(:reset_role, timeout => '60 s') AS reset_role,
+       jobs.wait(:set_role, timeout => '60 s') AS set_role,
+       jobs.wait(:set_auth, timeout => '60 s') AS set_auth,
+       jobs.wait(:allowed, timeout => '60 s') AS allowed;
+SELECT id = :who AS who, status, output, error_sqlstate,
+       replace(error_message, session_user, '<superuser>') AS error_message
+  FROM jobs.runs ORDER BY id;
+RESET ROLE;
+SELECT count(*) AS rows_written_by_alice FROM alice_data;
+
+-- Bob sees none of Alice's runs and cannot wait on them.
+SET ROLE zj_bob;
+SELECT count(*) AS bob_sees FROM jobs.runs;
+\set VERBOSITY sqlstate
+SELECT jobs.wait(:who, timeout => '1 s');
+\set VERBOSITY default
+RESET ROLE;
+
+-- Members of the owning role see its runs.
+GRANT zj_alice TO zj_bob;
+SET ROLE zj_bob;
+SELECT count(*) AS bob_sees_as_member FROM jobs.runs WHERE owner = 'zj_alice'::regrole;
+RESET ROLE;
+REVOKE zj_alice FROM zj_bob;
+
+-- A role that lost LOGIN after enqueueing: its runs fail, others go on.
+SET ROLE zj_alice;
+SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '2 s') AS late \gset
+RESET ROLE;
+ALTER ROLE zj_alice NOLOGIN;
+SET ROLE zj_bob;
+SELECT jobs.enqueue('SELECT 2') AS bobs \gset
+SELECT jobs.wait(:bobs, timeout => '60 s');
+RESET ROLE;
+SELECT jobs.wait(:late, timeout => '60 s');
+SELECT status, error_sqlstate, error_message, error_hint FROM jobs.runs WHERE id = :late;
+
+DELETE FROM jobs.runs WHERE owner IN ('zj_alice'::regrole, 'zj_bob'::regrole);
+DROP TABLE alice_data;
+DROP ROLE zj_alice;
+DROP ROLE zj_bob;
