@@ -29,6 +29,20 @@ char	   *zj_channel = NULL;
 int			zj_max_output_bytes = 65536;
 bool		zj_preloaded = false;
 
+/* NOTIFY refuses empty and over-long channel names: refuse them here. */
+static bool
+zj_init_check_channel(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("The channel name must have 1 to %d bytes.",
+							NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
 static void
 zj_init_define_runtime_gucs(void)
 {
@@ -52,7 +66,7 @@ zj_init_define_runtime_gucs(void)
 							   "Channel on which run state changes are "
 							   "published with NOTIFY.",
 							   NULL, &zj_channel, "job_update",
-							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+							   PGC_SIGHUP, 0, zj_init_check_channel, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_output_size",
 							"Largest jsonb output kept for a run; larger "
 							"outputs are replaced by a note of their size.",
