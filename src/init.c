@@ -93,10 +93,9 @@ _PG_init(void)
 {
 	zj_init_define_runtime_gucs();
 
+	/* Loaded on demand: PGC_POSTMASTER settings cannot be defined now. */
 	if (!process_shared_preload_libraries_in_progress)
 	{
-		/* Declare the postmaster GUCs too, so SHOW works; they do nothing. */
-		zj_init_define_postmaster_gucs();
 		MarkGUCPrefixReserved("zapjobs");
 		return;
 	}

@@ -235,9 +235,6 @@ zj_worker_claim(bool *role_gone)
 		CommitTransactionCommand();
 		return NULL;
 	}
-	/* The job's own commit flushes the claim; no need to wait for it here. */
-	(void) set_config_option("synchronous_commit", "off", PGC_SUSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	if (zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt))
 		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
 	CommitTransactionCommand();
