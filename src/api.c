@@ -127,11 +127,19 @@ zj_api_max_attempts_arg(FunctionCallInfo fcinfo)
 	return n;
 }
 
+/* An interval in microseconds (months of 30 days), saturated. */
+static double
+zj_api_interval_usecs(Interval *iv)
+{
+	return (double) iv->time +
+		((double) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY;
+}
+
 static Interval *
 zj_api_timeout_arg(FunctionCallInfo fcinfo)
 {
 	Interval   *timeout;
-	int64		usecs;
+	double		usecs;
 
 	if (PG_ARGISNULL(5))
 	{
@@ -140,8 +148,7 @@ zj_api_timeout_arg(FunctionCallInfo fcinfo)
 		return timeout;
 	}
 	timeout = PG_GETARG_INTERVAL_P(5);
-	usecs = timeout->time + ((int64) timeout->month * DAYS_PER_MONTH +
-							 timeout->day) * USECS_PER_DAY;
+	usecs = zj_api_interval_usecs(timeout);
 	if (usecs <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -236,19 +243,35 @@ zj_api_visible_status(int64 run_id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
 	char	   *status = NULL;
+	bool		inserted_by_me = false;
 	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT status FROM jobs.runs"
+	if (SPI_execute_with_args("SELECT status, xmin FROM jobs.runs"
 							  " WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read run status");
 	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc,
+																 2, &isnull));
+
 		status = MemoryContextStrdup(caller_cxt,
 									 SPI_getvalue(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1));
+		inserted_by_me = TransactionIdIsCurrentTransactionId(xmin);
+	}
 	SPI_finish();
+	if (inserted_by_me)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run " INT64_FORMAT " was enqueued by this transaction, which has not committed",
+						run_id),
+				 errdetail("No worker can see the run before that commit."),
+				 errhint("Commit the transaction that enqueued the run, then wait for it.")));
 	if (status == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -257,18 +280,22 @@ zj_api_visible_status(int64 run_id)
 	return status;
 }
 
+/* Publish in shared memory which run this backend waits for (0: none). */
 static void
 zj_api_wait_register(int64 run_id)
 {
+	static bool registered = false;
 	int			me = zj_my_proc_number();
 
-	if (!zj_shmem_ready() || me < 0 || me >= zj_shared->max_backends)
+	if (!zj_shmem_ready() || me < 0 || me >= zj_shared->max_backends ||
+		registered == (run_id != 0))
 		return;
 	pg_atomic_write_u64(&zj_shared->waiting_for[me], (uint64) run_id);
 	if (run_id != 0)
 		pg_atomic_fetch_add_u32(&zj_shared->waiters, 1);
 	else
 		pg_atomic_fetch_sub_u32(&zj_shared->waiters, 1);
+	registered = run_id != 0;
 }
 
 static char *
@@ -321,15 +348,15 @@ zj_wait(PG_FUNCTION_ARGS)
 				 errhint("Call it in a READ COMMITTED transaction.")));
 	if (!PG_ARGISNULL(1))
 	{
-		Interval   *timeout = PG_GETARG_INTERVAL_P(1);
-		int64		usecs = timeout->time +
-			((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * USECS_PER_DAY;
+		double		usecs = zj_api_interval_usecs(PG_GETARG_INTERVAL_P(1));
 
 		if (usecs < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must not be negative")));
-		deadline = GetCurrentTimestamp() + usecs;
+		/* Beyond a century is forever. */
+		if (usecs < 100.0 * 365 * USECS_PER_DAY)
+			deadline = GetCurrentTimestamp() + (int64) usecs;
 	}
 
 	zj_api_wait_register(run_id);

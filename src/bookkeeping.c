@@ -43,8 +43,8 @@ static const char *const zj_status_names[] = {
 /* Columns every transition returns, to describe its event. */
 #define ZJ_EVENT_COLUMNS \
 	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
-	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.error_message"
-#define ZJ_EVENT_NCOLS 11
+	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate"
+#define ZJ_EVENT_NCOLS 10
 
 typedef struct ZjBookState
 {
@@ -53,8 +53,8 @@ typedef struct ZjBookState
 	int			guc_level;
 } ZjBookState;
 
+/* Saved by zj_book_begin; errors unwind it through transaction abort. */
 static ZjBookState zj_book_state;
-static int	zj_book_depth = 0;
 
 const char *
 zj_status_name(ZjRunStatus status)
@@ -85,8 +85,6 @@ zj_status_is_final(ZjRunStatus status)
 void
 zj_book_begin(void)
 {
-	Assert(zj_book_depth == 0);
-	zj_book_depth++;
 	GetUserIdAndSecContext(&zj_book_state.saved_user,
 						   &zj_book_state.saved_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -110,7 +108,20 @@ zj_book_end(void)
 	AtEOXact_GUC(true, zj_book_state.guc_level);
 	SetUserIdAndSecContext(zj_book_state.saved_user,
 						   zj_book_state.saved_sec_context);
-	zj_book_depth--;
+}
+
+/*
+ * Start a transaction of zapjobs' own.  Workers are sessions of job
+ * owners, whose defaults (default_transaction_read_only, a stricter
+ * isolation level) must not break the bookkeeping.
+ */
+void
+zj_xact_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	XactReadOnly = false;
+	XactIsoLevel = XACT_READ_COMMITTED;
 }
 
 /* Run a statement through a plan prepared on first use. */
@@ -187,8 +198,7 @@ zj_book_record_events(int first)
 					   zj_book_time(tup, desc, first + 6),
 					   zj_book_time(tup, desc, first + 7),
 					   zj_book_time(tup, desc, first + 8),
-					   zj_book_text(tup, desc, first + 9),
-					   zj_book_text(tup, desc, first + 10));
+					   zj_book_text(tup, desc, first + 9));
 		zj_events_add(&ev);
 	}
 }
@@ -487,15 +497,21 @@ zj_book_reap(void)
 	return reaped;
 }
 
-/* Roles that own due runs: a loose index scan over the claim index. */
+/*
+ * Roles that own pending runs (a loose index scan over the claim index),
+ * with how many each has, counted up to cap.
+ */
 int
-zj_book_demand(Oid *roles, int max)
+zj_book_demand(Oid *roles, int *pending, int max, int cap)
 {
 	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
 	int			n;
 	int			i;
 	bool		isnull;
 
+	values[0] = Int32GetDatum(cap);
 	zj_book_begin();
 	n = zj_book_exec(&plan,
 					 "WITH RECURSIVE o(owner) AS ("
@@ -505,13 +521,21 @@ zj_book_demand(Oid *roles, int max)
 					 " SELECT (SELECT r.owner FROM jobs.runs r"
 					 "  WHERE r.status = 'pending' AND r.owner > o.owner"
 					 "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
-					 " SELECT owner::oid FROM o WHERE owner IS NOT NULL",
-					 0, NULL, NULL, NULL);
+					 " SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
+					 "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
+					 "   AND r.owner = o.owner LIMIT $1) c)"
+					 " FROM o WHERE o.owner IS NOT NULL",
+					 1, types, values, NULL);
 	n = Min(n, max);
 	for (i = 0; i < n; i++)
+	{
 		roles[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc, 1,
 												  &isnull));
+		pending[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 2,
+												 &isnull));
+	}
 	zj_book_end();
 	return n;
 }

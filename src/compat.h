@@ -20,6 +20,19 @@
 #define ZJ_HAS_SHMEM_REQUEST_HOOK 1
 #endif
 
+/*
+ * Backends that can call zapjobs functions.  MaxBackends is only set once
+ * shared memory is requested (PG15 hook); PG14 requests space in _PG_init,
+ * before it is computed, so derive it the way the server does.
+ */
+#ifdef ZJ_HAS_SHMEM_REQUEST_HOOK
+#define zj_max_backends() (MaxBackends)
+#else
+#define zj_max_backends() \
+	(MaxConnections + autovacuum_max_workers + 1 + max_worker_processes + \
+	 max_wal_senders)
+#endif
+
 /* PG15 renamed pg_analyze_and_rewrite. */
 #if PG_VERSION_NUM >= 150000
 #define zj_analyze_and_rewrite(raw, sql) \

@@ -6,17 +6,22 @@
  *
  *	  A state change is only real once its transaction commits, so events
  *	  are kept in backend memory (dropped with a rolled-back subtransaction)
- *	  and pushed into a shared ring after commit.  NOTIFY itself is never
- *	  sent from a job's transaction: it would take the cluster-wide notify
- *	  lock at every job commit.
+ *	  until the transaction ends.  NOTIFY itself is never sent from a job's
+ *	  transaction: it would take the cluster-wide notify lock at every job
+ *	  commit.
  *
- *	  Order: a transaction that has events takes a ticket just before it
- *	  commits (XACT_EVENT_PRE_COMMIT, still invisible to others) and keeps
- *	  it in inflight[] until its events are in the ring.  Any transaction
- *	  that acts on a run another transaction changed must have seen that
- *	  commit, so it gets a higher ticket.  The publisher sends events in
- *	  ticket order and holds back every ticket at or above the lowest one
- *	  still in flight, so each run's events reach listeners in order.
+ *	  Order: just before commit (XACT_EVENT_PRE_COMMIT, still invisible to
+ *	  others) the transaction reserves consecutive slots in the shared ring;
+ *	  after commit it fills them, after abort it voids them.  Whoever acts
+ *	  on a run another transaction changed must have seen that commit, so
+ *	  its slots come later in the ring, and the launcher reads the ring in
+ *	  order, stopping at the first slot still reserved: each run's events
+ *	  reach listeners in order.  Waiting for ring space happens only before
+ *	  commit, where it can be interrupted and holds no commit-time locks;
+ *	  the commit callback itself never waits and never allocates.
+ *
+ *	  A transaction that changed more runs than ZJ_EVENT_BULK_MAX (a bulk
+ *	  enqueue, say) publishes one summary event per status instead.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,12 +30,10 @@
 #include "access/xact.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 
 #include "zapjobs.h"
-
-/* How long a committing backend waits for ring space before dropping. */
-#define ZJ_PUSH_WAIT_LIMIT_MS	30000
 
 typedef struct ZjPendingEvent
 {
@@ -42,7 +45,10 @@ typedef struct ZjPendingEvent
 static ZjPendingEvent *zj_pending = NULL;
 static int	zj_npending = 0;
 static int	zj_maxpending = 0;
-static uint64 zj_my_ticket = 0;
+
+/* Ring slots reserved at pre-commit: [zj_reserved_at, +zj_nreserved). */
+static uint64 zj_reserved_at = 0;
+static int	zj_nreserved = 0;
 static bool zj_callbacks_registered = false;
 
 static void zj_events_xact_callback(XactEvent event, void *arg);
@@ -51,8 +57,8 @@ static void zj_events_subxact_callback(SubXactEvent event,
 									   SubTransactionId parentSubid,
 									   void *arg);
 
-void
-zj_events_init_backend(void)
+static void
+zj_events_register(void)
 {
 	if (zj_callbacks_registered)
 		return;
@@ -84,11 +90,12 @@ zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 			   int32 attempt, int32 max_attempts,
 			   const char *name, const char *queue,
 			   TimestampTz run_at, TimestampTz started_at,
-			   TimestampTz finished_at, const char *sqlstate,
-			   const char *error)
+			   TimestampTz finished_at, const char *sqlstate)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->run_id = id;
+	ev->last_id = id;
+	ev->count = 1;
 	ev->status = zj_status_from_name(status);
 	ev->attempt = attempt;
 	ev->max_attempts = max_attempts;
@@ -99,7 +106,6 @@ zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 	zj_events_copy_text(ev->name, sizeof(ev->name), name);
 	zj_events_copy_text(ev->queue, sizeof(ev->queue), queue);
 	zj_events_copy_text(ev->sqlstate, sizeof(ev->sqlstate), sqlstate);
-	zj_events_copy_text(ev->error, sizeof(ev->error), error);
 }
 
 /* Remember a state change made by the current (sub)transaction. */
@@ -108,7 +114,7 @@ zj_events_add(const ZjRunEvent *event)
 {
 	if (!zj_serves_my_database())
 		return;
-	zj_events_init_backend();
+	zj_events_register();
 
 	if (zj_npending >= zj_maxpending)
 	{
@@ -131,6 +137,7 @@ static void
 zj_events_forget(void)
 {
 	zj_npending = 0;
+	zj_nreserved = 0;
 	/* Give back the memory of a huge transaction. */
 	if (zj_maxpending > 4096)
 	{
@@ -140,70 +147,123 @@ zj_events_forget(void)
 	}
 }
 
+/* Fold event ev into summary s (same status), widening names to "". */
 static void
-zj_events_set_inflight(uint64 ticket_or_zero, bool take_new)
+zj_events_fold(ZjRunEvent *s, const ZjRunEvent *ev)
 {
-	int			me = zj_my_proc_number();
+	s->count++;
+	s->run_id = Min(s->run_id, ev->run_id);
+	s->last_id = Max(s->last_id, ev->last_id);
+	if (strcmp(s->name, ev->name) != 0)
+		s->name[0] = '\0';
+	if (strcmp(s->queue, ev->queue) != 0)
+		s->queue[0] = '\0';
+}
 
-	if (me < 0 || me >= zj_shared->max_backends)
-		return;
-	SpinLockAcquire(&zj_shared->ticket_mutex);
-	if (take_new)
-		ticket_or_zero = zj_shared->next_ticket++;
-	zj_shared->inflight[me] = ticket_or_zero;
-	SpinLockRelease(&zj_shared->ticket_mutex);
-	zj_my_ticket = ticket_or_zero;
+/* Too many events for one transaction: keep one summary per status. */
+static void
+zj_events_summarize(void)
+{
+	ZjRunEvent	sums[ZJ_RUN_AWAITING_RETRY + 1];
+	bool		used[ZJ_RUN_AWAITING_RETRY + 1] = {false};
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < zj_npending; i++)
+	{
+		ZjRunEvent *ev = &zj_pending[i].event;
+
+		if (!used[ev->status])
+		{
+			sums[ev->status] = *ev;
+			used[ev->status] = true;
+		}
+		else
+			zj_events_fold(&sums[ev->status], ev);
+	}
+	for (i = 0; i <= ZJ_RUN_AWAITING_RETRY; i++)
+		if (used[i])
+			zj_pending[n++].event = sums[i];
+	zj_npending = n;
+}
+
+static bool
+zj_events_try_reserve(int n)
+{
+	bool		ok;
+	uint64		i;
+
+	LWLockAcquire(zj_shared->ring_lock, LW_EXCLUSIVE);
+	ok = zj_shared->ring_head - zj_shared->ring_tail + n <= ZJ_EVENT_RING_SIZE;
+	if (ok)
+	{
+		zj_reserved_at = zj_shared->ring_head;
+		for (i = 0; i < (uint64) n; i++)
+			zj_shared->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE].state =
+				ZJ_EVENT_RESERVED;
+		zj_shared->ring_head += n;
+		zj_nreserved = n;
+	}
+	LWLockRelease(zj_shared->ring_lock);
+	return ok;
 }
 
 /*
- * Copy this transaction's events into the ring.  Runs after commit, so it
- * must not fail: when the launcher does not drain the ring in time, the
- * remaining events are counted as dropped.
+ * Reserve ring slots for this transaction's events, waiting for the
+ * launcher to make room if need be.  Runs before commit: may wait, may be
+ * interrupted.  With no launcher to drain the ring, events are dropped.
  */
 static void
-zj_events_push(void)
+zj_events_reserve(void)
 {
-	int			done = 0;
-	int			waited_ms = 0;
+	bool		reset_latch = false;
 
-	while (done < zj_npending)
+	if (zj_npending > ZJ_EVENT_BULK_MAX)
+		zj_events_summarize();
+
+	while (!zj_events_try_reserve(zj_npending))
 	{
-		uint64		space;
-
-		LWLockAcquire(zj_shared->ring_lock, LW_EXCLUSIVE);
-		space = ZJ_EVENT_RING_SIZE - (zj_shared->ring_head - zj_shared->ring_tail);
-		while (space > 0 && done < zj_npending)
+		if (zj_shared->launcher == NULL)
 		{
-			uint64		pos = zj_shared->ring_head++;
-			ZjRunEvent *slot = &zj_shared->ring[pos % ZJ_EVENT_RING_SIZE];
-
-			*slot = zj_pending[done].event;
-			slot->ticket = zj_my_ticket;
-			slot->seq = pos;
-			done++;
-			space--;
+			pg_atomic_fetch_add_u64(&zj_shared->events_dropped, zj_npending);
+			zj_npending = 0;
+			break;
 		}
-		LWLockRelease(zj_shared->ring_lock);
-
-		if (done < zj_npending && MyProc == zj_shared->launcher)
+		if (MyProc == zj_shared->launcher)
 		{
 			/* The launcher makes room itself instead of waiting for itself. */
 			zj_publisher_drain_all();
 			continue;
 		}
 		zj_wake_launcher();
-		if (done < zj_npending)
-		{
-			if (zj_shared->launcher == NULL || waited_ms >= ZJ_PUSH_WAIT_LIMIT_MS)
-			{
-				pg_atomic_fetch_add_u64(&zj_shared->events_dropped,
-										zj_npending - done);
-				break;
-			}
-			pg_usleep(1000L);
-			waited_ms++;
-		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		reset_latch = true;
+		CHECK_FOR_INTERRUPTS();
 	}
+	/* We may have eaten a wake-up meant for our main loop: give it back. */
+	if (reset_latch)
+		SetLatch(MyLatch);
+}
+
+/* After commit: fill the reserved slots.  Must not fail or wait. */
+static void
+zj_events_publish_reserved(bool committed)
+{
+	int			i;
+
+	for (i = 0; i < zj_nreserved; i++)
+	{
+		ZjRingEvent *slot = &zj_shared->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE];
+
+		if (committed)
+			slot->event = zj_pending[i].event;
+		pg_write_barrier();
+		slot->state = committed ? ZJ_EVENT_READY : ZJ_EVENT_VOID;
+	}
+	if (zj_nreserved > 0)
+		zj_wake_launcher();
 }
 
 static void
@@ -213,18 +273,14 @@ zj_events_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 			if (zj_npending > 0)
-				zj_events_set_inflight(0, true);
+				zj_events_reserve();
 			break;
 		case XACT_EVENT_COMMIT:
-			if (zj_npending > 0 && zj_my_ticket != 0)
-				zj_events_push();
-			if (zj_my_ticket != 0)
-				zj_events_set_inflight(0, false);
+			zj_events_publish_reserved(true);
 			zj_events_forget();
 			break;
 		case XACT_EVENT_ABORT:
-			if (zj_my_ticket != 0)
-				zj_events_set_inflight(0, false);
+			zj_events_publish_reserved(false);
 			zj_events_forget();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -259,29 +315,9 @@ zj_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Lowest ticket whose events may not all be in the ring yet.  Must be read
- * before draining: every ticket below it had pushed all its events by then.
+ * Launcher: move up to max events from the ring into buf, in ring order,
+ * stopping at the first slot whose transaction has not finished.
  */
-uint64
-zj_events_publishable_below(void)
-{
-	uint64		lowest;
-	int			i;
-
-	SpinLockAcquire(&zj_shared->ticket_mutex);
-	lowest = zj_shared->next_ticket;
-	for (i = 0; i < zj_shared->max_backends; i++)
-	{
-		uint64		t = zj_shared->inflight[i];
-
-		if (t != 0 && t < lowest)
-			lowest = t;
-	}
-	SpinLockRelease(&zj_shared->ticket_mutex);
-	return lowest;
-}
-
-/* Move up to max events from the ring into buf. */
 int
 zj_events_drain(ZjRunEvent *buf, int max)
 {
@@ -290,7 +326,15 @@ zj_events_drain(ZjRunEvent *buf, int max)
 	LWLockAcquire(zj_shared->ring_lock, LW_EXCLUSIVE);
 	while (n < max && zj_shared->ring_tail < zj_shared->ring_head)
 	{
-		buf[n++] = zj_shared->ring[zj_shared->ring_tail % ZJ_EVENT_RING_SIZE];
+		ZjRingEvent *slot = &zj_shared->ring[zj_shared->ring_tail % ZJ_EVENT_RING_SIZE];
+		uint32		state = slot->state;
+
+		if (state == ZJ_EVENT_RESERVED)
+			break;
+		pg_read_barrier();
+		if (state == ZJ_EVENT_READY)
+			buf[n++] = slot->event;
+		slot->state = ZJ_EVENT_FREE;
 		zj_shared->ring_tail++;
 	}
 	LWLockRelease(zj_shared->ring_lock);

@@ -27,6 +27,7 @@ int			zj_default_timeout_s = 3600;
 int			zj_default_max_attempts = 1;
 char	   *zj_channel = NULL;
 int			zj_max_output_bytes = 65536;
+int			zj_worker_idle_timeout_ms = 600000;
 bool		zj_preloaded = false;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
@@ -67,6 +68,12 @@ zj_init_define_runtime_gucs(void)
 							   "published with NOTIFY.",
 							   NULL, &zj_channel, "job_update",
 							   PGC_SIGHUP, 0, zj_init_check_channel, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.worker_idle_timeout",
+							"Time after which a worker without work exits, "
+							"giving back its connection; 0 keeps it.",
+							NULL, &zj_worker_idle_timeout_ms, 600000, 0,
+							INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_output_size",
 							"Largest jsonb output kept for a run; larger "
 							"outputs are replaced by a note of their size.",

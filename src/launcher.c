@@ -65,7 +65,7 @@ zj_launcher_check_extension(bool *need_reap)
 {
 	Oid			ext;
 
-	StartTransactionCommand();
+	zj_xact_begin();
 	ext = get_extension_oid(ZJ_EXTENSION_NAME, true);
 	CommitTransactionCommand();
 
@@ -85,7 +85,7 @@ zj_launcher_reap(void)
 {
 	int			n;
 
-	StartTransactionCommand();
+	zj_xact_begin();
 	n = zj_book_reap();
 	CommitTransactionCommand();
 	if (n > 0)
@@ -102,8 +102,7 @@ zj_launcher_promote(void)
 
 	do
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
+		zj_xact_begin();
 		n = zj_book_promote_due(&next_due);
 		CommitTransactionCommand();
 		zj_publisher_run();
@@ -118,11 +117,12 @@ static void
 zj_launcher_balance(void)
 {
 	Oid			roles[ZJ_MAX_DEMAND_ROLES];
+	int			pending[ZJ_MAX_DEMAND_ROLES];
 	int			n;
 
-	StartTransactionCommand();
-	n = zj_book_demand(roles, ZJ_MAX_DEMAND_ROLES);
-	zj_pool_balance(roles, n);
+	zj_xact_begin();
+	n = zj_book_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
+	zj_pool_balance(roles, pending, n);
 	CommitTransactionCommand();
 }
 
@@ -148,10 +148,16 @@ zj_launcher_cycle(void)
 		sleep_ms = Min(sleep_ms, until_due);
 	zj_launcher_balance();
 	zj_publisher_run();
+	pgstat_report_stat(false);
 	return sleep_ms;
 }
 
-/* Run a cycle; log and roll back an error instead of dying of it. */
+/*
+ * Run a cycle; log and roll back an error instead of dying of it.  What a
+ * cycle allocates outside transactions goes to a context reset after it
+ * (each commit leaves us in TopMemoryContext, so cycle steps allocate
+ * only within their transactions or in memory they free).
+ */
 static long
 zj_launcher_guarded_cycle(void)
 {
@@ -169,6 +175,8 @@ zj_launcher_guarded_cycle(void)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
+		/* An error outside a transaction leaves LWLocks to us to release. */
+		LWLockReleaseAll();
 		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();

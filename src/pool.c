@@ -26,7 +26,9 @@
 
 #define ZJ_MAX_TRACKED_ROLES	64
 #define ZJ_START_FAILURES_MAX	5
-#define ZJ_STARTING_TIMEOUT_MS	30000
+#define ZJ_MIN_SERVICE_MS		1000	/* a worker serves its role at least
+										 * this long before it may be
+										 * retired for another role */
 
 typedef struct ZjRoleHealth
 {
@@ -93,8 +95,9 @@ zj_pool_note_start_failure(Oid role)
 	h->failures++;
 	h->retry_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												 1000 * Min(h->failures, 10));
-	elog(LOG, "zapjobs worker for role %u failed to start (%d in a row)",
-		 role, h->failures);
+	ereport(LOG,
+			(errmsg("zapjobs worker for role %u failed to start (%d in a row)",
+					role, h->failures)));
 }
 
 /* Notice workers that exited; sets *need_reap when one may have left a run. */
@@ -116,13 +119,15 @@ zj_pool_check_exits(bool *need_reap)
 				proc_exit(1);
 			if (st == BGWH_STOPPED)
 			{
+				bool		never_attached;
+
 				LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-				if (slot->state == ZJ_SLOT_STARTING)
-				{
-					zj_pool_note_start_failure(slot->role);
+				never_attached = slot->state == ZJ_SLOT_STARTING;
+				if (never_attached)
 					slot->state = ZJ_SLOT_FREE;
-				}
 				LWLockRelease(zj_shared->lock);
+				if (never_attached)
+					zj_pool_note_start_failure(slot->role);
 				pfree(zj_pool_handles[i]);
 				zj_pool_handles[i] = NULL;
 				*need_reap = true;
@@ -154,6 +159,7 @@ zj_pool_start(int slotno, Oid role)
 	slot->pid = 0;
 	slot->proc = NULL;
 	slot->state_since = GetCurrentTimestamp();
+	slot->started_at = slot->state_since;
 	args.generation = slot->generation;
 	LWLockRelease(zj_shared->lock);
 
@@ -276,53 +282,75 @@ zj_pool_free_slot(void)
 	return -1;
 }
 
-/* Ask one worker to leave so that a role without any can get its slot. */
-static void
-zj_pool_retire_one_for(Oid *roles, int nroles)
+/*
+ * Pick a worker to leave so that a role without any gets its slot: one
+ * whose role has nothing to do, else one of the role with most workers;
+ * among equals the idle one, then the one serving longest.  Roles then
+ * take turns when there are more of them than slots.
+ */
+static int
+zj_pool_pick_victim(Oid *roles, int nroles)
 {
+	TimestampTz now = GetCurrentTimestamp();
 	int			best = -1;
+	int			best_rank = -1;
 	int			i;
 
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
+		int			rank;
 
 		if (s->state == ZJ_SLOT_FREE || s->state == ZJ_SLOT_STARTING || s->retire)
 			continue;
 		if (!zj_pool_in(s->role, roles, nroles))
+			return i;
+		if (!TimestampDifferenceExceeds(s->started_at, now, ZJ_MIN_SERVICE_MS))
+			continue;
+		rank = zj_pool_workers_of(s->role) * 2 + (s->state == ZJ_SLOT_IDLE);
+		if (rank > best_rank ||
+			(rank == best_rank && s->started_at < zj_shared->slots[best].started_at))
 		{
-			best = i;			/* its role has nothing to do: ideal */
-			break;
-		}
-		if (zj_pool_workers_of(s->role) > 1 &&
-			(best < 0 || s->state == ZJ_SLOT_IDLE))
 			best = i;
+			best_rank = rank;
+		}
 	}
-	if (best >= 0)
-	{
-		zj_shared->slots[best].retire = true;
-		if (zj_shared->slots[best].proc)
-			SetLatch(&zj_shared->slots[best].proc->procLatch);
-	}
+	return best;
+}
+
+static void
+zj_pool_retire_one_for(Oid *roles, int nroles)
+{
+	int			victim = zj_pool_pick_victim(roles, nroles);
+
+	if (victim < 0)
+		return;
+	zj_shared->slots[victim].retire = true;
+	if (zj_shared->slots[victim].proc)
+		SetLatch(&zj_shared->slots[victim].proc->procLatch);
 }
 
 /*
- * Share the pool among the roles with pending runs.  Runs in a
- * transaction: the role checks read the catalogs.
+ * Share the pool among the roles with pending runs (pending[i] runs of
+ * roles[i], counted up to the pool size).  Runs in a transaction: the role
+ * checks read the catalogs.
  */
 void
-zj_pool_balance(Oid *roles, int nroles)
+zj_pool_balance(Oid *roles, int *pending, int nroles)
 {
 	Oid			usable[ZJ_MAX_TRACKED_ROLES];
+	int			wanted[ZJ_MAX_TRACKED_ROLES];
 	int			nusable = 0;
 	int			i;
 	int			slotno;
+	bool		started;
 
 	for (i = 0; i < nroles && nusable < ZJ_MAX_TRACKED_ROLES; i++)
 	{
 		if (zj_pool_workers_of(roles[i]) == 0 &&
 			(!zj_pool_role_usable(roles[i]) || !zj_pool_role_healthy(roles[i])))
 			continue;
+		wanted[nusable] = pending[i];
 		usable[nusable++] = roles[i];
 	}
 
@@ -338,12 +366,19 @@ zj_pool_balance(Oid *roles, int nroles)
 			zj_pool_retire_one_for(usable, nusable);
 	}
 
-	/* ...then free slots are dealt out round-robin. */
-	for (i = 0; nusable > 0 && (slotno = zj_pool_free_slot()) >= 0; i++)
+	/* ...then free slots go round-robin, no more than a role has runs. */
+	do
 	{
-		if (!zj_pool_start(slotno, usable[i % nusable]))
-			break;
-	}
+		started = false;
+		for (i = 0; i < nusable && (slotno = zj_pool_free_slot()) >= 0; i++)
+		{
+			if (zj_pool_workers_of(usable[i]) >= wanted[i])
+				continue;
+			if (!zj_pool_start(slotno, usable[i]))
+				return;
+			started = true;
+		}
+	} while (started);
 }
 
 /* Ask every worker to exit (the extension went away or changed). */

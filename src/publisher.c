@@ -1,16 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * publisher.c
- *	  The launcher's side of events.c: drains the shared ring, puts events
- *	  in commit-ticket order and sends them with NOTIFY, many per
- *	  transaction, then wakes backends waiting in jobs.wait() for a run
- *	  that just finished.
+ *	  The launcher's side of events.c: drains the shared ring in order and
+ *	  sends the events with NOTIFY, many per transaction, then wakes
+ *	  backends waiting in jobs.wait() for a run that just finished.
  *
- *	  Payload (always far below the 8000-byte NOTIFY limit):
+ *	  Payloads (always far below the 8000-byte NOTIFY limit):
  *	  {"type":"run","id":42,"name":"nightly","queue":"default",
- *	   "status":"failed","attempt":1,"max_attempts":1,
- *	   "at":"...","run_at":"...","started_at":"...","finished_at":"...",
- *	   "error":{"sqlstate":"22012","message":"division by zero"}}
+ *	   "status":"failed","attempt":1,"max_attempts":1,"at":"...",
+ *	   "run_at":"...","started_at":"...","finished_at":"...",
+ *	   "sqlstate":"22012"}
+ *	  and, for a transaction that changed more than ZJ_EVENT_BULK_MAX runs,
+ *	  one summary per status:
+ *	  {"type":"runs","status":"pending","count":100000,"first_id":1,
+ *	   "last_id":100000,"name":null,"queue":"default","at":"..."}
+ *	  Payloads carry no command, input, output or error text: any role may
+ *	  LISTEN, and row-level security does not apply to notifications.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,27 +33,44 @@
 
 #include "zapjobs.h"
 
-#define ZJ_PUBLISH_BATCH 1000
+#define ZJ_PUBLISH_BATCH	1000
+#define ZJ_BACKLOG_MAX		(1024 * 1024)	/* events kept while NOTIFY fails */
 
-/* Events drained but not yet publishable; lives in TopMemoryContext. */
+/* Events drained but not yet sent, in ring order; in TopMemoryContext. */
 static ZjRunEvent *zj_backlog = NULL;
 static int	zj_nbacklog = 0;
 static int	zj_maxbacklog = 0;
 
-static int
-zj_publisher_cmp(const void *a, const void *b)
+static void
+zj_publisher_grow(void)
 {
-	const ZjRunEvent *x = a;
-	const ZjRunEvent *y = b;
+	int			newmax = Max(2 * ZJ_EVENT_RING_SIZE, 2 * zj_maxbacklog);
 
-	if (x->ticket != y->ticket)
-		return x->ticket < y->ticket ? -1 : 1;
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return 0;
+	if (zj_backlog == NULL)
+		zj_backlog = MemoryContextAlloc(TopMemoryContext,
+										newmax * sizeof(ZjRunEvent));
+	else
+		zj_backlog = repalloc_huge(zj_backlog, newmax * sizeof(ZjRunEvent));
+	zj_maxbacklog = newmax;
 }
 
-/* Move everything in the ring into the backlog. */
+/* Drop the oldest events when NOTIFY has failed for too long. */
+static void
+zj_publisher_trim(void)
+{
+	int			excess = zj_nbacklog - ZJ_BACKLOG_MAX;
+
+	if (excess <= 0)
+		return;
+	memmove(zj_backlog, zj_backlog + excess,
+			(zj_nbacklog - excess) * sizeof(ZjRunEvent));
+	zj_nbacklog -= excess;
+	pg_atomic_fetch_add_u64(&zj_shared->events_dropped, excess);
+	ereport(LOG,
+			(errmsg("zapjobs dropped %d unpublished run events", excess)));
+}
+
+/* Move everything the ring can give into the backlog. */
 void
 zj_publisher_drain_all(void)
 {
@@ -57,17 +79,7 @@ zj_publisher_drain_all(void)
 		int			n;
 
 		if (zj_nbacklog + ZJ_EVENT_RING_SIZE > zj_maxbacklog)
-		{
-			int			newmax = Max(2 * ZJ_EVENT_RING_SIZE, 2 * zj_maxbacklog);
-
-			if (zj_backlog == NULL)
-				zj_backlog = MemoryContextAlloc(TopMemoryContext,
-												newmax * sizeof(ZjRunEvent));
-			else
-				zj_backlog = repalloc_huge(zj_backlog,
-										   newmax * sizeof(ZjRunEvent));
-			zj_maxbacklog = newmax;
-		}
+			zj_publisher_grow();
 		n = zj_events_drain(zj_backlog + zj_nbacklog, ZJ_EVENT_RING_SIZE);
 		zj_nbacklog += n;
 		if (n == 0)
@@ -105,6 +117,18 @@ static void
 zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 {
 	resetStringInfo(buf);
+	if (ev->count > 1)
+	{
+		appendStringInfo(buf, "{\"type\":\"runs\",\"status\":\"%s\",\"count\":%d,"
+						 "\"first_id\":" INT64_FORMAT ",\"last_id\":" INT64_FORMAT,
+						 zj_status_name(ev->status), ev->count,
+						 ev->run_id, ev->last_id);
+		zj_publisher_add_text(buf, "name", ev->name);
+		zj_publisher_add_text(buf, "queue", ev->queue);
+		zj_publisher_add_time(buf, "at", ev->at);
+		appendStringInfoChar(buf, '}');
+		return;
+	}
 	appendStringInfo(buf, "{\"type\":\"run\",\"id\":" INT64_FORMAT, ev->run_id);
 	zj_publisher_add_text(buf, "name", ev->name);
 	zj_publisher_add_text(buf, "queue", ev->queue);
@@ -114,35 +138,30 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 	zj_publisher_add_time(buf, "run_at", ev->run_at);
 	zj_publisher_add_time(buf, "started_at", ev->started_at);
 	zj_publisher_add_time(buf, "finished_at", ev->finished_at);
-	if (ev->sqlstate[0] != '\0' || ev->error[0] != '\0')
-	{
-		appendStringInfoString(buf, ",\"error\":{\"sqlstate\":");
-		if (ev->sqlstate[0] != '\0')
-			escape_json(buf, ev->sqlstate);
-		else
-			appendStringInfoString(buf, "null");
-		appendStringInfoString(buf, ",\"message\":");
-		escape_json(buf, ev->error);
-		appendStringInfoChar(buf, '}');
-	}
+	if (ev->sqlstate[0] != '\0')
+		zj_publisher_add_text(buf, "sqlstate", ev->sqlstate);
 	appendStringInfoChar(buf, '}');
 }
 
-/* Wake every backend in jobs.wait() for this run. */
+/* Wake every backend in jobs.wait() for a run this event finished. */
 static void
-zj_publisher_wake_waiters(int64 run_id)
+zj_publisher_wake_waiters(const ZjRunEvent *ev)
 {
 	int			i;
 
-	if (pg_atomic_read_u32(&zj_shared->waiters) == 0)
+	if (!zj_status_is_final(ev->status) ||
+		pg_atomic_read_u32(&zj_shared->waiters) == 0)
 		return;
 	for (i = 0; i < zj_shared->max_backends; i++)
 	{
-		if (pg_atomic_read_u64(&zj_shared->waiting_for[i]) == (uint64) run_id)
+		int64		waited = (int64) pg_atomic_read_u64(&zj_shared->waiting_for[i]);
+
+		if (waited >= ev->run_id && waited <= ev->last_id)
 			SetLatch(&GetPGProcByNumber(i)->procLatch);
 	}
 }
 
+/* Send backlog[from, to) in one transaction. */
 static void
 zj_publisher_send(int from, int to)
 {
@@ -151,7 +170,7 @@ zj_publisher_send(int from, int to)
 
 	initStringInfo(&buf);
 	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	zj_xact_begin();
 	for (i = from; i < to; i++)
 	{
 		zj_publisher_payload(&buf, &zj_backlog[i]);
@@ -162,33 +181,44 @@ zj_publisher_send(int from, int to)
 	pfree(buf.data);
 
 	for (i = from; i < to; i++)
-		if (zj_status_is_final(zj_backlog[i].status))
-			zj_publisher_wake_waiters(zj_backlog[i].run_id);
+		zj_publisher_wake_waiters(&zj_backlog[i]);
 }
 
-/* Publish every event whose place in commit order is settled. */
+/*
+ * Publish what the ring holds.  A failing batch (a full NOTIFY queue, say)
+ * is logged and kept for the next call; batches sent are never re-sent.
+ */
 void
 zj_publisher_run(void)
 {
-	uint64		below = zj_events_publishable_below();
-	int			ready = 0;
-	int			i;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			sent = 0;
 
 	zj_publisher_drain_all();
-	if (zj_nbacklog == 0)
-		return;
-
-	qsort(zj_backlog, zj_nbacklog, sizeof(ZjRunEvent), zj_publisher_cmp);
-	while (ready < zj_nbacklog && zj_backlog[ready].ticket < below)
-		ready++;
-
-	for (i = 0; i < ready; i += ZJ_PUBLISH_BATCH)
-		zj_publisher_send(i, Min(ready, i + ZJ_PUBLISH_BATCH));
-
-	if (ready > 0)
+	PG_TRY();
 	{
-		memmove(zj_backlog, zj_backlog + ready,
-				(zj_nbacklog - ready) * sizeof(ZjRunEvent));
-		zj_nbacklog -= ready;
+		while (sent < zj_nbacklog)
+		{
+			int			to = Min(zj_nbacklog, sent + ZJ_PUBLISH_BATCH);
+
+			zj_publisher_send(sent, to);
+			sent = to;
+		}
 	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+	}
+	PG_END_TRY();
+
+	if (sent > 0)
+	{
+		memmove(zj_backlog, zj_backlog + sent,
+				(zj_nbacklog - sent) * sizeof(ZjRunEvent));
+		zj_nbacklog -= sent;
+	}
+	zj_publisher_trim();
 }

@@ -10,8 +10,10 @@
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
 #include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
@@ -33,11 +35,9 @@ zj_shmem_size(void)
 	size = add_size(offsetof(ZjShared, slots),
 					mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
 	size = MAXALIGN(size);
-	size = add_size(size, mul_size(MaxBackends, sizeof(uint64)));
+	size = add_size(size, mul_size(zj_max_backends(), sizeof(pg_atomic_uint64)));
 	size = MAXALIGN(size);
-	size = add_size(size, mul_size(MaxBackends, sizeof(pg_atomic_uint64)));
-	size = MAXALIGN(size);
-	size = add_size(size, mul_size(ZJ_EVENT_RING_SIZE, sizeof(ZjRunEvent)));
+	size = add_size(size, mul_size(ZJ_EVENT_RING_SIZE, sizeof(ZjRingEvent)));
 	return size;
 }
 
@@ -61,27 +61,23 @@ zj_shmem_init_fresh(ZjShared *shared)
 	memset(shared, 0, offsetof(ZjShared, slots));
 	shared->lock = &(GetNamedLWLockTranche("zapjobs"))[0].lock;
 	shared->ring_lock = &(GetNamedLWLockTranche("zapjobs"))[1].lock;
-	SpinLockInit(&shared->ticket_mutex);
 
 	/* Time plus pid: distinct across restarts of the same postmaster. */
 	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
-	shared->next_ticket = 1;
 	pg_atomic_init_u64(&shared->events_dropped, 0);
 	pg_atomic_init_u32(&shared->waiters, 0);
-	shared->max_backends = MaxBackends;
+	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
 
 	p = (char *) shared + MAXALIGN(offsetof(ZjShared, slots) +
 								   zj_max_workers * sizeof(ZjWorkerSlot));
-	shared->inflight = (uint64 *) p;
-	memset(p, 0, MaxBackends * sizeof(uint64));
-	p += MAXALIGN(MaxBackends * sizeof(uint64));
 	shared->waiting_for = (pg_atomic_uint64 *) p;
-	for (i = 0; i < MaxBackends; i++)
+	for (i = 0; i < shared->max_backends; i++)
 		pg_atomic_init_u64(&shared->waiting_for[i], 0);
-	p += MAXALIGN(MaxBackends * sizeof(pg_atomic_uint64));
-	shared->ring = (ZjRunEvent *) p;
+	p += MAXALIGN(shared->max_backends * sizeof(pg_atomic_uint64));
+	shared->ring = (ZjRingEvent *) p;
+	memset(p, 0, ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent));
 }
 
 static void

@@ -26,9 +26,17 @@
 
 #include "zapjobs.h"
 
+/* Refuse what has no meaning without a client of its own. */
 static void
-zj_sql_reject_transaction_control(RawStmt *raw)
+zj_sql_reject_unsupported(RawStmt *raw)
 {
+	if (IsA(raw->stmt, CopyStmt) && ((CopyStmt *) raw->stmt)->filename == NULL &&
+		!((CopyStmt *) raw->stmt)->is_program)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client is not possible in a job"),
+				 errdetail("A job has no client connection."),
+				 errhint("COPY to or from a server file, or use INSERT ... SELECT.")));
 	if (IsA(raw->stmt, TransactionStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -101,7 +109,7 @@ zj_sql_execute(const char *sql, MemoryContext job_cxt)
 	{
 		RawStmt    *raw = lfirst_node(RawStmt, lc);
 
-		zj_sql_reject_transaction_control(raw);
+		zj_sql_reject_unsupported(raw);
 		zj_sql_run_statement(raw, sql, is_top_level, job_cxt, receiver);
 		/* Let later statements see what earlier ones wrote. */
 		if (lnext(parsetrees, lc) != NULL)

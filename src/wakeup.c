@@ -28,11 +28,12 @@ static int	zj_nwake = 0;
 static bool zj_wake_overflow = false;	/* more owners than zj_wake holds */
 static bool zj_wake_registered = false;
 
-/* Wake up to runs idle workers of owner; the launcher if it has none. */
+/* Wake up to runs idle workers of owner, and the launcher if it can help. */
 static void
 zj_wakeup_role(Oid owner, int64 runs, bool all)
 {
 	bool		has_worker = false;
+	bool		has_free_slot = false;
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
@@ -40,6 +41,8 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
+		if (s->state == ZJ_SLOT_FREE)
+			has_free_slot = true;
 		if (s->state == ZJ_SLOT_FREE || s->retire || (!all && s->role != owner))
 			continue;
 		has_worker = true;
@@ -51,7 +54,8 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 	}
 	LWLockRelease(zj_shared->lock);
 
-	if (!has_worker || all)
+	/* The launcher adds workers: for a new role, or runs beyond the idle. */
+	if (!has_worker || all || (runs > 0 && has_free_slot))
 		zj_wake_launcher();
 }
 

@@ -141,7 +141,10 @@ zj_worker_arm_timeout(ZjRun *run)
 	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(ms, (int64) INT_MAX));
 }
 
-/* Execute the job and record its completion in the same transaction. */
+/*
+ * Execute the job and record its completion in the same transaction, so
+ * that its effects commit exactly when the run is completed.
+ */
 static void
 zj_worker_execute_and_complete(ZjRun *run)
 {
@@ -149,11 +152,21 @@ zj_worker_execute_and_complete(ZjRun *run)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_worker_apply_search_path(run);
 	zj_worker_arm_timeout(run);
 	zj_sql_execute(run->command, zj_worker_run_cxt);
 	disable_timeout(STATEMENT_TIMEOUT, false);
 	output = zj_output_was_set ? zj_explicit_output : zj_output_result();
+
+	/*
+	 * A read-only transaction cannot record the completion (and has no
+	 * effects to commit with it); a statement like DROP DATABASE must
+	 * commit at once, as exec_simple_query does.  Record it in a new one.
+	 */
+	if (XactReadOnly || (MyXactFlags & XACT_FLAGS_NEEDIMMEDIATECOMMIT))
+	{
+		CommitTransactionCommand();
+		zj_xact_begin();
+	}
 	zj_book_complete(run, output);
 	CommitTransactionCommand();
 }
@@ -161,8 +174,7 @@ zj_worker_execute_and_complete(ZjRun *run)
 static void
 zj_worker_record_failure(ZjRun *run, ErrorData *edata)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	zj_xact_begin();
 	zj_book_fail(run, unpack_sql_state(edata->sqlerrcode), edata->message,
 				 edata->detail, edata->hint, edata->context);
 	CommitTransactionCommand();
@@ -172,6 +184,8 @@ zj_worker_record_failure(ZjRun *run, ErrorData *edata)
  * Run one claimed run to its outcome.  An error anywhere in the job (or
  * in its commit) is caught, the transaction rolled back and the failure
  * recorded; FATAL does not come back here, the launcher reaps that.
+ * Query cancel (the owner's pg_cancel_backend, the run's timeout) is only
+ * honoured while the job runs.
  */
 static void
 zj_worker_execute(ZjRun *run)
@@ -184,6 +198,8 @@ zj_worker_execute(ZjRun *run)
 	pgstat_report_activity(STATE_RUNNING, run->command);
 	debug_query_string = run->command;
 
+	QueryCancelPending = false; /* a cancel that came before the job */
+	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
 		zj_worker_execute_and_complete(run);
@@ -196,10 +212,12 @@ zj_worker_execute(ZjRun *run)
 		FlushErrorState();
 		disable_all_timeouts(false);
 		QueryCancelPending = false;
+		QueryCancelHoldoffCount = 0;	/* as PostgresMain's error recovery */
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
+	HOLD_CANCEL_INTERRUPTS();
 
 	debug_query_string = NULL;
 	zj_current_run = NULL;
@@ -211,14 +229,18 @@ zj_worker_execute(ZjRun *run)
 static void
 zj_worker_reset_session(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	zj_xact_begin();
 	zj_sql_execute("DISCARD ALL", zj_worker_run_cxt);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
 }
 
-/* Claim the next run in a short transaction; returns NULL if none. */
+/*
+ * Claim the next run in a short transaction; returns NULL if none.  The
+ * enqueuer's search_path is set here, at session level, so that it holds
+ * for the whole job even if a procedure rolls back.
+ */
 static ZjRun *
 zj_worker_claim(bool *role_gone)
 {
@@ -227,27 +249,40 @@ zj_worker_claim(bool *role_gone)
 	/* Advertise idleness first, so a commit from now on wakes us. */
 	zj_worker_set_state(ZJ_SLOT_IDLE, 0);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
+	zj_xact_begin();
 	*role_gone = !zj_worker_role_still_valid();
-	if (*role_gone)
+	if (!*role_gone && zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt))
 	{
-		CommitTransactionCommand();
-		return NULL;
-	}
-	if (zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt))
 		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
+		zj_worker_apply_search_path(run);
+	}
 	CommitTransactionCommand();
 	return run;
+}
+
+/* How long to sleep when idle; 0 when the idle timeout has passed. */
+static long
+zj_worker_idle_sleep(TimestampTz idle_since)
+{
+	long		left;
+
+	if (zj_worker_idle_timeout_ms <= 0)
+		return zj_poll_interval_ms;
+	left = zj_worker_idle_timeout_ms -
+		(long) ((GetCurrentTimestamp() - idle_since) / 1000);
+	return left <= 0 ? 0 : Min(left, zj_poll_interval_ms);
 }
 
 static void
 zj_worker_loop(void)
 {
+	TimestampTz idle_since = GetCurrentTimestamp();
+
 	for (;;)
 	{
 		ZjRun	   *run;
 		bool		role_gone;
+		long		sleep_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -269,10 +304,15 @@ zj_worker_loop(void)
 			zj_worker_reset_session();
 			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
 			zj_worker_slot()->runs_done++;
+			idle_since = GetCurrentTimestamp();
 			continue;
 		}
+		sleep_ms = zj_worker_idle_sleep(idle_since);
+		if (sleep_ms == 0)
+			return;				/* idle too long: give the connection back */
+		pgstat_report_stat(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 zj_poll_interval_ms, PG_WAIT_EXTENSION);
+						 sleep_ms, PG_WAIT_EXTENSION);
 	}
 }
 
@@ -295,6 +335,8 @@ zj_worker_main(Datum arg)
 	zj_worker_run_cxt = AllocSetContextCreate(TopMemoryContext,
 											  "zapjobs run",
 											  ALLOCSET_DEFAULT_SIZES);
+	/* Cancel is held except while a job runs (see zj_worker_execute). */
+	HOLD_CANCEL_INTERRUPTS();
 	zj_worker_loop();
 	proc_exit(0);
 }

@@ -27,9 +27,10 @@
 #define ZJ_EXTENSION_NAME	"zapjobs"
 #define ZJ_SCHEMA			"jobs"
 #define ZJ_NAME_MAX			64	/* queue and job names, incl. NUL */
-#define ZJ_EVENT_ERROR_MAX	256 /* error text carried in an event */
-#define ZJ_EVENT_RING_SIZE	4096	/* events buffered between commit and
+#define ZJ_EVENT_RING_SIZE	8192	/* events buffered between commit and
 									 * publishing */
+#define ZJ_EVENT_BULK_MAX	1024	/* more changes in one transaction are
+									 * published as summaries */
 
 /* ---------------------------------------------------------------------
  * Run states.  The text forms are what jobs.runs.status holds.
@@ -73,54 +74,64 @@ typedef struct ZjWorkerSlot
 	int64		run_id;			/* run being executed, 0 if none */
 	TimestampTz state_since;	/* when state last changed */
 	uint64		runs_done;		/* runs this worker finished */
+	TimestampTz started_at;		/* when the launcher started this worker */
 } ZjWorkerSlot;
 
 /*
- * One state change of a run, as published on the job_update channel.
- * Captured in the committing backend, published by the launcher.
+ * One state change of a run, as published on the job_update channel; or,
+ * with count > 1, a summary of the changes to runs run_id..last_id that
+ * one transaction made (see events.c).  Captured in the committing
+ * backend, published by the launcher.
  */
 typedef struct ZjRunEvent
 {
-	uint64		ticket;			/* commit-order ticket of its transaction */
-	uint64		seq;			/* push order, breaks ties within a ticket */
-	int64		run_id;
-	ZjRunStatus status;
-	int32		attempt;
-	int32		max_attempts;
+	int64		run_id;			/* the run; the lowest id of a summary */
+	int64		last_id;		/* the highest id of a summary */
+	int32		count;			/* runs this event stands for */
+	ZjRunStatus status;			/* the status the run(s) moved to */
+	int32		attempt;		/* attempt number, 0 before the first */
+	int32		max_attempts;	/* the run's attempt limit */
 	TimestampTz at;				/* when the change happened */
-	TimestampTz run_at;
+	TimestampTz run_at;			/* the run's due time */
 	TimestampTz started_at;		/* 0 when unset */
 	TimestampTz finished_at;	/* 0 when unset */
-	char		name[ZJ_NAME_MAX];	/* job name, "" for none */
-	char		queue[ZJ_NAME_MAX];
-	char		sqlstate[6];	/* "" unless failed */
-	char		error[ZJ_EVENT_ERROR_MAX];	/* "" unless failed */
+	char		name[ZJ_NAME_MAX];	/* job name, "" for none or mixed */
+	char		queue[ZJ_NAME_MAX]; /* queue, "" for mixed */
+	char		sqlstate[6];	/* error code of a failure, else "" */
 } ZjRunEvent;
+
+/* States of a ring slot. */
+#define ZJ_EVENT_FREE		0	/* read by the launcher (or never used) */
+#define ZJ_EVENT_RESERVED	1	/* its transaction is committing */
+#define ZJ_EVENT_READY		2	/* committed: event is valid */
+#define ZJ_EVENT_VOID		3	/* its transaction aborted: skip */
+
+typedef struct ZjRingEvent
+{
+	volatile uint32 state;		/* ZJ_EVENT_*; the owner writes it lock-free */
+	ZjRunEvent	event;
+} ZjRingEvent;
 
 typedef struct ZjShared
 {
 	LWLock	   *lock;			/* protects slots[] */
-	LWLock	   *ring_lock;		/* protects the event ring */
-	slock_t		ticket_mutex;	/* orders ticket handout against readers */
+	LWLock	   *ring_lock;		/* protects ring_head, ring_tail */
 
 	uint64		epoch;			/* differs after every shared-memory reset */
 	Oid			database;		/* database the launcher serves, or 0 */
 	Oid			extension;		/* zapjobs extension oid there, or 0 */
 	PGPROC	   *launcher;		/* launcher's PGPROC, NULL if not running */
 
-	uint64		next_ticket;	/* next commit-order ticket (ticket_mutex) */
-	uint64		ring_head;		/* events ever pushed (ring_lock) */
-	uint64		ring_tail;		/* events ever drained (ring_lock) */
+	uint64		ring_head;		/* ring slots ever reserved */
+	uint64		ring_tail;		/* ring slots ever drained */
 	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
 
-	int			max_backends;	/* length of the two arrays below */
-	uint64	   *inflight;		/* per backend: ticket of a committing
-								 * transaction with events, 0 if none */
+	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
 									 * waits for, 0 if none */
 	pg_atomic_uint32 waiters;	/* backends inside jobs.wait() */
 
-	ZjRunEvent *ring;			/* ZJ_EVENT_RING_SIZE entries */
+	ZjRingEvent *ring;			/* ZJ_EVENT_RING_SIZE slots */
 	int			nslots;			/* zapjobs.max_workers at start */
 	ZjWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } ZjShared;
@@ -144,6 +155,7 @@ extern int	zj_default_timeout_s;
 extern int	zj_default_max_attempts;
 extern char *zj_channel;
 extern int	zj_max_output_bytes;
+extern int	zj_worker_idle_timeout_ms;
 extern bool zj_preloaded;
 
 /* ---------------------------------------------------------------------
@@ -163,14 +175,11 @@ typedef struct ZjRun
 
 /* events.c: capture in the committing backend */
 extern void zj_events_add(const ZjRunEvent *event);
-extern void zj_events_init_backend(void);
 extern void zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 						   int32 attempt, int32 max_attempts,
 						   const char *name, const char *queue,
 						   TimestampTz run_at, TimestampTz started_at,
-						   TimestampTz finished_at, const char *sqlstate,
-						   const char *error);
-extern uint64 zj_events_publishable_below(void);
+						   TimestampTz finished_at, const char *sqlstate);
 extern int	zj_events_drain(ZjRunEvent *buf, int max);
 
 /* publisher.c: NOTIFY from the launcher */
@@ -184,7 +193,7 @@ extern void zj_launcher_register(void);
 /* pool.c: the launcher's worker pool */
 extern void zj_pool_reset(void);
 extern void zj_pool_check_exits(bool *need_reap);
-extern void zj_pool_balance(Oid *roles, int nroles);
+extern void zj_pool_balance(Oid *roles, int *pending, int nroles);
 extern void zj_pool_retire_all(void);
 extern void zj_pool_forget_role(Oid role);
 
@@ -203,6 +212,7 @@ extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
 
 /* bookkeeping.c: every query zapjobs runs on its own tables */
+extern void zj_xact_begin(void);
 extern void zj_book_begin(void);
 extern void zj_book_end(void);
 extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt);
@@ -212,7 +222,7 @@ extern void zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
 						 const char *context);
 extern int	zj_book_promote_due(TimestampTz *next_due);
 extern int	zj_book_reap(void);
-extern int	zj_book_demand(Oid *roles, int max);
+extern int	zj_book_demand(Oid *roles, int *pending, int max, int cap);
 extern int	zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
 							  const char *hint);
 typedef struct ZjNewRun
