@@ -53,6 +53,21 @@ ROLLBACK TO SAVEPOINT a;
 COMMIT;
 SELECT count(*) AS rolled_back_runs FROM jobs.runs WHERE name = 'rolled back';
 
+-- Waiting for a run this very transaction enqueued could never end.
+BEGIN;
+SELECT jobs.enqueue('SELECT 4') AS mine \gset
+\set VERBOSITY terse
+SELECT jobs.wait(:mine, timeout => '1 s');
+\set VERBOSITY default
+ROLLBACK;
+
+-- A read-only transaction cannot enqueue; the session goes on normally.
+BEGIN READ ONLY;
+SELECT jobs.enqueue('SELECT 5');
+ROLLBACK;
+SELECT jobs.enqueue('SELECT 5') AS r \gset
+SELECT jobs.wait(:r, timeout => '60 s') AS after_read_only;
+
 -- Outside a job the job-side functions are harmless.
 SELECT jobs.input() IS NULL AS no_input, jobs.current_run_id() IS NULL AS no_run;
 SELECT jobs.set_output('{"x": 1}');

@@ -73,6 +73,11 @@ SELECT jobs.enqueue('CALL two_steps()') AS r \gset
 SELECT jobs.wait(:r, timeout => '60 s');
 SELECT count(*) FILTER (WHERE n IN (6, 7)) AS procedure_rows FROM audit;
 
+-- A job has no client to COPY to or from.
+SELECT jobs.enqueue('COPY audit TO STDOUT') AS r \gset
+SELECT jobs.wait(:r, timeout => '60 s');
+SELECT error_sqlstate, error_message FROM jobs.runs WHERE id = :r;
+
 -- Commands that refuse transaction blocks run as a job's only statement.
 SELECT jobs.enqueue('VACUUM ANALYZE audit') AS r \gset
 SELECT jobs.wait(:r, timeout => '60 s');

@@ -52,7 +52,23 @@ RESET ROLE;
 SELECT jobs.wait(:late, timeout => '60 s');
 SELECT status, error_sqlstate, error_message, error_hint FROM jobs.runs WHERE id = :late;
 
-DELETE FROM jobs.runs WHERE owner IN ('zj_alice'::regrole, 'zj_bob'::regrole);
+-- The owner's defaults apply to its jobs, never to zapjobs' bookkeeping.
+CREATE ROLE zj_reader LOGIN;
+ALTER ROLE zj_reader SET default_transaction_read_only = on;
+ALTER ROLE zj_reader SET default_transaction_isolation = 'serializable';
+SET ROLE zj_reader;
+SELECT jobs.enqueue($$SELECT current_setting('transaction_read_only') AS ro,
+  current_setting('transaction_isolation') AS iso$$) AS ro_read \gset
+SELECT jobs.enqueue('CREATE TABLE zj_reader_table ()') AS ro_write \gset
+SELECT jobs.wait(:ro_read, timeout => '60 s') AS ro_read,
+       jobs.wait(:ro_write, timeout => '60 s') AS ro_write;
+RESET ROLE;
+SELECT id = :ro_read AS reads, status, output, error_sqlstate
+  FROM jobs.runs WHERE id IN (:ro_read, :ro_write) ORDER BY id;
+
+DELETE FROM jobs.runs WHERE owner IN ('zj_alice'::regrole, 'zj_bob'::regrole,
+                                      'zj_reader'::regrole);
+DROP ROLE zj_reader;
 DROP TABLE alice_data;
 DROP ROLE zj_alice;
 DROP ROLE zj_bob;

@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -219,6 +220,7 @@ zj_enqueue(PG_FUNCTION_ARGS)
 {
 	ZjNewRun	run;
 
+	PreventCommandIfReadOnly("jobs.enqueue()");
 	run.command = zj_api_command_arg(fcinfo);
 	run.queue = zj_api_name_arg(fcinfo, 1, "queue name", "default");
 	run.priority = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
