@@ -1,0 +1,589 @@
+#!/usr/bin/env bash
+# zapjobs benchmark.  Run as root on a Debian 12 machine with PostgreSQL 15:
+#
+#     bash test/bench/run.sh [--quick] [--only N[,N...]]
+#
+# It installs the build dependencies (test/common.sh), builds and installs the
+# current tree, creates a throwaway cluster in /tmp/zapjobs-bench (user
+# zapjobs, port 55433, Unix socket only), measures the sections below and
+# prints a summary table (median, min and max over the repetitions), also
+# written as Markdown to /tmp/zapjobs-bench/results.md.  The server is stopped
+# at the end.
+#
+#   1 commit ceiling   pgbench, one-row INSERT per transaction, 1/4/8 clients
+#   2 enqueue          jobs.enqueue per transaction via pgbench (scheduled and
+#                      due-now runs), and one statement enqueuing 100,000
+#   3 burn-down        pre-enqueued no-op runs with 1, 2, 4 and 8 workers
+#   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart
+#   5 sustained load   producer at half the 4-worker burn-down rate
+#   6 deep queue       claim rate with 1,000,000 pending runs
+#   7 progress cost    jobs.progress() per call (when it exists)
+#   8 event latency    state change -> LISTEN job_update receipt
+#
+# Options:
+#   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
+#                  10 s sustained load, 100 wake-up/event runs (development)
+#   --only N[,N]   run only these sections (5 and 6 calibrate a 4-worker
+#                  burn-down rate first when section 3 is not run)
+# Environment:
+#   ZJ_BENCH_SUSTAIN_SECONDS  duration of section 5 (default 60, --quick 10)
+#   ZJ_BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 10)
+set -euo pipefail
+
+# shellcheck source=test/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+
+BENCH=/tmp/zapjobs-bench
+DATA=$BENCH/data
+PORT=55433
+LOGDIR=$BENCH/logs
+RAW=$BENCH/raw.tsv          # one line per measurement: name, unit, value
+
+# --- Parameters ----------------------------------------------------------------
+REPS=3
+BURN_RUNS=50000
+DEEP_RUNS=1000000
+WAKE_RUNS=500               # section 4 and section 8
+WAKE_GAP=0.02               # seconds between those enqueues
+BULK_RUNS=100000
+DEEP_WINDOW=20              # seconds of the deep-queue measurement window
+SUSTAIN_SECONDS=${ZJ_BENCH_SUSTAIN_SECONDS:-}
+PGBENCH_SECONDS=${ZJ_BENCH_PGBENCH_SECONDS:-10}
+CLIENTS=(1 4 8)
+BURN_WORKERS=(1 2 4 8)
+ONLY=""
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick)
+            REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100
+            SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-10} ;;
+        --only) [[ $# -ge 2 ]] || zj_die "--only needs a list of sections"; ONLY=$2; shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; zj_die "unknown option: $1" ;;
+    esac
+    shift
+done
+SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
+[[ -z $ONLY || $ONLY =~ ^[1-8](,[1-8])*$ ]] || zj_die "--only takes section numbers 1-8, e.g. --only 3,4"
+wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
+
+zj_require_root
+zj_fix_locale
+unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
+cd /    # the tools run as $ZJ_USER, who may not read root's working directory
+
+zj_install_packages
+zj_ensure_user
+
+BUILD=$(mktemp -d /tmp/zapjobs-build.XXXXXX)
+SERVER_STARTED=
+LISTENER_PID=
+on_exit() {
+    local rc=$?
+    rm -rf "$BUILD"
+    if [[ -n $LISTENER_PID ]]; then kill "$LISTENER_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_STARTED ]]; then
+        if [[ $rc -ne 0 ]]; then
+            printf '\nBenchmark FAILED (exit %s). Last lines of %s:\n' "$rc" "$BENCH/server.log" >&2
+            tail -n 30 "$BENCH/server.log" >&2 || true
+        fi
+        zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" stop -m fast -w >/dev/null || true
+    fi
+}
+trap on_exit EXIT
+zj_copy_tree "$BUILD"
+zj_build_install "$BUILD"
+TREE=$(git -C "$ZJ_ROOT" -c safe.directory="$ZJ_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ZJ_ROOT" -c safe.directory="$ZJ_ROOT" status --porcelain -- src sql 2>/dev/null) ]]; then
+    TREE="$TREE + uncommitted changes in src/ or sql/"
+fi
+
+# --- Throwaway cluster -----------------------------------------------------------
+if [[ -f $DATA/postmaster.pid ]]; then
+    zj_log "Stopping the previous benchmark server"
+    if ! zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" stop -m fast -w; then
+        st=0
+        zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || st=$?
+        [[ $st -eq 3 ]] || zj_die "could not stop the server in $DATA"
+    fi
+fi
+rm -rf "$BENCH"
+install -d -o "$ZJ_USER" -g "$(id -gn "$ZJ_USER")" -m 0700 "$BENCH" "$LOGDIR"
+: >"$RAW"
+
+zj_log "Compiling the LISTEN client (test/bench/listen.c)"
+zj_as_user cc -O2 -Wall -I"$("$PG_CONFIG" --includedir)" -o "$BENCH/listen" \
+    "$BUILD/test/bench/listen.c" -L"$("$PG_CONFIG" --libdir)" -lpq
+
+zj_log "Creating a throwaway cluster in $DATA"
+zj_as_user "$ZJ_PG_BIN/initdb" -D "$DATA" --auth=trust --no-locale --encoding=UTF8 \
+    >"$LOGDIR/initdb.log" 2>&1 || { cat "$LOGDIR/initdb.log" >&2; zj_die "initdb failed"; }
+# Durability stays at PostgreSQL's defaults (fsync, synchronous_commit and
+# full_page_writes on).  max_wal_size is raised so that the bulk sections do
+# not force checkpoints in the middle of other measurements.
+cat >>"$DATA/postgresql.conf" <<EOF
+
+# --- added by test/bench/run.sh ---
+shared_preload_libraries = 'zapjobs'
+zapjobs.database = 'postgres'
+max_worker_processes = 20
+track_commit_timestamp = on
+shared_buffers = 512MB
+max_connections = 50
+max_wal_size = 4GB
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$BENCH'
+EOF
+
+pg_ctl() { zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" -l "$BENCH/server.log" -w "$@" >/dev/null; }
+zj_log "Starting the server (log: $BENCH/server.log)"
+pg_ctl start || { tail -n 30 "$BENCH/server.log" >&2; zj_die "the server did not start"; }
+SERVER_STARTED=1
+
+PSQL=(zj_as_user "$ZJ_PG_BIN/psql" -X -q -h "$BENCH" -p "$PORT" -U "$ZJ_USER" -d postgres
+      -v ON_ERROR_STOP=1 -P pager=off)
+# q SQL: run SQL, print its rows unaligned, tab-separated, without headers.
+q() { "${PSQL[@]}" -t -A -F $'\t' -c "$1"; }
+# sql_ms SQL: run SQL in its own transaction; print psql's round-trip time in ms.
+sql_ms() {
+    "${PSQL[@]}" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+}
+
+"${PSQL[@]}" -c 'CREATE EXTENSION zapjobs' >/dev/null
+"${PSQL[@]}" <"$BUILD/test/bench/bench.sql" >/dev/null
+
+# --- Reporting ---------------------------------------------------------------------
+plural() { if [[ $1 -eq 1 ]]; then echo "1 $2"; else echo "$1 ${2}s"; fi; }
+heading() { printf '\n=== %s ===\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+# record NAME UNIT VALUE: one measurement (a repetition) of a figure.
+record() {
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RAW"
+    printf '    %-52s %12s %s\n' "$1" "$(fmt "$3")" "$2"
+}
+fmt() { awk -v v="$1" 'BEGIN { print fmtnum(v) }
+    function fmtnum(x,  a) {
+        if (x !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ || x ~ /^-?[0-9]+$/) return x
+        a = x < 0 ? -x : x
+        return sprintf(a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : "%.3f", x) }'; }
+# median NAME: median of the recorded values of NAME (empty when none).
+median() {
+    awk -F'\t' -v k="$1" '$1 == k { v[++n] = $3 }
+        END { if (n == 0) exit
+              for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+              print (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }' "$RAW"
+}
+# summary [md] [PATTERN]: median, min and max of every figure (matching PATTERN), in
+# the order first recorded; plain text, or a Markdown table with "md".
+summary() {
+    awk -F'\t' -v md="${1:-}" -v pat="${2:-}" '
+        function fmtnum(x,  a) {
+            if (x !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ || x ~ /^-?[0-9]+$/) return x
+            a = x < 0 ? -x : x
+            return sprintf(a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : "%.3f", x) }
+        index($1, pat) == 1 {
+            if (!($1 in n)) { order[++nk] = $1; unit[$1] = $2 }
+            vals[$1, ++n[$1]] = $3 }
+        END {
+            if (md) { print "| figure | median | min | max | unit | reps |"; print "| --- | ---: | ---: | ---: | --- | ---: |" }
+            else printf "    %-52s %12s %12s %12s  %s\n", "figure", "median", "min", "max", "unit"
+            for (i = 1; i <= nk; i++) {
+                k = order[i]; m = n[k]
+                for (j = 1; j <= m; j++) v[j] = vals[k, j]
+                if (v[1] !~ /^-?[0-9.]/) { med = v[1]; lo = hi = "" }
+                else {
+                    for (a = 2; a <= m; a++)    # insertion sort (mawk has no asort)
+                        for (j = a; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+                    med = fmtnum(m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2)
+                    lo = fmtnum(v[1]); hi = fmtnum(v[m]) }
+                if (md) printf "| %s | %s | %s | %s | %s | %d |\n", k, med, lo, hi, unit[k], m
+                else printf "    %-52s %12s %12s %12s  %s\n", k, med, lo, hi, unit[k] }
+        }' "$RAW"
+}
+
+# --- Helpers for the sections --------------------------------------------------------
+CUR_WORKERS=4   # zapjobs.max_workers's default
+WARM=           # set once every worker has started since the last restart
+NOT_FINAL="SELECT count(*) FROM jobs.runs WHERE status NOT IN ('completed', 'failed')"
+
+# wait_final WHAT: poll until every run is completed or failed.  Gives up (with
+# a warning, returning 1) when nothing progressed for 60 s.
+wait_final() {
+    local left last=-1 since=$SECONDS
+    while :; do
+        left=$(q "$NOT_FINAL")
+        [[ $left -eq 0 ]] && return 0
+        if [[ $left -ne $last ]]; then last=$left since=$SECONDS; fi
+        if (( SECONDS - since >= 60 )); then
+            note "WARNING: $1: $left runs still not final, no progress for 60 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# set_workers N: zapjobs.max_workers is a restart-only setting.  Restart when
+# it changes, then have every worker start (any pending run makes the launcher
+# fill all slots) and wait until all N are connected and idle.
+set_workers() {
+    local w=$1 n deadline
+    if [[ $w -ne $CUR_WORKERS ]]; then
+        q "ALTER SYSTEM SET zapjobs.max_workers = $w" >/dev/null
+        pg_ctl restart -m fast
+        CUR_WORKERS=$w WARM=
+    fi
+    [[ -n $WARM ]] && return 0
+    WARM=1
+    q "SELECT count(jobs.enqueue('SELECT 1')) FROM generate_series(1, $((w * 4)))" >/dev/null
+    wait_final "worker warm-up" || true
+    deadline=$((SECONDS + 30))
+    while n=$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs worker'")
+          [[ $n -lt $w ]]; do
+        (( SECONDS < deadline )) || { note "WARNING: only $n of $w workers started"; break; }
+        sleep 0.1
+    done
+    reset_runs
+}
+
+reset_runs() {
+    q "SET client_min_messages = warning; TRUNCATE jobs.runs CASCADE; TRUNCATE bench_enq, bench_events" >/dev/null
+}
+
+# pgbench_tps SCRIPT CLIENTS: TPS of SCRIPT (a file in $BENCH) for $PGBENCH_SECONDS.
+pgbench_tps() {
+    local script=$1 c=$2 log
+    log="$LOGDIR/pgbench-$(basename "$script" .sql)-c$c.log"
+    zj_as_user "$ZJ_PG_BIN/pgbench" -n -f "$script" -c "$c" -j $((c < 2 ? c : 2)) \
+        -T "$PGBENCH_SECONDS" -h "$BENCH" -p "$PORT" -U "$ZJ_USER" postgres >>"$log" 2>&1 ||
+        { tail -n 20 "$log" >&2; zj_die "pgbench failed (log: $log)"; }
+    sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log" | tail -n 1
+}
+
+# burn_down N: enqueue N no-op runs in one transaction, wait for them, and
+# record the rate from the first start to the last finish.  Prints the rate.
+burn_down() {
+    local n=$1 name=$2 row
+    reset_runs
+    q "SELECT count(jobs.enqueue('SELECT 1')) FROM generate_series(1, $n)" >/dev/null
+    wait_final "$name" || true
+    row=$(q "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) - count(*) FILTER (WHERE status = 'completed'),
+                    round(count(*) FILTER (WHERE status = 'completed')
+                          / extract(epoch FROM max(finished_at) - min(started_at)), 1)
+             FROM jobs.runs")
+    IFS=$'\t' read -r BURN_COMPLETED BURN_NOT_COMPLETED BURN_RATE <<<"$row"
+    if [[ $BURN_NOT_COMPLETED -ne 0 ]]; then
+        note "WARNING: $BURN_NOT_COMPLETED of $n runs did not complete:"
+        q "SELECT status, error_sqlstate, error_message, count(*) FROM jobs.runs
+           WHERE status <> 'completed' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 5" | sed 's/^/        /'
+    fi
+}
+
+# rate4: the 4-worker burn-down rate (median) that sections 5 and 6 refer to;
+# calibrated with one burn-down when section 3 did not run.
+RATE4=""
+rate4() {
+    [[ -n $RATE4 ]] && return 0
+    RATE4=$(median "burn-down, 4 workers")
+    if [[ -z $RATE4 ]]; then
+        local n=$((BURN_RUNS < 10000 ? BURN_RUNS : 10000))
+        set_workers 4
+        burn_down "$n" "calibration"
+        RATE4=$BURN_RATE
+        note "calibration (section 3 not run): 4-worker burn-down of $n runs: $RATE4 runs/s"
+    fi
+}
+
+# latency_row VIEW: count, p50, p95, p99 and max of column ms of VIEW.
+latency_row() {
+    q "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY ms),
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM $1"
+}
+
+# --- Machine and settings --------------------------------------------------------------
+heading "Machine"
+note "nproc:       $(nproc)"
+note "CPU:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+note "memory:      $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+note "kernel:      $(uname -sr)"
+note "PostgreSQL:  $(q 'SELECT version()')"
+note "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) (at start; other work on the machine skews figures)"
+note "zapjobs:     $TREE"
+MACHINE_MD=$(cat <<EOF
+- nproc: $(nproc); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+- memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); kernel: $(uname -sr)
+- $(q 'SELECT version()')
+- zapjobs: $TREE
+EOF
+)
+
+heading "Server settings"
+note "Durability at PostgreSQL's defaults: $(q "SELECT string_agg(name || ' = ' || setting, ', ' ORDER BY name)
+    FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method')")"
+note "Every setting not at its built-in default (initdb's and ours; zapjobs.max_workers"
+note "is changed per section with ALTER SYSTEM and a restart):"
+SETTINGS=$(q "SELECT name, current_setting(name) FROM pg_settings
+              WHERE source NOT IN ('default', 'override', 'client') ORDER BY name")
+printf '%s\n' "$SETTINGS" | awk -F'\t' '{ printf "        %-28s %s\n", $1, $2 }'
+note "(autovacuum and everything else at defaults)"
+
+MODE="full: $REPS repetitions"
+[[ $REPS -eq 1 ]] && MODE="quick: 1 repetition"
+heading "Parameters ($MODE)"
+note "pgbench ${PGBENCH_SECONDS}s per run; bulk $BULK_RUNS; burn-down $BURN_RUNS runs; wake-up/event $WAKE_RUNS runs ${WAKE_GAP}s apart"
+note "sustained ${SUSTAIN_SECONDS}s; deep queue $DEEP_RUNS runs, ${DEEP_WINDOW}s window"
+
+# --- 1. Commit ceiling -------------------------------------------------------------------
+if wanted 1; then
+    heading "1. Commit ceiling: pgbench, one-row INSERT per transaction (bench_commit, no index)"
+    echo 'INSERT INTO bench_commit DEFAULT VALUES;' >"$BENCH/commit.sql"
+    for c in "${CLIENTS[@]}"; do
+        for ((r = 1; r <= REPS; r++)); do
+            q "TRUNCATE bench_commit" >/dev/null
+            record "commit ceiling, $(plural "$c" client)" TPS "$(pgbench_tps "$BENCH/commit.sql" "$c")"
+        done
+    done
+fi
+
+# --- 2. Enqueue --------------------------------------------------------------------------
+if wanted 2; then
+    heading "2. Enqueue: one jobs.enqueue('SELECT 1') per transaction (pgbench), and bulk"
+    note "scheduled: run_at => now() + 1 day, so the workers stay idle (the enqueue path alone)"
+    note "due now:   runs due at once, the 4 workers executing them concurrently"
+    note "ratio:     TPS / median commit ceiling at the same clients (section 1)"
+    set_workers 4
+    echo "SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day');" >"$BENCH/enqueue-scheduled.sql"
+    echo "SELECT jobs.enqueue('SELECT 1');" >"$BENCH/enqueue-due.sql"
+    for variant in scheduled due; do
+        label=$([[ $variant == scheduled ]] && echo "scheduled" || echo "due now")
+        for c in "${CLIENTS[@]}"; do
+            ceiling=$(median "commit ceiling, $(plural "$c" client)")
+            for ((r = 1; r <= REPS; r++)); do
+                reset_runs
+                tps=$(pgbench_tps "$BENCH/enqueue-$variant.sql" "$c")
+                record "enqueue ($label), $(plural "$c" client)" TPS "$tps"
+                if [[ -n $ceiling ]]; then
+                    record "enqueue ($label) / ceiling, $(plural "$c" client)" % \
+                        "$(awk -v a="$tps" -v b="$ceiling" 'BEGIN { printf "%.1f", 100 * a / b }')"
+                fi
+                # Due runs: let the workers finish before the next repetition.
+                [[ $variant == due ]] && { wait_final "enqueue (due now)" || true; }
+            done
+        done
+    done
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        ms=$(sql_ms "SELECT count(jobs.enqueue('SELECT 1', run_at => now() + interval '1 day'))
+                     FROM generate_series(1, $BULK_RUNS)")
+        record "bulk enqueue of $BULK_RUNS (scheduled), one statement" runs/s \
+            "$(awk -v ms="$ms" -v n="$BULK_RUNS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')"
+        record "bulk enqueue, time per call" µs \
+            "$(awk -v ms="$ms" -v n="$BULK_RUNS" 'BEGIN { printf "%.2f", ms * 1000 / n }')"
+    done
+    reset_runs
+fi
+
+# --- 3. Burn-down ----------------------------------------------------------------------------
+if wanted 3; then
+    heading "3. Burn-down: $BURN_RUNS no-op runs ('SELECT 1') enqueued in one transaction"
+    note "rate = completed / (last finished_at - first started_at); restart per worker count"
+    declare -A NOT_DONE=()
+    for w in "${BURN_WORKERS[@]}"; do
+        set_workers "$w"
+        for ((r = 1; r <= REPS; r++)); do
+            burn_down "$BURN_RUNS" "burn-down, $(plural "$w" worker)"
+            record "burn-down, $(plural "$w" worker)" runs/s "$BURN_RATE"
+            NOT_DONE[$r]=$(( ${NOT_DONE[$r]:-0} + BURN_NOT_COMPLETED ))
+        done
+    done
+    for ((r = 1; r <= REPS; r++)); do
+        record "burn-down: runs not completed (all worker counts)" runs "${NOT_DONE[$r]}"
+    done
+    reset_runs
+fi
+
+# --- 4. Wake-up latency -------------------------------------------------------------------------
+if wanted 4; then
+    heading "4. Wake-up latency: $WAKE_RUNS runs enqueued one per transaction, ${WAKE_GAP}s apart, 4 idle workers"
+    note "latency = started_at - pg_xact_commit_timestamp(enqueuing transaction)"
+    set_workers 4
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        q "CALL bench_trickle($WAKE_RUNS, $WAKE_GAP)" >/dev/null
+        wait_final "wake-up" || true
+        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row bench_wake)"
+        [[ $n -eq $WAKE_RUNS ]] || note "WARNING: $n of $WAKE_RUNS runs found"
+        record "wake-up latency p50" ms "$p50"
+        record "wake-up latency p95" ms "$p95"
+        record "wake-up latency p99" ms "$p99"
+        record "wake-up latency max" ms "$max"
+    done
+    reset_runs
+fi
+
+# --- 5. Sustained load ------------------------------------------------------------------------------
+if wanted 5; then
+    rate4
+    RATE=$(awk -v r="$RATE4" 'BEGIN { printf "%.0f", r / 2 }')
+    heading "5. Sustained load: producer at $RATE runs/s (half the 4-worker burn-down) for ${SUSTAIN_SECONDS}s"
+    note "every 10 ms one transaction enqueues the runs due by then; 4 workers; autovacuum at defaults"
+    note "latency as in 4; backlog = runs not final when the producer stops; table figures"
+    note "before = just after TRUNCATE, after = once the backlog is done (+1 s for statistics)"
+    set_workers 4
+    STATS="SELECT n_dead_tup, round(pg_total_relation_size('jobs.runs') / 1048576.0, 2)
+           FROM pg_stat_user_tables WHERE relid = 'jobs.runs'::regclass"
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        sleep 1   # statistics of the TRUNCATE
+        IFS=$'\t' read -r dead0 size0 <<<"$(q "$STATS")"
+        q "CALL bench_produce($RATE, $SUSTAIN_SECONDS)" >/dev/null
+        backlog=$(q "$NOT_FINAL")
+        wait_final "sustained load" || true
+        IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_wake)"
+        sleep 1   # let the workers' statistics reach pg_stat_user_tables
+        IFS=$'\t' read -r dead1 size1 <<<"$(q "$STATS")"
+        note "runs enqueued: $n ($(awk -v n="$n" -v s="$SUSTAIN_SECONDS" 'BEGIN { printf "%.0f", n / s }') runs/s)"
+        record "sustained: latency p50" ms "$p50"
+        record "sustained: latency p99" ms "$p99"
+        record "sustained: latency max" ms "$max"
+        record "sustained: backlog at the end" runs "$backlog"
+        record "sustained: n_dead_tup before" tuples "$dead0"
+        record "sustained: n_dead_tup after" tuples "$dead1"
+        record "sustained: jobs.runs total size before" MB "$size0"
+        record "sustained: jobs.runs total size after" MB "$size1"
+    done
+    reset_runs
+fi
+
+# --- 6. Deep queue -----------------------------------------------------------------------------------
+if wanted 6; then
+    rate4
+    heading "6. Deep queue: claim rate with $DEEP_RUNS pending runs, 4 workers, ${DEEP_WINDOW}s window"
+    note "runs inserted directly (one transaction, then ANALYZE); window starts 2 s after the first"
+    note "claim; rate = runs finished in the window / window; compared to the 4-worker burn-down ($RATE4 runs/s)"
+    set_workers 4
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        ms=$(sql_ms "BEGIN;
+            INSERT INTO jobs.runs (command, status, owner, timeout)
+                SELECT 'SELECT 1', 'pending', current_user::regrole, '1 hour'
+                FROM generate_series(1, $DEEP_RUNS);
+            ANALYZE jobs.runs;
+            COMMIT;")
+        note "inserted $DEEP_RUNS pending runs in $(fmt "$ms") ms"
+        deadline=$((SECONDS + 60))
+        until [[ $(q "SELECT EXISTS (SELECT FROM jobs.runs WHERE status IN ('running', 'completed', 'failed'))") == t ]]; do
+            (( SECONDS < deadline )) || zj_die "no worker claimed a run of the deep queue within 60 s"
+            sleep 0.1
+        done
+        sleep 2
+        t0=$(q "SELECT clock_timestamp()")
+        sleep "$DEEP_WINDOW"
+        IFS=$'\t' read -r done failed pending <<<"$(q "
+            SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
+                   (SELECT count(*) FROM jobs.runs WHERE status = 'pending')
+            FROM jobs.runs
+            WHERE finished_at >= '$t0' AND finished_at < '$t0'::timestamptz + interval '$DEEP_WINDOW s'")"
+        rate=$(awk -v n="$done" -v s="$DEEP_WINDOW" 'BEGIN { printf "%.1f", n / s }')
+        [[ $failed -eq 0 ]] || note "WARNING: $failed runs failed in the window"
+        note "still pending at the end of the window: $pending"
+        record "deep queue: claim rate" runs/s "$rate"
+        record "deep queue: rate / 4-worker burn-down" % \
+            "$(awk -v a="$rate" -v b="$RATE4" 'BEGIN { printf "%.1f", 100 * a / b }')"
+        # Never TRUNCATE under a running job: drop the pending runs, let the
+        # running ones finish, then empty the table.
+        q "DELETE FROM jobs.runs WHERE status = 'pending'" >/dev/null
+        wait_final "deep queue clean-up" || true
+    done
+    reset_runs
+fi
+
+# --- 7. Progress cost ------------------------------------------------------------------------------------
+if wanted 7; then
+    heading "7. Progress cost: a job looping 1,000,000 times with and without jobs.progress(i, n)"
+    if [[ $(q "SELECT to_regprocedure('jobs.progress(bigint,bigint,text)') IS NOT NULL") != t ]]; then
+        note "n/a (jobs.progress not available)"
+        record "progress cost" "" "n/a (jobs.progress not available)"
+    else
+        note "each loop is a DO block enqueued as a job; time = the run's duration"
+        set_workers 4
+        LOOP_PLAIN='DO $$ BEGIN FOR i IN 1..1000000 LOOP END LOOP; END $$'
+        LOOP_PROGRESS='DO $$ BEGIN FOR i IN 1..1000000 LOOP PERFORM jobs.progress(i, 1000000); END LOOP; END $$'
+        for ((r = 1; r <= REPS; r++)); do
+            reset_runs
+            for loop in "$LOOP_PLAIN" "$LOOP_PROGRESS"; do
+                id=$(q "SELECT jobs.enqueue(\$q\$$loop\$q\$, timeout => '1 hour')")
+                [[ $(q "SELECT jobs.wait($id, timeout => '10 min')") == completed ]] ||
+                    { q "SELECT error_message FROM jobs.runs WHERE id = $id"; zj_die "progress job $id did not complete"; }
+            done
+            IFS=$'\t' read -r plain prog <<<"$(q "
+                SELECT extract(epoch FROM min(duration) FILTER (WHERE command NOT LIKE '%progress%')),
+                       extract(epoch FROM min(duration) FILTER (WHERE command LIKE '%progress%'))
+                FROM jobs.runs")"
+            note "loop alone: $(fmt "$plain") s, with jobs.progress: $(fmt "$prog") s"
+            record "progress: overhead" % "$(awk -v a="$prog" -v b="$plain" 'BEGIN { printf "%.1f", 100 * (a - b) / b }')"
+            record "progress: time per call" ns "$(awk -v a="$prog" -v b="$plain" 'BEGIN { printf "%.1f", (a - b) * 1e9 / 1e6 }')"
+        done
+        reset_runs
+    fi
+fi
+
+# --- 8. Event latency -------------------------------------------------------------------------------------
+if wanted 8; then
+    heading "8. Event latency: state change to LISTEN job_update receipt ($WAKE_RUNS runs, ${WAKE_GAP}s apart)"
+    note "listen.c prints its receive time (CLOCK_REALTIME) per notification; latency = that - \"at\""
+    note "of the payload, over every event (pending, running, completed), 4 workers"
+    set_workers 4
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        events=$BENCH/events-$r.tsv
+        zj_as_user "$BENCH/listen" "host=$BENCH port=$PORT user=$ZJ_USER dbname=postgres" \
+            job_update 600 $((3 * WAKE_RUNS)) >"$events" 2>"$LOGDIR/listen-$r.log" &
+        LISTENER_PID=$!
+        deadline=$((SECONDS + 10))
+        until grep -q '^# listening' "$events"; do
+            (( SECONDS < deadline )) || zj_die "listen.c did not start (see $LOGDIR/listen-$r.log)"
+            sleep 0.05
+        done
+        q "CALL bench_trickle($WAKE_RUNS, $WAKE_GAP)" >/dev/null
+        wait_final "event latency" || true
+        # Every run has three events; wait (bounded) until the last arrived.
+        expect=$(q "SELECT 3 * count(*) FROM jobs.runs") deadline=$((SECONDS + 10))
+        while (( $(grep -vc '^#' "$events" || true) < expect && SECONDS < deadline )); do sleep 0.1; done
+        kill "$LISTENER_PID" 2>/dev/null || true
+        wait "$LISTENER_PID" || true
+        LISTENER_PID=
+        grep -v '^#' "$events" | "${PSQL[@]}" -c '\copy bench_events FROM pstdin'
+        IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_event_latency)"
+        note "events received: $n of $expect expected; by status (p50/p99 ms): $(q "SELECT string_agg(format('%s %s/%s', status, round(p50, 2), round(p99, 2)), ', ')
+                 FROM (SELECT status, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric AS p50,
+                              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric AS p99
+                       FROM bench_event_latency GROUP BY status) s")"
+        record "event latency p50" ms "$p50"
+        record "event latency p99" ms "$p99"
+        record "event latency max" ms "$max"
+    done
+    reset_runs
+fi
+
+# --- Summary ----------------------------------------------------------------------------------------------------
+heading "Summary ($MODE; median, min, max)"
+summary
+note "load avg at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+{
+    echo "# zapjobs benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    echo
+    echo "$MACHINE_MD"
+    echo "- durability at PostgreSQL defaults (fsync = on, synchronous_commit = on); settings:"
+    printf '%s\n' "$SETTINGS" | awk -F'\t' '{ printf "%s`%s = %s`", (NR > 1 ? ", " : "  "), $1, $2 } END { print "" }'
+    echo "- $MODE; pgbench ${PGBENCH_SECONDS} s; burn-down $BURN_RUNS runs; wake-up/event $WAKE_RUNS runs;" \
+         "sustained ${SUSTAIN_SECONDS} s; deep queue $DEEP_RUNS runs"
+    echo
+    summary md
+} >"$BENCH/results.md"
+chown "$ZJ_USER:" "$BENCH/results.md"
+zj_log "Done. Markdown: $BENCH/results.md; logs: $LOGDIR, $BENCH/server.log. Stopping the server."
