@@ -35,6 +35,7 @@ typedef struct ZjRoleHealth
 	Oid			role;
 	int			failures;		/* consecutive failed worker starts */
 	TimestampTz retry_after;	/* no new start before this */
+	TimestampTz waiting_since;	/* has had runs but no worker since, or 0 */
 } ZjRoleHealth;
 
 /* Launcher-local; handles live in TopMemoryContext. */
@@ -78,6 +79,7 @@ zj_pool_health_of(Oid role)
 	zj_pool_health[zj_pool_nhealth].role = role;
 	zj_pool_health[zj_pool_nhealth].failures = 0;
 	zj_pool_health[zj_pool_nhealth].retry_after = 0;
+	zj_pool_health[zj_pool_nhealth].waiting_since = 0;
 	return &zj_pool_health[zj_pool_nhealth++];
 }
 
@@ -330,6 +332,43 @@ zj_pool_retire_one_for(Oid *roles, int nroles)
 		SetLatch(&zj_shared->slots[victim].proc->procLatch);
 }
 
+/* Remember since when each role with work has had no worker. */
+static void
+zj_pool_note_waiting(Oid *roles, int nroles)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	for (i = 0; i < nroles; i++)
+	{
+		ZjRoleHealth *h = zj_pool_health_of(roles[i]);
+
+		if (zj_pool_workers_of(roles[i]) > 0)
+			h->waiting_since = 0;
+		else if (h->waiting_since == 0)
+			h->waiting_since = now;
+	}
+}
+
+/* Index of the worker-less role waiting longest, not yet handled, or -1. */
+static int
+zj_pool_longest_waiting(Oid *roles, int nroles, bool *handled)
+{
+	int			best = -1;
+	int			i;
+
+	for (i = 0; i < nroles; i++)
+	{
+		TimestampTz since = zj_pool_health_of(roles[i])->waiting_since;
+
+		if (handled[i] || since == 0 || zj_pool_workers_of(roles[i]) > 0)
+			continue;
+		if (best < 0 || since < zj_pool_health_of(roles[best])->waiting_since)
+			best = i;
+	}
+	return best;
+}
+
 /*
  * Share the pool among the roles with pending runs (pending[i] runs of
  * roles[i], counted up to the pool size).  Runs in a transaction: the role
@@ -340,6 +379,7 @@ zj_pool_balance(Oid *roles, int *pending, int nroles)
 {
 	Oid			usable[ZJ_MAX_TRACKED_ROLES];
 	int			wanted[ZJ_MAX_TRACKED_ROLES];
+	bool		handled[ZJ_MAX_TRACKED_ROLES] = {false};
 	int			nusable = 0;
 	int			i;
 	int			slotno;
@@ -354,11 +394,11 @@ zj_pool_balance(Oid *roles, int *pending, int nroles)
 		usable[nusable++] = roles[i];
 	}
 
-	/* Every role with work gets a worker first... */
-	for (i = 0; i < nusable; i++)
+	/* Every role with work gets a worker first, longest waiting first... */
+	zj_pool_note_waiting(usable, nusable);
+	while ((i = zj_pool_longest_waiting(usable, nusable, handled)) >= 0)
 	{
-		if (zj_pool_workers_of(usable[i]) > 0)
-			continue;
+		handled[i] = true;
 		slotno = zj_pool_free_slot();
 		if (slotno >= 0)
 			zj_pool_start(slotno, usable[i]);
