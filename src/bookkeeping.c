@@ -95,6 +95,15 @@ zj_book_begin(void)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+
+	/*
+	 * Every bookkeeping query has an index made for it.  Plans are cached,
+	 * and one made while jobs.runs looked empty (after CREATE EXTENSION or
+	 * TRUNCATE) would otherwise scan a million rows until autoanalyze.
+	 */
+	(void) set_config_option("enable_seqscan", "off",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());

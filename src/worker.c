@@ -9,7 +9,7 @@
  *	  Loop: claim the next pending run of our role in a short transaction,
  *	  execute it in a second one that also records its completion (so the
  *	  job's effects commit exactly when the run is completed), or record
- *	  its failure in a third; then wipe session state with DISCARD ALL so
+ *	  its failure in a third; then wipe session state (as DISCARD ALL) so
  *	  the next job starts clean.  Idle, the worker sleeps on its latch,
  *	  which a commit that enqueued runs for our role sets (wakeup.c).
  *
@@ -18,14 +18,20 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/async.h"
+#include "commands/prepare.h"
+#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -225,12 +231,25 @@ zj_worker_execute(ZjRun *run)
 		zj_worker_record_failure(run, edata);
 }
 
-/* Undo whatever session state the job left: GUCs, temp tables, locks... */
+/*
+ * Undo whatever session state the job left, as DISCARD ALL does (portals,
+ * session authorization, settings, prepared statements, LISTENs, advisory
+ * locks, temporary tables, sequence caches), except for DISCARD PLANS:
+ * throwing away cached plans protects nobody and would make us re-plan
+ * our own bookkeeping after every run.
+ */
 static void
 zj_worker_reset_session(void)
 {
 	zj_xact_begin();
-	zj_sql_execute("DISCARD ALL", zj_worker_run_cxt);
+	PortalHashTableDeleteAll();
+	SetPGVariable("session_authorization", NIL, false);
+	ResetAllOptions();
+	DropAllPreparedStatements();
+	Async_UnlistenAll();
+	LockReleaseAll(USER_LOCKMETHOD, true);
+	ResetTempTableNamespace();
+	ResetSequenceCaches();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
