@@ -11,6 +11,7 @@ OBJS = \
 	src/launcher.o \
 	src/pool.o \
 	src/worker.o \
+	src/batch.o \
 	src/bookkeeping.o \
 	src/sqlexec.o \
 	src/output.o \

@@ -257,7 +257,9 @@ zj_book_insert(const ZjNewRun *run)
 	zj_book_record_events(1);
 	zj_book_end();
 
-	if (!scheduled)
+	if (scheduled)
+		zj_wakeup_note_scheduled();
+	else
 		zj_wakeup_note_enqueue(run->owner);
 	return id;
 }
@@ -283,34 +285,51 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	return run;
 }
 
+#define ZJ_CLAIM_SET \
+	"UPDATE jobs.runs AS r SET status = 'running'," \
+	" attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp()," \
+	" worker_pid = $2, worker_epoch = $3"
+#define ZJ_CLAIM_RETURNING \
+	" RETURNING " ZJ_EVENT_COLUMNS ", r.command, r.search_path," \
+	" r.input, (extract(epoch FROM r.timeout) * 1000)::int8"
+
 /*
- * pending -> running: claim the next run of this role.  The caller is in
- * a transaction of its own and commits it before executing the run.
+ * pending -> running: claim the next run of this role, or (only_id != 0)
+ * that very run if it is still pending.  The caller's transaction commits
+ * the claim: a short one of its own, or a batch (see batch.c).
  */
 bool
-zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt)
+zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {REGROLEOID, INT4OID, INT8OID};
-	Datum		values[3];
+	static SPIPlanPtr next_plan = NULL;
+	static SPIPlanPtr id_plan = NULL;
+	Oid			types[4] = {REGROLEOID, INT4OID, INT8OID, INT8OID};
+	Datum		values[4];
 	bool		found;
 
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = Int32GetDatum(MyProcPid);
 	values[2] = Int64GetDatum((int64) zj_shared->epoch);
+	values[3] = Int64GetDatum(only_id);
 
 	zj_book_begin();
-	zj_book_exec(&plan,
-				 "UPDATE jobs.runs AS r SET status = 'running',"
-				 " attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp(),"
-				 " worker_pid = $2, worker_epoch = $3"
-				 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
-				 "  WHERE q.status = 'pending' AND q.owner = $1"
-				 "  ORDER BY q.priority, q.run_at, q.id"
-				 "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
-				 " RETURNING " ZJ_EVENT_COLUMNS ", r.command, r.search_path,"
-				 " r.input, (extract(epoch FROM r.timeout) * 1000)::int8",
-				 3, types, values, NULL);
+	if (only_id == 0)
+		zj_book_exec(&next_plan,
+					 ZJ_CLAIM_SET
+					 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
+					 "  WHERE q.status = 'pending' AND q.owner = $1"
+					 "  ORDER BY q.priority, q.run_at, q.id"
+					 "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+					 ZJ_CLAIM_RETURNING,
+					 3, types, values, NULL);
+	else
+		zj_book_exec(&id_plan,
+					 ZJ_CLAIM_SET
+					 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
+					 "  WHERE q.id = $4 AND q.status = 'pending' AND q.owner = $1"
+					 "  FOR UPDATE SKIP LOCKED)"
+					 ZJ_CLAIM_RETURNING,
+					 4, types, values, NULL);
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -442,7 +461,7 @@ zj_book_worker_alive(int64 id, int32 pid, int64 epoch)
 	return alive;
 }
 
-static void
+static int
 zj_book_reap_one(int64 id, int32 attempt, bool restarted)
 {
 	static SPIPlanPtr plan = NULL;
@@ -463,6 +482,7 @@ zj_book_reap_one(int64 id, int32 attempt, bool restarted)
 				 " RETURNING " ZJ_EVENT_COLUMNS,
 				 4, types, values, NULL);
 	zj_book_record_events(1);
+	return (int) SPI_processed;
 }
 
 /*
@@ -498,9 +518,9 @@ zj_book_reap(void)
 
 		if (!isnull && zj_book_worker_alive(id, pid, DatumGetInt64(epoch)))
 			continue;
-		zj_book_reap_one(id, attempt,
-						 isnull || (uint64) DatumGetInt64(epoch) != zj_shared->epoch);
-		reaped++;
+		/* It may have finished meanwhile: only count what was updated. */
+		reaped += zj_book_reap_one(id, attempt,
+								   isnull || (uint64) DatumGetInt64(epoch) != zj_shared->epoch);
 	}
 	zj_book_end();
 	return reaped;

@@ -28,6 +28,7 @@ int			zj_default_max_attempts = 1;
 char	   *zj_channel = NULL;
 int			zj_max_output_bytes = 65536;
 int			zj_worker_idle_timeout_ms = 600000;
+int			zj_batch_time_ms = 5;
 bool		zj_preloaded = false;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
@@ -74,6 +75,12 @@ zj_init_define_runtime_gucs(void)
 							NULL, &zj_worker_idle_timeout_ms, 600000, 0,
 							INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.batch_time",
+							"How long a worker keeps running further short "
+							"runs in one transaction; 0 runs every run in "
+							"a transaction of its own.",
+							NULL, &zj_batch_time_ms, 5, 0, 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_output_size",
 							"Largest jsonb output kept for a run; larger "
 							"outputs are replaced by a note of their size.",

@@ -3,10 +3,10 @@
  * launcher.c
  *	  The launcher: one static background worker, connected to
  *	  zapjobs.database as the bootstrap superuser.  It waits quietly until
- *	  the extension exists there, then on every wake-up (a commit that
- *	  produced events or enqueued for a role without workers, a worker
- *	  exit, or the poll timeout):
- *	    - publishes pending run events (publisher.c),
+ *	  the extension exists there.  It publishes run events whenever a
+ *	  commit produced some (publisher.c), and, when a worker exited, a
+ *	  commit asked for workers, a scheduled run is due or the poll timeout
+ *	  passed, it also
  *	    - reaps runs whose worker is gone (bookkeeping.c),
  *	    - promotes scheduled runs that are due, sleeping until the next,
  *	    - shares the worker pool among the roles with pending runs (pool.c).
@@ -34,6 +34,7 @@
 #define ZJ_MAX_DEMAND_ROLES 64
 
 static TimestampTz zj_launcher_last_reap = 0;
+static TimestampTz zj_launcher_next_maintenance = 0;
 static MemoryContext zj_launcher_cycle_cxt = NULL;
 
 void
@@ -126,19 +127,15 @@ zj_launcher_balance(void)
 	CommitTransactionCommand();
 }
 
-/* One round of work; returns how long to sleep, in ms. */
+/* Reap, promote and balance the pool; returns ms until it is due again. */
 static long
-zj_launcher_cycle(void)
+zj_launcher_maintain(bool need_reap)
 {
-	bool		need_reap = false;
 	long		sleep_ms = zj_poll_interval_ms;
 	long		until_due;
 
-	zj_pool_check_exits(&need_reap);
 	if (!zj_launcher_check_extension(&need_reap))
 		return sleep_ms;
-
-	zj_publisher_run();
 	if (need_reap ||
 		TimestampDifferenceExceeds(zj_launcher_last_reap, GetCurrentTimestamp(),
 								   ZJ_REAP_INTERVAL_MS))
@@ -147,9 +144,35 @@ zj_launcher_cycle(void)
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
 	zj_launcher_balance();
-	zj_publisher_run();
 	pgstat_report_stat(false);
 	return sleep_ms;
+}
+
+/*
+ * One wake-up.  Most wake-ups only bring events to publish (every commit
+ * that changed runs sets our latch); the maintenance round runs when it
+ * is due, when a worker exited, or when a commit asked for workers.
+ * Returns how long to sleep, in ms.
+ */
+static long
+zj_launcher_cycle(void)
+{
+	bool		need_reap = false;
+	TimestampTz now;
+
+	zj_pool_check_exits(&need_reap);
+	zj_publisher_run();
+
+	now = GetCurrentTimestamp();
+	if (pg_atomic_exchange_u32(&zj_shared->maintenance_requested, 0) != 0 ||
+		need_reap || now >= zj_launcher_next_maintenance)
+	{
+		long		ms = zj_launcher_maintain(need_reap);
+
+		zj_launcher_next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+		zj_publisher_run();
+	}
+	return Max(1, (long) ((zj_launcher_next_maintenance - GetCurrentTimestamp()) / 1000));
 }
 
 /*

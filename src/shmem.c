@@ -66,6 +66,7 @@ zj_shmem_init_fresh(ZjShared *shared)
 	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
 	pg_atomic_init_u64(&shared->events_dropped, 0);
 	pg_atomic_init_u32(&shared->waiters, 0);
+	pg_atomic_init_u32(&shared->maintenance_requested, 0);
 	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
@@ -149,4 +150,14 @@ zj_wake_launcher(void)
 	launcher = zj_shared->launcher;
 	if (launcher != NULL)
 		SetLatch(&launcher->procLatch);
+}
+
+/* Ask the launcher for a maintenance round (workers, reaping) now. */
+void
+zj_request_maintenance(void)
+{
+	if (!zj_shmem_ready())
+		return;
+	pg_atomic_write_u32(&zj_shared->maintenance_requested, 1);
+	zj_wake_launcher();
 }

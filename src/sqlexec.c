@@ -85,24 +85,56 @@ zj_sql_run_statement(RawStmt *raw, const char *sql, bool is_top_level,
 	PortalDrop(portal, false);
 }
 
-/*
- * Execute sql in the current transaction.  On return the transaction is
- * still open (possibly a new one, after a procedure's COMMIT) so that the
- * caller can record the run's completion in it.
- */
-void
-zj_sql_execute(const char *sql, MemoryContext job_cxt)
+/* Parse a job's text into raw statements kept in job_cxt. */
+List *
+zj_sql_parse(const char *sql, MemoryContext job_cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(job_cxt);
 	List	   *parsetrees = pg_parse_query(sql);
-	DestReceiver *receiver = zj_output_receiver(job_cxt);
-	bool		is_top_level = list_length(parsetrees) == 1;
-	ListCell   *lc;
 
 	MemoryContextSwitchTo(old);
+	return parsetrees;
+}
+
+/*
+ * May this job share a transaction with other runs, in a subtransaction of
+ * its own?  Only if every statement is a plain query or DML: those behave
+ * the same nested as at top level (no VACUUM, no CALL or DO that might
+ * COMMIT, no utility command that refuses transaction blocks).
+ */
+bool
+zj_sql_batchable(List *parsetrees)
+{
+	ListCell   *lc;
+
+	foreach(lc, parsetrees)
+	{
+		Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+		if (!IsA(stmt, SelectStmt) && !IsA(stmt, InsertStmt) &&
+			!IsA(stmt, UpdateStmt) && !IsA(stmt, DeleteStmt))
+			return false;
+	}
+	return parsetrees != NIL;
+}
+
+/*
+ * Execute parsed statements in the current transaction.  On return the
+ * transaction is still open (possibly a new one, after a procedure's
+ * COMMIT) so that the caller can record the run's completion in it.
+ * nested: we are in a subtransaction of a batch (see zj_sql_batchable).
+ */
+void
+zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
+		   bool nested)
+{
+	DestReceiver *receiver = zj_output_receiver(job_cxt);
+	bool		is_top_level = !nested && list_length(parsetrees) == 1;
+	bool		implicit_block = !nested && !is_top_level;
+	ListCell   *lc;
 
 	/* Several statements share one implicit block, as in psql -c. */
-	if (!is_top_level)
+	if (implicit_block)
 		BeginImplicitTransactionBlock();
 
 	foreach(lc, parsetrees)
@@ -117,6 +149,13 @@ zj_sql_execute(const char *sql, MemoryContext job_cxt)
 	}
 
 	/* Back to a plain transaction, which the caller's commit really ends. */
-	if (!is_top_level)
+	if (implicit_block)
 		EndImplicitTransactionBlock();
+}
+
+/* Parse and execute sql at top level: zj_sql_run for a whole text. */
+void
+zj_sql_execute(const char *sql, MemoryContext job_cxt)
+{
+	zj_sql_run(zj_sql_parse(sql, job_cxt), sql, job_cxt, false);
 }

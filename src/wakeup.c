@@ -26,6 +26,8 @@ typedef struct ZjWake
 static ZjWake zj_wake[ZJ_WAKE_ROLES];
 static int	zj_nwake = 0;
 static bool zj_wake_overflow = false;	/* more owners than zj_wake holds */
+static bool zj_wake_scheduled = false;	/* scheduled runs: launcher must
+										 * see their run_at */
 static bool zj_wake_registered = false;
 
 /* Wake up to runs idle workers of owner, and the launcher if it can help. */
@@ -56,7 +58,7 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 
 	/* The launcher adds workers: for a new role, or runs beyond the idle. */
 	if (!has_worker || all || (runs > 0 && has_free_slot))
-		zj_wake_launcher();
+		zj_request_maintenance();
 }
 
 static void
@@ -70,13 +72,37 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 			zj_wakeup_role(zj_wake[i].owner, zj_wake[i].runs, false);
 		if (zj_wake_overflow)
 			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
+		if (zj_wake_scheduled)
+			zj_request_maintenance();
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
 		zj_nwake = 0;
 		zj_wake_overflow = false;
+		zj_wake_scheduled = false;
 	}
+}
+
+static bool
+zj_wakeup_register(void)
+{
+	if (!zj_serves_my_database())
+		return false;
+	if (!zj_wake_registered)
+	{
+		RegisterXactCallback(zj_wakeup_xact_callback, NULL);
+		zj_wake_registered = true;
+	}
+	return true;
+}
+
+/* Note that the current transaction scheduled a run for later. */
+void
+zj_wakeup_note_scheduled(void)
+{
+	if (zj_wakeup_register())
+		zj_wake_scheduled = true;
 }
 
 /* Note that the current transaction made a run of owner pending. */
@@ -85,13 +111,8 @@ zj_wakeup_note_enqueue(Oid owner)
 {
 	int			i;
 
-	if (!zj_serves_my_database())
+	if (!zj_wakeup_register())
 		return;
-	if (!zj_wake_registered)
-	{
-		RegisterXactCallback(zj_wakeup_xact_callback, NULL);
-		zj_wake_registered = true;
-	}
 	for (i = 0; i < zj_nwake; i++)
 	{
 		if (zj_wake[i].owner == owner)

@@ -45,8 +45,8 @@ bool		zj_output_was_set = false;
 static int	zj_worker_slotno = -1;
 static ZjWorkerArgs zj_worker_args;
 
-/* Reset after every run: holds the run, its parse trees and its output. */
-static MemoryContext zj_worker_run_cxt = NULL;
+/* Reset after every run (or batch): holds runs, parse trees, outputs. */
+MemoryContext zj_worker_run_cxt = NULL;
 
 static ZjWorkerSlot *
 zj_worker_slot(void)
@@ -70,7 +70,7 @@ zj_worker_detach(int code, Datum arg)
 		slot->retire = false;
 	}
 	LWLockRelease(zj_shared->lock);
-	zj_wake_launcher();
+	zj_request_maintenance();
 }
 
 static void
@@ -128,7 +128,13 @@ zj_worker_role_still_valid(void)
 	return zj_role_check(zj_worker_args.role, NULL) == ZJ_ROLE_OK;
 }
 
-static void
+Oid
+zj_worker_role(void)
+{
+	return zj_worker_args.role;
+}
+
+void
 zj_worker_apply_search_path(ZjRun *run)
 {
 	if (run->search_path != NULL)
@@ -137,14 +143,41 @@ zj_worker_apply_search_path(ZjRun *run)
 								 true, 0, false);
 }
 
-static void
-zj_worker_arm_timeout(ZjRun *run)
+/* The run's timeout in ms, for STATEMENT_TIMEOUT. */
+int
+zj_worker_timeout_ms(ZjRun *run)
 {
 	int64		ms = run->timeout_ms;
 
 	if (ms <= 0)
 		ms = (int64) zj_default_timeout_s * 1000;
-	enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(ms, (int64) INT_MAX));
+	return (int) Min(ms, (int64) INT_MAX);
+}
+
+/* The run's output: what it set, else its last statement's first row. */
+Jsonb *
+zj_worker_output(void)
+{
+	return zj_output_was_set ? zj_explicit_output : zj_output_result();
+}
+
+/* A run starts executing: make it visible to jobs.* and pg_stat_activity. */
+void
+zj_worker_begin_run(ZjRun *run)
+{
+	zj_current_run = run;
+	zj_explicit_output = NULL;
+	zj_output_was_set = false;
+	zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
+	pgstat_report_activity(STATE_RUNNING, run->command);
+	debug_query_string = run->command;
+}
+
+void
+zj_worker_end_run(void)
+{
+	debug_query_string = NULL;
+	zj_current_run = NULL;
 }
 
 /*
@@ -158,10 +191,10 @@ zj_worker_execute_and_complete(ZjRun *run)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_worker_arm_timeout(run);
+	enable_timeout_after(STATEMENT_TIMEOUT, zj_worker_timeout_ms(run));
 	zj_sql_execute(run->command, zj_worker_run_cxt);
 	disable_timeout(STATEMENT_TIMEOUT, false);
-	output = zj_output_was_set ? zj_explicit_output : zj_output_result();
+	output = zj_worker_output();
 
 	/*
 	 * A read-only transaction cannot record the completion (and has no
@@ -198,12 +231,7 @@ zj_worker_execute(ZjRun *run)
 {
 	ErrorData  *edata = NULL;
 
-	zj_current_run = run;
-	zj_explicit_output = NULL;
-	zj_output_was_set = false;
-	pgstat_report_activity(STATE_RUNNING, run->command);
-	debug_query_string = run->command;
-
+	zj_worker_begin_run(run);
 	QueryCancelPending = false; /* a cancel that came before the job */
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
@@ -225,31 +253,37 @@ zj_worker_execute(ZjRun *run)
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
 
-	debug_query_string = NULL;
-	zj_current_run = NULL;
+	zj_worker_end_run();
 	if (edata != NULL)
 		zj_worker_record_failure(run, edata);
 }
 
 /*
- * Undo whatever session state the job left, as DISCARD ALL does (portals,
- * session authorization, settings, prepared statements, LISTENs, advisory
- * locks, temporary tables, sequence caches), except for DISCARD PLANS:
- * throwing away cached plans protects nobody and would make us re-plan
- * our own bookkeeping after every run.
+ * Undo whatever session state a job left, as DISCARD ALL does (portals,
+ * session authorization, settings, prepared statements, LISTENs, session
+ * advisory locks, temporary tables, sequence caches), except for DISCARD
+ * PLANS: throwing away cached plans protects nobody and would make us
+ * re-plan our own bookkeeping after every run.  Works inside a
+ * transaction (between runs of a batch) too.
  */
-static void
-zj_worker_reset_session(void)
+void
+zj_worker_reset_session_state(void)
 {
-	zj_xact_begin();
 	PortalHashTableDeleteAll();
 	SetPGVariable("session_authorization", NIL, false);
 	ResetAllOptions();
 	DropAllPreparedStatements();
 	Async_UnlistenAll();
-	LockReleaseAll(USER_LOCKMETHOD, true);
+	LockReleaseSession(USER_LOCKMETHOD);
 	ResetTempTableNamespace();
 	ResetSequenceCaches();
+}
+
+static void
+zj_worker_reset_session(void)
+{
+	zj_xact_begin();
+	zj_worker_reset_session_state();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
@@ -261,7 +295,7 @@ zj_worker_reset_session(void)
  * for the whole job even if a procedure rolls back.
  */
 static ZjRun *
-zj_worker_claim(bool *role_gone)
+zj_worker_claim(bool *role_gone, int64 only_id)
 {
 	ZjRun	   *run = NULL;
 
@@ -270,13 +304,48 @@ zj_worker_claim(bool *role_gone)
 
 	zj_xact_begin();
 	*role_gone = !zj_worker_role_still_valid();
-	if (!*role_gone && zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt))
+	if (!*role_gone && zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt, only_id))
 	{
 		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
 		zj_worker_apply_search_path(run);
 	}
 	CommitTransactionCommand();
 	return run;
+}
+
+/*
+ * Execute a claimed run, with more in the same transaction while they are
+ * short (batch.c); then a run the batch left to run on its own, if any.
+ */
+static void
+zj_worker_serve(ZjRun *run)
+{
+	List	   *parsetrees = NIL;
+	int64		alone;
+	bool		role_gone;
+
+	if (zj_batch_possible(run, &parsetrees))
+		alone = zj_batch_execute(run, parsetrees);
+	else
+	{
+		zj_worker_execute(run);
+		alone = 0;
+	}
+	zj_worker_reset_session();
+	zj_worker_set_state(ZJ_SLOT_BUSY, 0);
+	zj_worker_slot()->runs_done++;
+
+	if (alone != 0)
+	{
+		MemoryContextReset(zj_worker_run_cxt);
+		run = zj_worker_claim(&role_gone, alone);
+		if (run != NULL)
+		{
+			zj_worker_execute(run);
+			zj_worker_reset_session();
+			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
+		}
+	}
 }
 
 /* How long to sleep when idle; 0 when the idle timeout has passed. */
@@ -314,15 +383,12 @@ zj_worker_loop(void)
 
 		ResetLatch(MyLatch);
 		MemoryContextReset(zj_worker_run_cxt);
-		run = zj_worker_claim(&role_gone);
+		run = zj_worker_claim(&role_gone, 0);
 		if (role_gone)
 			return;
 		if (run != NULL)
 		{
-			zj_worker_execute(run);
-			zj_worker_reset_session();
-			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
-			zj_worker_slot()->runs_done++;
+			zj_worker_serve(run);
 			idle_since = GetCurrentTimestamp();
 			continue;
 		}

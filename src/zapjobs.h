@@ -125,6 +125,7 @@ typedef struct ZjShared
 	uint64		ring_head;		/* ring slots ever reserved */
 	uint64		ring_tail;		/* ring slots ever drained */
 	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
+	pg_atomic_uint32 maintenance_requested; /* the pool needs the launcher */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
@@ -142,6 +143,7 @@ extern ZjShared *zj_shared;
 extern void zj_shmem_install_hooks(void);
 extern bool zj_shmem_ready(void);
 extern void zj_wake_launcher(void);
+extern void zj_request_maintenance(void);
 extern bool zj_serves_my_database(void);
 
 /* ---------------------------------------------------------------------
@@ -156,6 +158,7 @@ extern int	zj_default_max_attempts;
 extern char *zj_channel;
 extern int	zj_max_output_bytes;
 extern int	zj_worker_idle_timeout_ms;
+extern int	zj_batch_time_ms;
 extern bool zj_preloaded;
 
 /* ---------------------------------------------------------------------
@@ -207,15 +210,28 @@ typedef struct ZjWorkerArgs
 } ZjWorkerArgs;
 
 extern PGDLLEXPORT void zj_worker_main(Datum arg);
+extern MemoryContext zj_worker_run_cxt;
+extern Oid	zj_worker_role(void);
+extern int	zj_worker_timeout_ms(ZjRun *run);
+extern Jsonb *zj_worker_output(void);
+extern void zj_worker_begin_run(ZjRun *run);
+extern void zj_worker_end_run(void);
+extern void zj_worker_apply_search_path(ZjRun *run);
+extern void zj_worker_reset_session_state(void);
 extern ZjRun *zj_current_run;
 extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
+
+/* batch.c */
+extern bool zj_batch_possible(ZjRun *run, List **parsetrees);
+extern int64 zj_batch_execute(ZjRun *first, List *first_trees);
 
 /* bookkeeping.c: every query zapjobs runs on its own tables */
 extern void zj_xact_begin(void);
 extern void zj_book_begin(void);
 extern void zj_book_end(void);
-extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt);
+extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
+						  int64 only_id);
 extern void zj_book_complete(ZjRun *run, Jsonb *output);
 extern void zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
 						 const char *detail, const char *hint,
@@ -245,6 +261,10 @@ extern bool zj_extension_present(void);
 
 /* sqlexec.c */
 extern void zj_sql_execute(const char *sql, MemoryContext job_cxt);
+extern List *zj_sql_parse(const char *sql, MemoryContext job_cxt);
+extern bool zj_sql_batchable(List *parsetrees);
+extern void zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
+					   bool nested);
 
 /* output.c */
 extern DestReceiver *zj_output_receiver(MemoryContext job_cxt);
@@ -266,5 +286,6 @@ extern ZjRoleProblem zj_role_check(Oid role, char **name);
 
 /* wakeup.c */
 extern void zj_wakeup_note_enqueue(Oid owner);
+extern void zj_wakeup_note_scheduled(void);
 
 #endif							/* ZAPJOBS_H */

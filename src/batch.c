@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  Several short runs in one transaction.  A durable commit costs far
+ *	  more than a short job, so while a worker's runs are short it keeps its
+ *	  transaction open and claims, executes and completes the next runs in
+ *	  it, each in a subtransaction of its own (a run's failure rolls back
+ *	  only that run), then commits them all at once.
+ *
+ *	  The batch's first run was claimed durably beforehand, like any run.
+ *	  Runs claimed inside the batch become visible, running and finished,
+ *	  when the batch commits; if the server crashes first they are simply
+ *	  pending again, their effects never committed.  Each run still commits
+ *	  exactly when its completion (or failure) is recorded.
+ *
+ *	  Limits: no new run after zapjobs.batch_time; a run claimed inside the
+ *	  batch that runs longer than that is rolled back and run again on its
+ *	  own; a run that is not plain queries and DML (CALL, VACUUM, DO...)
+ *	  ends the batch and runs on its own; deferred triggers of each run
+ *	  fire when it ends, so that one run's deferred constraint cannot
+ *	  abort the others at commit.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+
+#define ZJ_BATCH_MAX_RUNS 1000
+
+typedef enum ZjBatchOutcome
+{
+	ZJ_BATCH_RUN_DONE,			/* completed or failed, recorded */
+	ZJ_BATCH_RUN_OVERRAN		/* rolled back: run it on its own */
+} ZjBatchOutcome;
+
+/* Context and resource owner of the batch transaction itself. */
+static MemoryContext zj_batch_cxt;
+static ResourceOwner zj_batch_owner;
+
+static void
+zj_batch_subxact_begin(void)
+{
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(zj_batch_cxt);
+}
+
+static void
+zj_batch_subxact_end(bool keep)
+{
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(zj_batch_cxt);
+	CurrentResourceOwner = zj_batch_owner;
+}
+
+/*
+ * Can this claimed run start a batch?  Its text must be batchable, and
+ * the owner's defaults must be those of our bookkeeping (read-write, READ
+ * COMMITTED), since the runs share the job transaction.
+ */
+bool
+zj_batch_possible(ZjRun *run, List **parsetrees)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok = false;
+
+	if (zj_batch_time_ms <= 0 || DefaultXactReadOnly ||
+		DefaultXactIsoLevel != XACT_READ_COMMITTED)
+		return false;
+	PG_TRY();
+	{
+		*parsetrees = zj_sql_parse(run->command, zj_worker_run_cxt);
+		ok = zj_sql_batchable(*parsetrees);
+	}
+	PG_CATCH();
+	{
+		/* A syntax error: the run's own execution will record it. */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Record the failure of a run whose subtransaction was rolled back. */
+static void
+zj_batch_record_failure(ZjRun *run, bool claimed_in_batch, ErrorData *edata)
+{
+	ZjRun	   *again = run;
+
+	/* Its claim went with the subtransaction: claim it again to fail it. */
+	if (claimed_in_batch &&
+		!zj_book_claim(zj_worker_role(), &again, zj_worker_run_cxt, run->id))
+		return;					/* another worker took it meanwhile */
+	zj_book_fail(again, unpack_sql_state(edata->sqlerrcode), edata->message,
+				 edata->detail, edata->hint, edata->context);
+}
+
+/*
+ * Execute a run in the subtransaction already open for it, record its
+ * completion there and release it; on error roll it back and record the
+ * failure in the batch transaction.  limit_ms > 0 for runs claimed in the
+ * batch: past it they are rolled back for a run of their own.
+ */
+static ZjBatchOutcome
+zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
+{
+	ErrorData  *edata = NULL;
+	int			timeout_ms = zj_worker_timeout_ms(run);
+	bool		limited = limit_ms > 0 && limit_ms < timeout_ms;
+	TimestampTz start = GetCurrentTimestamp();
+	bool		overran = false;
+
+	zj_worker_begin_run(run);
+	QueryCancelPending = false;
+	RESUME_CANCEL_INTERRUPTS();
+	PG_TRY();
+	{
+		zj_worker_apply_search_path(run);
+		enable_timeout_after(STATEMENT_TIMEOUT, limited ? limit_ms : timeout_ms);
+		zj_sql_run(parsetrees, run->command, zj_worker_run_cxt, true);
+		AfterTriggerFireDeferred();
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		zj_book_complete(run, zj_worker_output());
+		zj_batch_subxact_end(true);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(zj_worker_run_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		QueryCancelPending = false;
+		QueryCancelHoldoffCount = 0;
+		zj_batch_subxact_end(false);
+		overran = limited && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms);
+	}
+	PG_END_TRY();
+	HOLD_CANCEL_INTERRUPTS();
+	zj_worker_end_run();
+
+	if (overran)
+		return ZJ_BATCH_RUN_OVERRAN;
+	if (edata != NULL)
+		zj_batch_record_failure(run, limit_ms > 0, edata);
+	return ZJ_BATCH_RUN_DONE;
+}
+
+/* Claim the next run in a new subtransaction; NULL (and none open) if none. */
+static ZjRun *
+zj_batch_claim_next(void)
+{
+	ZjRun	   *run = NULL;
+
+	zj_batch_subxact_begin();
+	if (!zj_book_claim(zj_worker_role(), &run, zj_worker_run_cxt, 0))
+	{
+		zj_batch_subxact_end(true);
+		return NULL;
+	}
+	return run;
+}
+
+/* The loop of zj_batch_execute, inside the batch transaction. */
+static int64
+zj_batch_loop(ZjRun *first, List *first_trees)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   zj_batch_time_ms);
+	ZjRun	   *run = first;
+	List	   *trees = first_trees;
+	int			n = 0;
+
+	zj_batch_subxact_begin();
+	for (;;)
+	{
+		if (zj_batch_run_one(run, trees, n == 0 ? 0 : zj_batch_time_ms) ==
+			ZJ_BATCH_RUN_OVERRAN)
+			return run->id;
+		zj_worker_reset_session_state();
+		if (++n >= ZJ_BATCH_MAX_RUNS || GetCurrentTimestamp() >= deadline)
+			return 0;
+		if ((run = zj_batch_claim_next()) == NULL)
+			return 0;
+		trees = zj_sql_parse(run->command, zj_worker_run_cxt);
+		if (!zj_sql_batchable(trees))
+		{
+			zj_batch_subxact_end(false);	/* unclaim it */
+			return run->id;
+		}
+	}
+}
+
+/*
+ * Execute first (claimed durably) and, while runs are short, more runs in
+ * the same transaction.  Returns the id of a run that must be run on its
+ * own next, or 0.  An error outside the runs' subtransactions (our own
+ * bookkeeping, the commit) loses the batch: its runs claimed in it are
+ * pending again and the first run is recorded as failed.
+ */
+int64
+zj_batch_execute(ZjRun *first, List *first_trees)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64		alone = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	zj_batch_cxt = CurTransactionContext;
+	zj_batch_owner = CurrentResourceOwner;
+	PG_TRY();
+	{
+		alone = zj_batch_loop(first, first_trees);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(zj_worker_run_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		QueryCancelPending = false;
+		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
+		zj_xact_begin();
+		zj_book_fail(first, unpack_sql_state(edata->sqlerrcode), edata->message,
+					 edata->detail, edata->hint, edata->context);
+		CommitTransactionCommand();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return alone;
+}
