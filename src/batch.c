@@ -8,18 +8,18 @@
  *	  only that run), then commits them all at once.
  *
  *	  The batch's first run was claimed durably beforehand, like any run.
- *	  Runs claimed inside the batch become visible, running and finished,
- *	  when the batch commits; if the server crashes first they are simply
- *	  pending again, their effects never committed.  Each run still commits
- *	  exactly when its completion (or failure) is recorded.
+ *	  The others are only locked (FOR UPDATE SKIP LOCKED, several with one
+ *	  index scan) and written once, straight from pending to completed or
+ *	  failed: to everyone else they are pending until the batch commits,
+ *	  and if the worker or the server dies first they simply still are,
+ *	  their effects never committed.  Each run commits exactly when its
+ *	  outcome is recorded.
  *
- *	  Limits: no new run after zapjobs.batch_time; a run claimed inside the
- *	  batch that runs longer than that is rolled back and run again on its
- *	  own; a run that is not plain queries and DML (CALL, VACUUM, DO...)
- *	  ends the batch and runs on its own; deferred triggers of each run
- *	  fire when it ends, so that one run's deferred constraint cannot
- *	  abort the others at commit.
- *
+ *	  Limits: no new run after zapjobs.batch_time; a locked run that runs
+ *	  longer than that is rolled back and run again on its own; a run that
+ *	  is not plain queries and DML (CALL, VACUUM, DO...) ends the batch and
+ *	  runs on its own; deferred triggers of each run fire when it ends, so
+ *	  that one run's deferred constraint cannot abort the others at commit.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,6 +36,7 @@
 #include "zapjobs.h"
 
 #define ZJ_BATCH_MAX_RUNS 1000
+#define ZJ_BATCH_LOCK_MAX 64		/* runs locked by one scan, at most */
 
 typedef enum ZjBatchOutcome
 {
@@ -94,25 +95,28 @@ zj_batch_possible(ZjRun *run, List **parsetrees)
 	return ok;
 }
 
-/* Record the failure of a run whose subtransaction was rolled back. */
+/* Record a run's outcome in the current (sub)transaction. */
 static void
-zj_batch_record_failure(ZjRun *run, bool claimed_in_batch, ErrorData *edata)
+zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 {
-	ZjRun	   *again = run;
-
-	/* Its claim went with the subtransaction: claim it again to fail it. */
-	if (claimed_in_batch &&
-		!zj_book_claim(zj_worker_role(), &again, zj_worker_run_cxt, run->id))
-		return;					/* another worker took it meanwhile */
-	zj_book_fail(again, unpack_sql_state(edata->sqlerrcode), edata->message,
-				 edata->detail, edata->hint, edata->context);
+	if (edata == NULL && run->locked)
+		zj_book_finish_locked(run, output, NULL, NULL, NULL, NULL, NULL);
+	else if (edata == NULL)
+		zj_book_complete(run, output);
+	else if (run->locked)
+		zj_book_finish_locked(run, NULL, unpack_sql_state(edata->sqlerrcode),
+							  edata->message, edata->detail, edata->hint,
+							  edata->context);
+	else
+		zj_book_fail(run, unpack_sql_state(edata->sqlerrcode), edata->message,
+					 edata->detail, edata->hint, edata->context);
 }
 
 /*
- * Execute a run in the subtransaction already open for it, record its
- * completion there and release it; on error roll it back and record the
- * failure in the batch transaction.  limit_ms > 0 for runs claimed in the
- * batch: past it they are rolled back for a run of their own.
+ * Execute a run in a subtransaction, record its completion there and
+ * release it; on error roll it back and record the failure in the batch
+ * transaction.  limit_ms > 0 for locked runs: past it they are rolled
+ * back, to be run on their own.
  */
 static ZjBatchOutcome
 zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
@@ -124,6 +128,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 	bool		overran = false;
 
 	zj_worker_begin_run(run);
+	zj_batch_subxact_begin();
 	QueryCancelPending = false;
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
@@ -133,7 +138,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 		zj_sql_run(parsetrees, run->command, zj_worker_run_cxt, true);
 		AfterTriggerFireDeferred();
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		zj_book_complete(run, zj_worker_output());
+		zj_batch_record(run, zj_worker_output(), NULL);
 		zj_batch_subxact_end(true);
 	}
 	PG_CATCH();
@@ -155,53 +160,54 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 	if (overran)
 		return ZJ_BATCH_RUN_OVERRAN;
 	if (edata != NULL)
-		zj_batch_record_failure(run, limit_ms > 0, edata);
+		zj_batch_record(run, NULL, edata);
 	return ZJ_BATCH_RUN_DONE;
 }
 
-/* Claim the next run in a new subtransaction; NULL (and none open) if none. */
-static ZjRun *
-zj_batch_claim_next(void)
-{
-	ZjRun	   *run = NULL;
-
-	zj_batch_subxact_begin();
-	if (!zj_book_claim(zj_worker_role(), &run, zj_worker_run_cxt, 0))
-	{
-		zj_batch_subxact_end(true);
-		return NULL;
-	}
-	return run;
-}
-
-/* The loop of zj_batch_execute, inside the batch transaction. */
+/*
+ * The loop of zj_batch_execute, inside the batch transaction: the first
+ * run, then rounds of locked runs, twice as many each round, while time
+ * is left.  Returns the id of a run to run on its own, or 0.
+ */
 static int64
 zj_batch_loop(ZjRun *first, List *first_trees)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   zj_batch_time_ms);
-	ZjRun	   *run = first;
-	List	   *trees = first_trees;
-	int			n = 0;
+	int			want = 1;
+	int			done = 0;
 
-	zj_batch_subxact_begin();
-	for (;;)
+	if (zj_batch_run_one(first, first_trees, 0) == ZJ_BATCH_RUN_OVERRAN)
+		elog(ERROR, "first run of a batch cannot overrun");
+	zj_worker_reset_session_state();
+
+	while (done < ZJ_BATCH_MAX_RUNS && GetCurrentTimestamp() < deadline)
 	{
-		if (zj_batch_run_one(run, trees, n == 0 ? 0 : zj_batch_time_ms) ==
-			ZJ_BATCH_RUN_OVERRAN)
-			return run->id;
-		zj_worker_reset_session_state();
-		if (++n >= ZJ_BATCH_MAX_RUNS || GetCurrentTimestamp() >= deadline)
+		List	   *locked = zj_book_lock_pending(zj_worker_role(),
+												  Min(want, ZJ_BATCH_MAX_RUNS - done),
+												  zj_worker_run_cxt);
+		ListCell   *lc;
+
+		if (locked == NIL)
 			return 0;
-		if ((run = zj_batch_claim_next()) == NULL)
-			return 0;
-		trees = zj_sql_parse(run->command, zj_worker_run_cxt);
-		if (!zj_sql_batchable(trees))
+		foreach(lc, locked)
 		{
-			zj_batch_subxact_end(false);	/* unclaim it */
-			return run->id;
+			ZjRun	   *run = lfirst(lc);
+			List	   *trees;
+
+			/* Runs left over stay pending: the commit releases them. */
+			if (GetCurrentTimestamp() >= deadline)
+				return 0;
+			trees = zj_sql_parse(run->command, zj_worker_run_cxt);
+			if (!zj_sql_batchable(trees) ||
+				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
+				return run->id;
+			zj_worker_reset_session_state();
+			done++;
 		}
+		want = Min(want * 2, ZJ_BATCH_LOCK_MAX);
 	}
+	return 0;
 }
 
 /*

@@ -340,26 +340,136 @@ zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 	return found;
 }
 
+/*
+ * Lock up to n pending runs of this role for a batch (batch.c) without
+ * changing them: to everyone else they stay pending, skipped while locked,
+ * until the batch commits their outcomes; the ones it does not get to are
+ * released untouched at commit.  One index scan for the lot.
+ */
+List *
+zj_book_lock_pending(Oid role, int n, MemoryContext cxt)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {REGROLEOID, INT4OID};
+	Datum		values[2];
+	List	   *runs = NIL;
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = Int32GetDatum(n);
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "SELECT " ZJ_EVENT_COLUMNS ", r.command, r.search_path,"
+				 " r.input, (extract(epoch FROM r.timeout) * 1000)::int8"
+				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
+				 " ORDER BY r.priority, r.run_at, r.id"
+				 " LIMIT $2 FOR UPDATE SKIP LOCKED",
+				 2, types, values, NULL);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		ZjRun	   *run = zj_book_copy_run(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		run->attempt++;
+		run->locked = true;
+		runs = lappend(runs, run);
+		MemoryContextSwitchTo(old);
+	}
+	zj_book_end();
+	return runs;
+}
+
+/* The run's change to running, for a run that went straight past it. */
+static void
+zj_book_record_running(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	ZjRunEvent	ev;
+
+	zj_events_fill(&ev,
+				   DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+				   "running",
+				   zj_book_int4(tup, desc, 3),
+				   zj_book_int4(tup, desc, 4),
+				   zj_book_text(tup, desc, 5),
+				   zj_book_text(tup, desc, 6),
+				   zj_book_time(tup, desc, 7),
+				   zj_book_time(tup, desc, 8),
+				   0, NULL);
+	zj_events_add(&ev);
+}
+
+/*
+ * pending -> completed or failed in one write, for a run locked by
+ * zj_book_lock_pending and executed in this transaction; its running and
+ * final events are both recorded.  sqlstate NULL: completed with output.
+ */
+void
+zj_book_finish_locked(ZjRun *run, Jsonb *output, const char *sqlstate,
+					  const char *message, const char *detail,
+					  const char *hint, const char *context)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[12] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		INT4OID, INT8OID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	const char *texts[5] = {sqlstate, message, detail, hint, context};
+	Datum		values[12];
+	char		nulls[12];
+	int			i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run->id);
+	values[1] = CStringGetTextDatum(sqlstate ? "failed" : "completed");
+	values[2] = TimestampTzGetDatum(run->started_at);
+	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[4] = Int32GetDatum(MyProcPid);
+	values[5] = Int64GetDatum((int64) zj_shared->epoch);
+	values[6] = output ? JsonbPGetDatum(output) : (Datum) 0;
+	nulls[6] = output ? ' ' : 'n';
+	for (i = 0; i < 5; i++)
+	{
+		values[7 + i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+		nulls[7 + i] = texts[i] ? ' ' : 'n';
+	}
+
+	zj_book_begin();
+	if (zj_book_exec(&plan,
+					 "UPDATE jobs.runs AS r SET status = $2,"
+					 " attempt = r.attempt + 1, started_at = $3, finished_at = $4,"
+					 " duration = $4 - $3, worker_pid = $5, worker_epoch = $6,"
+					 " output = $7, error_sqlstate = $8, error_message = $9,"
+					 " error_detail = $10, error_hint = $11, error_context = $12"
+					 " WHERE r.id = $1 AND r.status = 'pending'"
+					 " RETURNING " ZJ_EVENT_COLUMNS,
+					 12, types, values, nulls) != 1)
+		elog(ERROR, "zapjobs lost the lock on run " INT64_FORMAT, run->id);
+	zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	zj_book_record_events(1);
+	zj_book_end();
+}
+
 /* running -> completed, in the job's own transaction. */
 void
 zj_book_complete(ZjRun *run, Jsonb *output)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', output ? ' ' : 'n'};
+	Oid			types[3] = {INT8OID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', output ? ' ' : 'n', ' '};
 	int			n;
 
 	values[0] = Int64GetDatum(run->id);
 	values[1] = output ? JsonbPGetDatum(output) : (Datum) 0;
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	zj_book_begin();
 	n = zj_book_exec(&plan,
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
-					 " finished_at = pg_catalog.clock_timestamp(), output = $2"
+					 " finished_at = $3, duration = $3 - r.started_at, output = $2"
 					 " WHERE r.id = $1 AND r.status = 'running'"
 					 " RETURNING " ZJ_EVENT_COLUMNS,
-					 2, types, values, nulls);
+					 3, types, values, nulls);
 	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -375,14 +485,17 @@ zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
 			 const char *detail, const char *hint, const char *context)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID};
 	const char *texts[5] = {sqlstate, message, detail, hint, context};
-	Datum		values[6];
-	char		nulls[6];
+	Datum		values[7];
+	char		nulls[7];
 	int			i;
 
 	values[0] = Int64GetDatum(run->id);
 	nulls[0] = ' ';
+	values[6] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[6] = ' ';
 	for (i = 0; i < 5; i++)
 	{
 		values[i + 1] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
@@ -392,12 +505,12 @@ zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
 	zj_book_begin();
 	zj_book_exec(&plan,
 				 "UPDATE jobs.runs AS r SET status = 'failed',"
-				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " finished_at = $7, duration = $7 - r.started_at,"
 				 " error_sqlstate = $2, error_message = $3, error_detail = $4,"
 				 " error_hint = $5, error_context = $6"
 				 " WHERE r.id = $1 AND r.status = 'running'"
 				 " RETURNING " ZJ_EVENT_COLUMNS,
-				 6, types, values, nulls);
+				 7, types, values, nulls);
 	zj_book_record_events(1);
 	zj_book_end();
 }
@@ -465,22 +578,23 @@ static int
 zj_book_reap_one(int64 id, int32 attempt, bool restarted)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[4] = {INT8OID, INT4OID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[5];
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(attempt);
+	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[2] = CStringGetTextDatum(restarted ? "57P02" : "57P01");
 	values[3] = CStringGetTextDatum(restarted ?
 									"the server restarted while the job was running" :
 									"the worker running the job exited before it finished");
 	zj_book_exec(&plan,
 				 "UPDATE jobs.runs AS r SET status = 'failed',"
-				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " finished_at = $5, duration = $5 - r.started_at,"
 				 " error_sqlstate = $3, error_message = $4"
 				 " WHERE r.id = $1 AND r.attempt = $2 AND r.status = 'running'"
 				 " RETURNING " ZJ_EVENT_COLUMNS,
-				 4, types, values, NULL);
+				 5, types, values, NULL);
 	zj_book_record_events(1);
 	return (int) SPI_processed;
 }

@@ -168,6 +168,7 @@ zj_worker_begin_run(ZjRun *run)
 	zj_current_run = run;
 	zj_explicit_output = NULL;
 	zj_output_was_set = false;
+	run->started_at = GetCurrentTimestamp();
 	zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
 	pgstat_report_activity(STATE_RUNNING, run->command);
 	debug_query_string = run->command;

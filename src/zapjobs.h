@@ -172,8 +172,12 @@ typedef struct ZjRun
 	char	   *command;
 	char	   *search_path;	/* enqueuer's search_path, or NULL */
 	Jsonb	   *input;			/* or NULL */
-	int32		attempt;
+	int32		attempt;		/* the attempt this execution is */
 	int64		timeout_ms;
+	TimestampTz started_at;		/* when execution began (worker's clock) */
+	bool		locked;			/* locked pending by a batch, not claimed:
+								 * its outcome is written straight from
+								 * pending (zj_book_finish_locked) */
 } ZjRun;
 
 /* events.c: capture in the committing backend */
@@ -233,6 +237,11 @@ extern void zj_book_end(void);
 extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
 						  int64 only_id);
 extern void zj_book_complete(ZjRun *run, Jsonb *output);
+extern List *zj_book_lock_pending(Oid role, int n, MemoryContext cxt);
+extern void zj_book_finish_locked(ZjRun *run, Jsonb *output,
+								  const char *sqlstate, const char *message,
+								  const char *detail, const char *hint,
+								  const char *context);
 extern void zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
 						 const char *detail, const char *hint,
 						 const char *context);
