@@ -113,15 +113,19 @@ zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 }
 
 /*
- * Execute a run in a subtransaction, record its completion there and
- * release it; on error roll it back and record the failure in the batch
- * transaction.  limit_ms > 0 for locked runs: past it they are rolled
- * back, to be run on their own.
+ * Execute a run in a subtransaction, release it (or roll it back on
+ * error), then record the outcome in the batch transaction itself: the
+ * run's row is locked by that transaction, and updating it from a
+ * subtransaction would turn every such row's lock into a multixact.  The
+ * effects and the outcome still commit together, with the batch.
+ * limit_ms > 0 for locked runs: past it they are rolled back, to be run
+ * on their own.
  */
 static ZjBatchOutcome
 zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 {
 	ErrorData  *edata = NULL;
+	Jsonb	   *output = NULL;
 	int			timeout_ms = zj_worker_timeout_ms(run);
 	bool		limited = limit_ms > 0 && limit_ms < timeout_ms;
 	TimestampTz start = GetCurrentTimestamp();
@@ -138,7 +142,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 		zj_sql_run(parsetrees, run->command, zj_worker_run_cxt, true);
 		AfterTriggerFireDeferred();
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		zj_batch_record(run, zj_worker_output(), NULL);
+		output = zj_worker_output();
 		zj_batch_subxact_end(true);
 	}
 	PG_CATCH();
@@ -159,8 +163,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 
 	if (overran)
 		return ZJ_BATCH_RUN_OVERRAN;
-	if (edata != NULL)
-		zj_batch_record(run, NULL, edata);
+	zj_batch_record(run, output, edata);
 	return ZJ_BATCH_RUN_DONE;
 }
 
