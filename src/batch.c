@@ -44,6 +44,9 @@ typedef enum ZjBatchOutcome
 	ZJ_BATCH_RUN_OVERRAN		/* rolled back: run it on its own */
 } ZjBatchOutcome;
 
+/* Runs the last batch got through: where the next one starts locking. */
+static int	zj_batch_last_size = 1;
+
 /* Context and resource owner of the batch transaction itself. */
 static MemoryContext zj_batch_cxt;
 static ResourceOwner zj_batch_owner;
@@ -169,15 +172,16 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 
 /*
  * The loop of zj_batch_execute, inside the batch transaction: the first
- * run, then rounds of locked runs, twice as many each round, while time
- * is left.  Returns the id of a run to run on its own, or 0.
+ * run, then rounds of locked runs while time is left, the first round as
+ * many as the last batch did, each next round twice as many.  Returns the
+ * id of a run to run on its own, or 0.
  */
 static int64
 zj_batch_loop(ZjRun *first, List *first_trees)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   zj_batch_time_ms);
-	int			want = 1;
+	int			want = Max(1, Min(zj_batch_last_size, ZJ_BATCH_LOCK_MAX));
 	int			done = 0;
 
 	if (zj_batch_run_one(first, first_trees, 0) == ZJ_BATCH_RUN_OVERRAN)
@@ -192,7 +196,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 		ListCell   *lc;
 
 		if (locked == NIL)
-			return 0;
+			break;
 		foreach(lc, locked)
 		{
 			ZjRun	   *run = lfirst(lc);
@@ -200,16 +204,20 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 
 			/* Runs left over stay pending: the commit releases them. */
 			if (GetCurrentTimestamp() >= deadline)
-				return 0;
+				break;
 			trees = zj_sql_parse(run->command, zj_worker_run_cxt);
 			if (!zj_sql_batchable(trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
+			{
+				zj_batch_last_size = 1;
 				return run->id;
+			}
 			zj_worker_reset_session_state();
 			done++;
 		}
 		want = Min(want * 2, ZJ_BATCH_LOCK_MAX);
 	}
+	zj_batch_last_size = done;
 	return 0;
 }
 
