@@ -29,6 +29,7 @@ char	   *zj_channel = NULL;
 int			zj_max_output_bytes = 65536;
 int			zj_worker_idle_timeout_ms = 600000;
 int			zj_batch_time_ms = 5;
+int			zj_vacuum_threshold = 5000;
 bool		zj_preloaded = false;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
@@ -81,6 +82,15 @@ zj_init_define_runtime_gucs(void)
 							"a transaction of its own.",
 							NULL, &zj_batch_time_ms, 5, 0, 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.vacuum_threshold",
+							"Runs finished after which the launcher vacuums "
+							"jobs.runs (at most once a second); 0 leaves it "
+							"to autovacuum.",
+							"A busy queue leaves dead index entries ahead of "
+							"the next pending run that every claim must step "
+							"over until a vacuum removes them.",
+							&zj_vacuum_threshold, 5000, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_output_size",
 							"Largest jsonb output kept for a run; larger "
 							"outputs are replaced by a note of their size.",

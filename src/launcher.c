@@ -35,6 +35,8 @@
 
 static TimestampTz zj_launcher_last_reap = 0;
 static TimestampTz zj_launcher_next_maintenance = 0;
+static TimestampTz zj_launcher_last_vacuum = 0;
+static uint64 zj_launcher_finished_at_vacuum = 0;
 static MemoryContext zj_launcher_cycle_cxt = NULL;
 
 void
@@ -127,6 +129,28 @@ zj_launcher_balance(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Vacuum jobs.runs when many runs finished since the last time.  Claims
+ * scan the pending-runs index from its start, where every finished run
+ * leaves a dead entry; autovacuum's pace (a minute) is far too slow for a
+ * queue turning over thousands of runs a second.
+ */
+static void
+zj_launcher_vacuum_if_due(void)
+{
+	if (zj_vacuum_threshold <= 0 ||
+		zj_publisher_finished - zj_launcher_finished_at_vacuum < (uint64) zj_vacuum_threshold ||
+		!TimestampDifferenceExceeds(zj_launcher_last_vacuum, GetCurrentTimestamp(), 1000))
+		return;
+	zj_launcher_finished_at_vacuum = zj_publisher_finished;
+	zj_launcher_last_vacuum = GetCurrentTimestamp();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	zj_sql_execute("VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
+				   CurrentMemoryContext);
+	CommitTransactionCommand();
+}
+
 /* Reap, promote and balance the pool; returns ms until it is due again. */
 static long
 zj_launcher_maintain(bool need_reap)
@@ -162,6 +186,8 @@ zj_launcher_cycle(void)
 
 	zj_pool_check_exits(&need_reap);
 	zj_publisher_run();
+	if (OidIsValid(zj_shared->extension))
+		zj_launcher_vacuum_if_due();
 
 	now = GetCurrentTimestamp();
 	if (pg_atomic_exchange_u32(&zj_shared->maintenance_requested, 0) != 0 ||

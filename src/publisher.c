@@ -36,6 +36,9 @@
 #define ZJ_PUBLISH_BATCH	1000
 #define ZJ_BACKLOG_MAX		(1024 * 1024)	/* events kept while NOTIFY fails */
 
+/* Runs published as finished, ever: the launcher vacuums by it. */
+uint64		zj_publisher_finished = 0;
+
 /* Events drained but not yet sent, in ring order; in TopMemoryContext. */
 static ZjRunEvent *zj_backlog = NULL;
 static int	zj_nbacklog = 0;
@@ -181,7 +184,11 @@ zj_publisher_send(int from, int to)
 	pfree(buf.data);
 
 	for (i = from; i < to; i++)
+	{
 		zj_publisher_wake_waiters(&zj_backlog[i]);
+		if (zj_status_is_final(zj_backlog[i].status))
+			zj_publisher_finished += zj_backlog[i].count;
+	}
 }
 
 /*

@@ -159,6 +159,7 @@ extern char *zj_channel;
 extern int	zj_max_output_bytes;
 extern int	zj_worker_idle_timeout_ms;
 extern int	zj_batch_time_ms;
+extern int	zj_vacuum_threshold;
 extern bool zj_preloaded;
 
 /* ---------------------------------------------------------------------
@@ -192,6 +193,7 @@ extern int	zj_events_drain(ZjRunEvent *buf, int max);
 /* publisher.c: NOTIFY from the launcher */
 extern void zj_publisher_run(void);
 extern void zj_publisher_drain_all(void);
+extern uint64 zj_publisher_finished;
 
 /* launcher.c */
 extern PGDLLEXPORT void zj_launcher_main(Datum arg);
