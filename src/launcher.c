@@ -144,10 +144,11 @@ zj_launcher_vacuum_if_due(void)
 		return;
 	zj_launcher_finished_at_vacuum = zj_publisher_finished;
 	zj_launcher_last_vacuum = GetCurrentTimestamp();
+	/* VACUUM commits as it goes: its parse trees must outlive transactions. */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	zj_sql_execute("VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
-				   CurrentMemoryContext);
+				   zj_launcher_cycle_cxt);
 	CommitTransactionCommand();
 }
 
