@@ -35,4 +35,9 @@ include $(PGXS)
 # TAP tests live in test/t, not t/.
 PROVE_TESTS ?= test/t/*.pl
 
+# The benchmark (not a test): builds, installs and runs its own server.
+.PHONY: bench
+bench:
+	bash test/bench/run.sh
+
 EXTRA_CLEAN = tmp_check tmp_check_regress results regression.diffs regression.out log
