@@ -150,12 +150,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(zj_worker_run_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		disable_all_timeouts(false);
-		QueryCancelPending = false;
-		QueryCancelHoldoffCount = 0;
+		edata = zj_worker_catch_error();
 		zj_batch_subxact_end(false);
 		overran = limited && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
 			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms);
@@ -248,11 +243,7 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		ErrorData  *edata;
 
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(zj_worker_run_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		disable_all_timeouts(false);
-		QueryCancelPending = false;
+		edata = zj_worker_catch_error();
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 		zj_xact_begin();

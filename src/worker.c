@@ -161,6 +161,26 @@ zj_worker_output(void)
 	return zj_output_was_set ? zj_explicit_output : zj_output_result();
 }
 
+/*
+ * In a PG_CATCH around a job: keep the error (in the run context, which
+ * outlives the transaction about to be rolled back) and undo the state an
+ * error leaves behind, as PostgresMain's error recovery does.  The caller
+ * then rolls back the (sub)transaction.
+ */
+ErrorData *
+zj_worker_catch_error(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(zj_worker_run_cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	disable_all_timeouts(false);
+	QueryCancelPending = false;
+	QueryCancelHoldoffCount = 0;
+	return edata;
+}
+
 /* A run starts executing: make it visible to jobs.* and pg_stat_activity. */
 void
 zj_worker_begin_run(ZjRun *run)
@@ -242,12 +262,7 @@ zj_worker_execute(ZjRun *run)
 	PG_CATCH();
 	{
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(zj_worker_run_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		disable_all_timeouts(false);
-		QueryCancelPending = false;
-		QueryCancelHoldoffCount = 0;	/* as PostgresMain's error recovery */
+		edata = zj_worker_catch_error();
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 	}

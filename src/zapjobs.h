@@ -224,6 +224,7 @@ extern void zj_worker_begin_run(ZjRun *run);
 extern void zj_worker_end_run(void);
 extern void zj_worker_apply_search_path(ZjRun *run);
 extern void zj_worker_reset_session_state(void);
+extern ErrorData *zj_worker_catch_error(void);
 extern ZjRun *zj_current_run;
 extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
