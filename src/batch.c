@@ -35,8 +35,12 @@
 
 #include "zapjobs.h"
 
-#define ZJ_BATCH_MAX_RUNS 1000
-#define ZJ_BATCH_LOCK_MAX 64		/* runs locked by one scan, at most */
+/*
+ * Runs in one batch, at most: past 64 subtransactions with an xid, every
+ * snapshot in the cluster would have to consult pg_subtrans.
+ */
+#define ZJ_BATCH_MAX_RUNS 48
+#define ZJ_BATCH_LOCK_MAX 32		/* runs locked by one scan, at most */
 
 typedef enum ZjBatchOutcome
 {
@@ -69,6 +73,8 @@ zj_batch_subxact_end(bool keep)
 	CurrentResourceOwner = zj_batch_owner;
 }
 
+static bool zj_batch_parse(ZjRun *run, List **parsetrees);
+
 /*
  * Can this claimed run start a batch?  Its text must be batchable, and
  * the owner's defaults must be those of our bookkeeping (read-write, READ
@@ -77,12 +83,22 @@ zj_batch_subxact_end(bool keep)
 bool
 zj_batch_possible(ZjRun *run, List **parsetrees)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	bool		ok = false;
-
 	if (zj_batch_time_ms <= 0 || DefaultXactReadOnly ||
 		DefaultXactIsoLevel != XACT_READ_COMMITTED)
 		return false;
+	return zj_batch_parse(run, parsetrees);
+}
+
+/*
+ * Parse a run's text; true if it may join a batch.  A syntax error makes
+ * it run on its own, where its own execution records the error.
+ */
+static bool
+zj_batch_parse(ZjRun *run, List **parsetrees)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok = false;
+
 	PG_TRY();
 	{
 		*parsetrees = zj_sql_parse(run->command, zj_worker_run_cxt);
@@ -147,10 +163,13 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		output = zj_worker_output();
 		zj_batch_subxact_end(true);
+		/* A run's SET TRANSACTION READ ONLY was for its own span only. */
+		XactReadOnly = false;
 	}
 	PG_CATCH();
 	{
 		edata = zj_worker_catch_error();
+		QueryCancelHoldoffCount = 0;	/* as it was while the job ran */
 		zj_batch_subxact_end(false);
 		overran = limited && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
 			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms);
@@ -200,8 +219,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			/* Runs left over stay pending: the commit releases them. */
 			if (GetCurrentTimestamp() >= deadline)
 				break;
-			trees = zj_sql_parse(run->command, zj_worker_run_cxt);
-			if (!zj_sql_batchable(trees) ||
+			if (!zj_batch_parse(run, &trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
 			{
 				zj_batch_last_size = 1;
@@ -244,7 +262,9 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 
 		HOLD_INTERRUPTS();
 		edata = zj_worker_catch_error();
-		AbortCurrentTransaction();
+		/* Between jobs cancel is held once (see zj_worker_main). */
+		QueryCancelHoldoffCount = 1;
+		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
 		zj_xact_begin();
 		zj_book_fail(first, unpack_sql_state(edata->sqlerrcode), edata->message,

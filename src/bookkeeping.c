@@ -577,7 +577,7 @@ zj_book_worker_alive(int64 id, int32 pid, int64 epoch)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 
-		if (slot->pid == pid && slot->run_id == id)
+		if (slot->pid == pid && slot->claimed_id == id)
 			alive = true;
 	}
 	LWLockRelease(zj_shared->lock);
@@ -611,9 +611,9 @@ zj_book_reap_one(int64 id, int32 attempt, bool restarted)
 
 /*
  * running -> failed for runs whose worker is gone.  A worker sets its
- * slot's run_id before its claim commits and clears it after its outcome
- * commits, and the UPDATE re-checks status, so a run finishing while we
- * look is never touched.
+ * slot's claimed_id before its claim commits and clears it after the
+ * outcome commits, and the UPDATE re-checks status, so a run finishing
+ * while we look is never touched.
  */
 int
 zj_book_reap(void)
@@ -712,7 +712,9 @@ zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
 					 "UPDATE jobs.runs AS r SET status = 'failed',"
 					 " finished_at = pg_catalog.clock_timestamp(),"
 					 " error_sqlstate = $2, error_message = $3, error_hint = $4"
-					 " WHERE r.owner = $1 AND r.status = 'pending'"
+					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
+					 "  WHERE q.owner = $1 AND q.status = 'pending'"
+					 "  FOR UPDATE SKIP LOCKED)"
 					 " RETURNING " ZJ_EVENT_COLUMNS,
 					 4, types, values, NULL);
 	zj_book_record_events(1);

@@ -147,9 +147,11 @@ zj_launcher_vacuum_if_due(void)
 	/* VACUUM commits as it goes: its parse trees must outlive transactions. */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_sql_execute("VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
+	zj_sql_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
 				   zj_launcher_cycle_cxt);
 	CommitTransactionCommand();
+	/* Committers may be waiting for ring space: drain before anything else. */
+	zj_publisher_run();
 }
 
 /* Reap, promote and balance the pool; returns ms until it is due again. */

@@ -158,6 +158,7 @@ zj_pool_start(int slotno, Oid role)
 	slot->role = role;
 	slot->retire = false;
 	slot->run_id = 0;
+	slot->claimed_id = 0;
 	slot->pid = 0;
 	slot->proc = NULL;
 	slot->state_since = GetCurrentTimestamp();

@@ -67,6 +67,7 @@ zj_worker_detach(int code, Datum arg)
 		slot->pid = 0;
 		slot->proc = NULL;
 		slot->run_id = 0;
+		slot->claimed_id = 0;
 		slot->retire = false;
 	}
 	LWLockRelease(zj_shared->lock);
@@ -107,6 +108,20 @@ zj_worker_set_state(ZjSlotState state, int64 run_id)
 		slot->state_since = GetCurrentTimestamp();
 	slot->state = state;
 	slot->run_id = run_id;
+	LWLockRelease(zj_shared->lock);
+}
+
+/*
+ * Publish the run we claimed (before the claim commits) or 0 (after its
+ * outcome committed): the reaper fails a running run no live slot claims.
+ */
+static void
+zj_worker_set_claimed(int64 run_id)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	slot->claimed_id = run_id;
 	LWLockRelease(zj_shared->lock);
 }
 
@@ -165,7 +180,7 @@ zj_worker_output(void)
  * In a PG_CATCH around a job: keep the error (in the run context, which
  * outlives the transaction about to be rolled back) and undo the state an
  * error leaves behind, as PostgresMain's error recovery does.  The caller
- * then rolls back the (sub)transaction.
+ * then restores QueryCancelHoldoffCount and rolls back the (sub)transaction.
  */
 ErrorData *
 zj_worker_catch_error(void)
@@ -177,7 +192,6 @@ zj_worker_catch_error(void)
 	FlushErrorState();
 	disable_all_timeouts(false);
 	QueryCancelPending = false;
-	QueryCancelHoldoffCount = 0;
 	return edata;
 }
 
@@ -263,6 +277,7 @@ zj_worker_execute(ZjRun *run)
 	{
 		HOLD_INTERRUPTS();
 		edata = zj_worker_catch_error();
+		QueryCancelHoldoffCount = 0;	/* as it was while the job ran */
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 	}
@@ -322,6 +337,7 @@ zj_worker_claim(bool *role_gone, int64 only_id)
 	*role_gone = !zj_worker_role_still_valid();
 	if (!*role_gone && zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt, only_id))
 	{
+		zj_worker_set_claimed(run->id);
 		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
 		zj_worker_apply_search_path(run);
 	}
@@ -347,6 +363,7 @@ zj_worker_serve(ZjRun *run)
 		zj_worker_execute(run);
 		alone = 0;
 	}
+	zj_worker_set_claimed(0);
 	zj_worker_reset_session();
 	zj_worker_set_state(ZJ_SLOT_BUSY, 0);
 	zj_worker_slot()->runs_done++;
@@ -358,6 +375,7 @@ zj_worker_serve(ZjRun *run)
 		if (run != NULL)
 		{
 			zj_worker_execute(run);
+			zj_worker_set_claimed(0);
 			zj_worker_reset_session();
 			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
 		}

@@ -72,6 +72,9 @@ typedef struct ZjWorkerSlot
 	PGPROC	   *proc;			/* worker's PGPROC, for its latch */
 	bool		retire;			/* launcher asks the worker to exit */
 	int64		run_id;			/* run being executed, 0 if none */
+	int64		claimed_id;		/* run claimed (committed as running) whose
+								 * outcome is not committed yet, 0 if none:
+								 * the reaper leaves it alone */
 	TimestampTz state_since;	/* when state last changed */
 	uint64		runs_done;		/* runs this worker finished */
 	TimestampTz started_at;		/* when the launcher started this worker */

@@ -34,6 +34,8 @@ $node->safe_psql('postgres', q{
 	    WHEN g % 100 = 47 THEN 'VACUUM effects'
 	    WHEN g % 100 = 57 THEN $$SET work_mem = '7MB'$$
 	    WHEN g % 100 = 58 THEN $$SELECT current_setting('work_mem') AS work_mem$$
+	    WHEN g % 100 = 67 THEN 'SELEC 1'
+	    WHEN g % 100 = 77 THEN $$SELECT set_config('transaction_read_only', 'on', true)$$
 	    ELSE format('INSERT INTO effects VALUES (%s); SELECT jobs.current_run_id() AS me, jobs.input() AS input', g)
 	  END,
 	  input => jsonb_build_object('g', g), name => 'batch'))
@@ -49,21 +51,22 @@ is( $node->safe_psql('postgres', q{
 		SELECT string_agg(k || ':' || status, ' ' ORDER BY k) FROM (
 		  SELECT (input->>'g')::int % 100 AS k, status FROM jobs.runs
 		  WHERE name = 'batch' GROUP BY 1, 2) s
-		WHERE k IN (7, 17, 27, 37, 47, 57, 58)}),
-	'7:failed 17:failed 27:completed 37:completed 47:completed 57:completed 58:completed',
+		WHERE k IN (7, 17, 27, 37, 47, 57, 58, 67, 77)}),
+	'7:failed 17:failed 27:completed 37:completed 47:completed 57:completed 58:completed 67:failed 77:completed',
 	'failing runs failed, the others completed, whatever shared their batch');
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM jobs.runs WHERE name = 'batch' AND status = 'completed'}),
-	1200 - 24, 'all 1,176 other runs completed');
+	1200 - 36, 'all 1,164 other runs completed');
 is( $node->safe_psql('postgres', q{
 		SELECT string_agg(DISTINCT error_sqlstate, ',' ORDER BY error_sqlstate)
 		FROM jobs.runs WHERE status = 'failed'}),
-	'22012,23503', 'division by zero and the deferred foreign key, each in its run');
+	'22012,23503,42601',
+	'division by zero, the deferred foreign key and a syntax error, each in its run');
 
 # Effects: exactly those of completed runs, once each.
 is( $node->safe_psql('postgres', q{
 		SELECT count(*) FROM generate_series(1, 1200) g
-		WHERE g % 100 NOT IN (7, 17, 37, 47, 57, 58)
+		WHERE g % 100 NOT IN (7, 17, 37, 47, 57, 58, 67, 77)
 		  AND NOT EXISTS (SELECT 1 FROM effects e WHERE e.k = g)}),
 	'0', 'every plain run left its effect');
 is( $node->safe_psql('postgres',
