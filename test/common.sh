@@ -105,3 +105,26 @@ zj_build_install() {
     # make install runs as root; keep the tree owned by the test user.
     chown -R "$ZJ_USER:" "$dir"
 }
+
+# Everything a script run as root needs before it builds: root, a usable
+# locale, no stray libpq settings (we always pass -h/-p/-U), the packages
+# and the unprivileged user.
+zj_prepare_machine() {
+    zj_require_root
+    zj_fix_locale
+    unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
+    zj_install_packages
+    zj_ensure_user
+}
+
+# zj_stop_server DATADIR: stop a server left running there by an earlier run.
+# pg_ctl status 3 means "not running" (a stale pid file); anything else is a
+# server we could not stop, whose files must not be deleted.
+zj_stop_server() {
+    local data=$1 st=0
+    [[ -f $data/postmaster.pid ]] || return 0
+    zj_log "Stopping the previous server in $data"
+    zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$data" stop -m fast -w && return 0
+    zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1 || st=$?
+    [[ $st -eq 3 ]] || zj_die "could not stop the server in $data"
+}

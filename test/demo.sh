@@ -19,13 +19,7 @@ DATA=$DEMO/data
 PORT=55432
 LISTEN_SECONDS=10   # how long the second session listens for job_update
 
-zj_require_root
-zj_fix_locale
-# Stray libpq settings would redirect psql; we always pass -h/-p/-U explicitly.
-unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
-
-zj_install_packages
-zj_ensure_user
+zj_prepare_machine
 
 # Build in a scratch copy (never inside the checkout) and install as root.
 BUILD=$(mktemp -d /tmp/zapjobs-build.XXXXXX)
@@ -45,16 +39,7 @@ zj_copy_tree "$BUILD"
 zj_build_install "$BUILD"
 
 # --- Throwaway cluster ---------------------------------------------------------
-if [[ -f $DATA/postmaster.pid ]]; then
-    zj_log "Stopping the previous demo server"
-    if ! zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" stop -m fast -w; then
-        # Exit status 3 means "not running" (a stale pid file); anything else
-        # means a server we could not stop, so do not delete its files.
-        st=0
-        zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || st=$?
-        [[ $st -eq 3 ]] || zj_die "could not stop the server in $DATA"
-    fi
-fi
+zj_stop_server "$DATA"
 rm -rf "$DEMO"
 # Mode 0700: the cluster uses trust authentication, so only $ZJ_USER (and
 # root) may reach its socket in this directory.

@@ -28,13 +28,7 @@ esac
 if [[ -n ${CI:-} ]]; then ZJ_TIMEOUT=${ZJ_TIMEOUT:-1800}; fi
 ZJ_TIMEOUT=${ZJ_TIMEOUT:-}
 
-zj_require_root
-zj_fix_locale
-# Stray libpq settings could point the tests at some other server.
-unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
-
-zj_install_packages
-zj_ensure_user
+zj_prepare_machine
 
 # The tests write tmp_check/, results/, log/ ... into the tree they run in, and
 # must run as $ZJ_USER, so they run in a private copy owned by that user.

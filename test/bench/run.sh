@@ -70,13 +70,8 @@ SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
 [[ -z $ONLY || $ONLY =~ ^[1-8](,[1-8])*$ ]] || zj_die "--only takes section numbers 1-8, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
-zj_require_root
-zj_fix_locale
-unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
+zj_prepare_machine
 cd /    # the tools run as $ZJ_USER, who may not read root's working directory
-
-zj_install_packages
-zj_ensure_user
 
 BUILD=$(mktemp -d /tmp/zapjobs-build.XXXXXX)
 SERVER_STARTED=
@@ -102,14 +97,7 @@ if [[ -n $(git -C "$ZJ_ROOT" -c safe.directory="$ZJ_ROOT" status --porcelain -- 
 fi
 
 # --- Throwaway cluster -----------------------------------------------------------
-if [[ -f $DATA/postmaster.pid ]]; then
-    zj_log "Stopping the previous benchmark server"
-    if ! zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" stop -m fast -w; then
-        st=0
-        zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || st=$?
-        [[ $st -eq 3 ]] || zj_die "could not stop the server in $DATA"
-    fi
-fi
+zj_stop_server "$DATA"
 rm -rf "$BENCH"
 install -d -o "$ZJ_USER" -g "$(id -gn "$ZJ_USER")" -m 0700 "$BENCH" "$LOGDIR"
 : >"$RAW"
