@@ -225,6 +225,7 @@ zj_book_insert(const ZjNewRun *run)
 	Oid			alltypes[12];
 	int64		id;
 	bool		isnull;
+	ZjRunEvent	ev;
 
 	memcpy(alltypes, types, sizeof(types));
 	alltypes[11] = INTERVALOID;
@@ -250,12 +251,17 @@ zj_book_insert(const ZjNewRun *run)
 				 "INSERT INTO jobs.runs AS r (name, kind, command, queue, priority,"
 				 " status, owner, input, search_path, run_at, max_attempts, timeout)"
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-				 " RETURNING " ZJ_EVENT_COLUMNS,
+				 " RETURNING r.id",
 				 12, alltypes, values, nulls);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
-	zj_book_record_events(1);
 	zj_book_end();
+
+	/* The event needs nothing the row has that we do not: no RETURNING. */
+	zj_events_fill(&ev, id, scheduled ? "scheduled" : "pending", 0,
+				   run->max_attempts, run->name, run->queue, run->run_at,
+				   0, 0, NULL);
+	zj_events_add(&ev);
 
 	if (scheduled)
 		zj_wakeup_note_scheduled();
