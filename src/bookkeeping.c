@@ -19,7 +19,6 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -728,9 +727,3 @@ zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
 	return n;
 }
 
-/* Is the extension installed (and committed) in this database? */
-bool
-zj_extension_present(void)
-{
-	return OidIsValid(get_extension_oid(ZJ_EXTENSION_NAME, true));
-}

@@ -83,12 +83,6 @@ zj_pool_health_of(Oid role)
 	return &zj_pool_health[zj_pool_nhealth++];
 }
 
-void
-zj_pool_forget_role(Oid role)
-{
-	zj_pool_health_of(role)->failures = 0;
-}
-
 static void
 zj_pool_note_start_failure(Oid role)
 {

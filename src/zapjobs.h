@@ -207,7 +207,6 @@ extern void zj_pool_reset(void);
 extern void zj_pool_check_exits(bool *need_reap);
 extern void zj_pool_balance(Oid *roles, int *pending, int nroles);
 extern void zj_pool_retire_all(void);
-extern void zj_pool_forget_role(Oid role);
 
 /* worker.c; the launcher passes ZjWorkerArgs in bgw_extra */
 typedef struct ZjWorkerArgs
@@ -272,7 +271,6 @@ typedef struct ZjNewRun
 } ZjNewRun;
 
 extern int64 zj_book_insert(const ZjNewRun *run);
-extern bool zj_extension_present(void);
 
 /* sqlexec.c */
 extern void zj_sql_execute(const char *sql, MemoryContext job_cxt);
