@@ -13,6 +13,10 @@ OBJS = \
 	src/worker.o \
 	src/batch.o \
 	src/bookkeeping.o \
+	src/failure.o \
+	src/limits.o \
+	src/control.o \
+	src/watchdog.o \
 	src/sqlexec.o \
 	src/output.o \
 	src/api.o \

@@ -7,7 +7,8 @@
 -- constraints and generated columns would be re-read from the catalog by
 -- every UPDATE of the hot path.  status is one of scheduled, pending,
 -- running, completed, failed, cancelled, awaiting_retry; kind sql or shell;
--- duration is finished_at - started_at.
+-- duration is finished_at - started_at.  attempt counts attempts started;
+-- an awaiting_retry run is due again at run_at (= next_retry_at).
 CREATE TABLE jobs.runs (
     id               bigserial PRIMARY KEY,
     name             text,
@@ -26,8 +27,15 @@ CREATE TABLE jobs.runs (
     finished_at      timestamptz,
     duration         interval,
     attempt          integer NOT NULL DEFAULT 0,
-    max_attempts     integer NOT NULL DEFAULT 1,
+    max_attempts     integer NOT NULL DEFAULT 3,
     timeout          interval NOT NULL,
+    retry_base       interval NOT NULL,
+    retry_factor     float8 NOT NULL,
+    retry_max_delay  interval NOT NULL,
+    next_retry_at    timestamptz,
+    dedupe_key       text,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    crashes          integer NOT NULL DEFAULT 0,
     worker_pid       integer,
     worker_epoch     bigint,
     error_sqlstate   text,
@@ -43,13 +51,19 @@ CREATE TABLE jobs.runs (
 COMMENT ON TABLE jobs.runs IS 'One row per job run; see the zapjobs README for the status life cycle';
 COMMENT ON COLUMN jobs.runs.owner IS 'Role that enqueued the run; the job runs in a session of this role';
 COMMENT ON COLUMN jobs.runs.worker_epoch IS 'Identifies the server lifetime of the worker that claimed the run';
+COMMENT ON COLUMN jobs.runs.crashes IS 'Attempts of this run that a server crash or immediate shutdown interrupted';
 
 -- The claim path: next pending run of a role by priority, run_at, id.  The
 -- launcher also reads distinct owners of pending runs off this index.
 CREATE INDEX runs_claim_idx ON jobs.runs (owner, priority, run_at, id)
     WHERE status = 'pending';
--- Scheduled runs by due time, for promotion to pending.
-CREATE INDEX runs_scheduled_idx ON jobs.runs (run_at) WHERE status = 'scheduled';
+-- Scheduled runs and runs awaiting a retry by due time, for promotion.
+CREATE INDEX runs_scheduled_idx ON jobs.runs (run_at)
+    WHERE status IN ('scheduled', 'awaiting_retry');
+-- At most one unfinished run per owner and dedupe_key.
+CREATE UNIQUE INDEX runs_dedupe_idx ON jobs.runs (owner, dedupe_key)
+    WHERE dedupe_key IS NOT NULL
+    AND status IN ('scheduled', 'pending', 'running', 'awaiting_retry');
 -- Running runs, for the reaper.
 CREATE INDEX runs_running_idx ON jobs.runs (id) WHERE status = 'running';
 
@@ -64,6 +78,40 @@ CREATE TABLE jobs.logs (
 );
 CREATE INDEX logs_run_idx ON jobs.logs (run_id, id);
 
+-- Attempts that ended without completing the run, each with its error:
+-- jobs.runs keeps only the last.  outcome is failed, timed_out,
+-- interrupted (worker or server gone) or cancelled.
+CREATE TABLE jobs.attempts (
+    run_id         bigint NOT NULL REFERENCES jobs.runs (id) ON DELETE CASCADE,
+    attempt        integer NOT NULL,
+    outcome        text NOT NULL,
+    started_at     timestamptz,
+    finished_at    timestamptz NOT NULL,
+    worker_pid     integer,
+    error_sqlstate text,
+    error_message  text,
+    error_detail   text,
+    error_hint     text,
+    error_context  text,
+    PRIMARY KEY (run_id, attempt)
+);
+
+-- Queues with a concurrency limit or paused; a queue without a row has
+-- neither.  Written through jobs.pause_queue and friends.
+CREATE TABLE jobs.queues (
+    name            text PRIMARY KEY,
+    max_concurrency integer CHECK (max_concurrency > 0),
+    paused          boolean NOT NULL DEFAULT false,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- At most max_concurrency runs of a job name at once (jobs.set_job_concurrency).
+CREATE TABLE jobs.job_limits (
+    name            text PRIMARY KEY,
+    max_concurrency integer NOT NULL CHECK (max_concurrency > 0),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
 -- A role sees the runs of the roles it is a member of (its own included).
 ALTER TABLE jobs.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_visible_to_owner ON jobs.runs FOR SELECT
@@ -71,9 +119,14 @@ CREATE POLICY runs_visible_to_owner ON jobs.runs FOR SELECT
 ALTER TABLE jobs.logs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY logs_visible_to_owner ON jobs.logs FOR SELECT
     USING (EXISTS (SELECT 1 FROM jobs.runs r WHERE r.id = run_id));
+ALTER TABLE jobs.attempts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY attempts_visible_to_owner ON jobs.attempts FOR SELECT
+    USING (EXISTS (SELECT 1 FROM jobs.runs r WHERE r.id = run_id));
 
-REVOKE ALL ON jobs.runs, jobs.logs FROM PUBLIC;
-GRANT SELECT ON jobs.runs, jobs.logs TO PUBLIC;
+REVOKE ALL ON jobs.runs, jobs.logs, jobs.attempts, jobs.queues, jobs.job_limits
+    FROM PUBLIC;
+GRANT SELECT ON jobs.runs, jobs.logs, jobs.attempts, jobs.queues, jobs.job_limits
+    TO PUBLIC;
 GRANT USAGE ON SCHEMA jobs TO PUBLIC;
 
 CREATE FUNCTION jobs.enqueue(
@@ -85,7 +138,11 @@ CREATE FUNCTION jobs.enqueue(
     timeout      interval DEFAULT NULL,
     input        jsonb DEFAULT NULL,
     name         text DEFAULT NULL,
-    kind         text DEFAULT NULL)
+    kind         text DEFAULT NULL,
+    dedupe_key   text DEFAULT NULL,
+    retry_base   interval DEFAULT NULL,
+    retry_factor float8 DEFAULT NULL,
+    retry_max_delay interval DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'zj_enqueue'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -114,8 +171,129 @@ AS 'MODULE_PATHNAME', 'zj_set_output'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION jobs.set_output IS 'Inside a job: set the run''s output';
 
+CREATE FUNCTION jobs.cancel(run_id bigint) RETURNS boolean
+AS 'MODULE_PATHNAME', 'zj_cancel'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION jobs.cancel IS
+    'Cancel a run that has not finished (interrupting it if running); false if it had finished';
+
+CREATE FUNCTION jobs.retry(run_id bigint) RETURNS boolean
+AS 'MODULE_PATHNAME', 'zj_retry'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION jobs.retry IS
+    'Queue a failed or cancelled run again, with one more attempt; false for other runs';
+
+-- Tells running workers that queue settings or job limits changed.
+CREATE FUNCTION jobs._limits_changed() RETURNS void
+AS 'MODULE_PATHNAME', 'zj_limits_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION jobs._limits_changed() FROM PUBLIC;
+
+CREATE FUNCTION jobs._check_name(what text, name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF octet_length(name) > 63 THEN
+        RAISE EXCEPTION '% "%" is too long', what, name
+            USING ERRCODE = 'name_too_long', DETAIL = 'The limit is 63 bytes.';
+    END IF;
+END $$;
+
+CREATE FUNCTION jobs._check_limit(max_concurrency integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF max_concurrency < 1 THEN
+        RAISE EXCEPTION 'max_concurrency must be at least 1, not %', max_concurrency
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL to remove the limit; pause the queue to stop it.';
+    END IF;
+END $$;
+
+-- Queue administration is for the DBA, who may GRANT EXECUTE on these.
+CREATE FUNCTION jobs.pause_queue(queue text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    INSERT INTO jobs.queues AS q (name, paused) VALUES (queue, true)
+        ON CONFLICT (name) DO UPDATE SET paused = true, updated_at = now();
+    PERFORM jobs._limits_changed();
+END $$;
+COMMENT ON FUNCTION jobs.pause_queue IS
+    'Stop starting runs of the queue (runs already running go on)';
+
+CREATE FUNCTION jobs.resume_queue(queue text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    UPDATE jobs.queues SET paused = false, updated_at = now() WHERE name = queue;
+    DELETE FROM jobs.queues WHERE name = queue AND max_concurrency IS NULL;
+    PERFORM jobs._limits_changed();
+END $$;
+COMMENT ON FUNCTION jobs.resume_queue IS 'Start runs of a paused queue again';
+
+CREATE FUNCTION jobs.set_queue_concurrency(queue text, max_concurrency integer)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    PERFORM jobs._check_limit(max_concurrency);
+    INSERT INTO jobs.queues AS q (name, max_concurrency) VALUES (queue, max_concurrency)
+        ON CONFLICT (name) DO UPDATE
+        SET max_concurrency = excluded.max_concurrency, updated_at = now();
+    DELETE FROM jobs.queues q WHERE q.name = queue AND q.max_concurrency IS NULL
+        AND NOT q.paused;
+    PERFORM jobs._limits_changed();
+END $$;
+COMMENT ON FUNCTION jobs.set_queue_concurrency IS
+    'At most max_concurrency runs of the queue at once; NULL removes the limit';
+
+CREATE FUNCTION jobs.set_job_concurrency(name text, max_concurrency integer)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('job name', name);
+    PERFORM jobs._check_limit(max_concurrency);
+    IF max_concurrency IS NULL THEN
+        DELETE FROM jobs.job_limits l WHERE l.name = set_job_concurrency.name;
+    ELSE
+        INSERT INTO jobs.job_limits AS l (name, max_concurrency)
+            VALUES (set_job_concurrency.name, max_concurrency)
+            ON CONFLICT ON CONSTRAINT job_limits_pkey DO UPDATE
+            SET max_concurrency = excluded.max_concurrency, updated_at = now();
+    END IF;
+    PERFORM jobs._limits_changed();
+END $$;
+COMMENT ON FUNCTION jobs.set_job_concurrency IS
+    'At most max_concurrency runs of the job name at once; NULL removes the limit';
+
+REVOKE ALL ON FUNCTION jobs.pause_queue(text), jobs.resume_queue(text),
+    jobs.set_queue_concurrency(text, integer),
+    jobs.set_job_concurrency(text, integer) FROM PUBLIC;
+
+-- Worker processes, read from shared memory: never stale.
+CREATE FUNCTION jobs.worker_status(
+    OUT pid integer, OUT role regrole, OUT state text, OUT run_id bigint,
+    OUT started_at timestamptz, OUT state_since timestamptz,
+    OUT last_heartbeat timestamptz, OUT runs_completed bigint,
+    OUT runs_failed bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'zj_worker_status'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+-- A role sees workers of the roles it is a member of; pg_read_all_stats all.
+CREATE VIEW jobs.workers AS SELECT * FROM jobs.worker_status();
+COMMENT ON VIEW jobs.workers IS
+    'zapjobs worker processes: state, current run, heartbeat and counts';
+GRANT SELECT ON jobs.workers TO PUBLIC;
+
 -- Runs and logs are user data: keep them in dumps.
 SELECT pg_catalog.pg_extension_config_dump('jobs.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.logs', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.logs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('jobs.attempts', '');
+SELECT pg_catalog.pg_extension_config_dump('jobs.queues', '');
+SELECT pg_catalog.pg_extension_config_dump('jobs.job_limits', '');

@@ -161,6 +161,68 @@ zj_api_timeout_arg(FunctionCallInfo fcinfo)
 	return timeout;
 }
 
+/* An interval argument of at least 0 (NULL: dflt_ms) for retries. */
+static Interval *
+zj_api_delay_arg(FunctionCallInfo fcinfo, int argno, const char *what,
+				 int dflt_ms)
+{
+	Interval   *iv;
+
+	if (PG_ARGISNULL(argno))
+	{
+		iv = palloc0(sizeof(Interval));
+		iv->time = (int64) dflt_ms * 1000;
+		return iv;
+	}
+	iv = PG_GETARG_INTERVAL_P(argno);
+	if (zj_api_interval_usecs(iv) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what)));
+	if (zj_api_interval_usecs(iv) > 100.0 * 365 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most 100 years", what)));
+	return iv;
+}
+
+static double
+zj_api_retry_factor_arg(FunctionCallInfo fcinfo)
+{
+	double		factor;
+
+	if (PG_ARGISNULL(11))
+		return zj_retry_factor;
+	factor = PG_GETARG_FLOAT8(11);
+	if (!(factor >= 1.0 && factor <= 100.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retry_factor must be between 1 and 100, not %g", factor),
+				 errhint("1 retries at a constant delay (retry_base).")));
+	return factor;
+}
+
+static const char *
+zj_api_dedupe_key_arg(FunctionCallInfo fcinfo)
+{
+	char	   *key;
+
+	if (PG_ARGISNULL(9))
+		return NULL;
+	key = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	if (key[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dedupe_key must not be empty"),
+				 errhint("Pass NULL for a run without one.")));
+	if (strlen(key) > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("dedupe_key is too long"),
+				 errdetail("The limit is 1024 bytes.")));
+	return key;
+}
+
 /* The owner must be able to have a session: workers log in as it. */
 static void
 zj_api_check_owner(Oid owner)
@@ -213,7 +275,8 @@ zj_api_warn_if_unserved(void)
 
 /*
  * jobs.enqueue(command, queue, priority, run_at, max_attempts, timeout,
- *				input, name, kind) RETURNS bigint
+ *				input, name, kind, dedupe_key, retry_base, retry_factor,
+ *				retry_max_delay) RETURNS bigint
  */
 Datum
 zj_enqueue(PG_FUNCTION_ARGS)
@@ -230,6 +293,11 @@ zj_enqueue(PG_FUNCTION_ARGS)
 	run.input = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
 	run.name = zj_api_name_arg(fcinfo, 7, "job name", NULL);
 	run.kind = zj_api_kind_arg(fcinfo);
+	run.dedupe_key = zj_api_dedupe_key_arg(fcinfo);
+	run.retry_base = zj_api_delay_arg(fcinfo, 10, "retry_base", zj_retry_base_ms);
+	run.retry_factor = zj_api_retry_factor_arg(fcinfo);
+	run.retry_max_delay = zj_api_delay_arg(fcinfo, 12, "retry_max_delay",
+										   zj_retry_max_delay_ms);
 	run.owner = GetUserId();
 	run.search_path = GetConfigOption("search_path", false, false);
 

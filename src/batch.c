@@ -76,6 +76,17 @@ zj_batch_subxact_end(bool keep)
 static bool zj_batch_parse(ZjRun *run, List **parsetrees);
 
 /*
+ * Was the run pending when a worker last died or the server crashed (see
+ * zj_book_reap)?  It may be what killed it; locked in a batch, its attempt
+ * would not count and it could do so forever.  It runs on its own, claimed.
+ */
+static bool
+zj_batch_suspect(ZjRun *run)
+{
+	return (uint64) run->id < pg_atomic_read_u64(&zj_shared->batch_min_id);
+}
+
+/*
  * Can this claimed run start a batch?  Its text must be batchable, and
  * the owner's defaults must be those of our bookkeeping (read-write, READ
  * COMMITTED), since the runs share the job transaction.
@@ -118,17 +129,34 @@ zj_batch_parse(ZjRun *run, List **parsetrees)
 static void
 zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 {
+	ZjFailure	f;
+
 	if (edata == NULL && run->locked)
-		zj_book_finish_locked(run, output, NULL, NULL, NULL, NULL, NULL);
+		zj_book_finish_locked(run, output);
 	else if (edata == NULL)
 		zj_book_complete(run, output);
-	else if (run->locked)
-		zj_book_finish_locked(run, NULL, unpack_sql_state(edata->sqlerrcode),
-							  edata->message, edata->detail, edata->hint,
-							  edata->context);
 	else
-		zj_book_fail(run, unpack_sql_state(edata->sqlerrcode), edata->message,
-					 edata->detail, edata->hint, edata->context);
+	{
+		zj_failure_from_error(&f, run, edata);
+		zj_book_fail(run, &f);
+	}
+	zj_worker_count(edata == NULL);
+}
+
+/*
+ * A locked run interrupted by a cancel that was not its own (its timeout
+ * is not reached: a batch's limit is shorter) or past the batch's limit
+ * is rolled back and run again on its own.
+ */
+static bool
+zj_batch_must_rerun(ZjRun *run, ErrorData *edata, bool limited,
+					TimestampTz start, int limit_ms)
+{
+	if (!run->locked || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+		return false;
+	if (limited && TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms))
+		return true;
+	return GetCurrentTimestamp() < run->deadline;
 }
 
 /*
@@ -151,8 +179,10 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 	bool		overran = false;
 
 	zj_worker_begin_run(run);
+	/* A job that ignores the limit's cancel must not hold the batch long. */
+	if (limited)
+		zj_worker_set_deadline(TimestampTzPlusMilliseconds(start, limit_ms));
 	zj_batch_subxact_begin();
-	QueryCancelPending = false;
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
@@ -171,8 +201,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 		edata = zj_worker_catch_error();
 		QueryCancelHoldoffCount = 0;	/* as it was while the job ran */
 		zj_batch_subxact_end(false);
-		overran = limited && edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms);
+		overran = zj_batch_must_rerun(run, edata, limited, start, limit_ms);
 	}
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
@@ -219,7 +248,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			/* Runs left over stay pending: the commit releases them. */
 			if (GetCurrentTimestamp() >= deadline)
 				break;
-			if (!zj_batch_parse(run, &trees) ||
+			if (zj_batch_suspect(run) || !zj_batch_parse(run, &trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
 			{
 				zj_batch_last_size = 1;
@@ -259,6 +288,7 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		ZjFailure	f;
 
 		HOLD_INTERRUPTS();
 		edata = zj_worker_catch_error();
@@ -266,10 +296,11 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		QueryCancelHoldoffCount = 1;
 		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
+		zj_failure_from_error(&f, first, edata);
 		zj_xact_begin();
-		zj_book_fail(first, unpack_sql_state(edata->sqlerrcode), edata->message,
-					 edata->detail, edata->hint, edata->context);
+		zj_book_fail(first, &f);
 		CommitTransactionCommand();
+		zj_worker_count(false);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * bookkeeping.c
- *	  Every query zapjobs runs on its own tables, and so every run state
- *	  transition: insert (enqueue), promote (scheduled -> pending), claim
- *	  (pending -> running), complete, fail, reap (running, worker gone ->
- *	  failed).  Each transition records its event for job_update here.
+ *	  The queries zapjobs runs on its own tables, and the run state
+ *	  transitions of the normal path: insert (enqueue), promote (scheduled
+ *	  or awaiting_retry -> pending), claim (pending -> running), complete.
+ *	  Attempts that do not complete end in failure.c; claims under queue
+ *	  and job limits are in limits.c; jobs.cancel and jobs.retry in
+ *	  control.c.  Each transition records its event for job_update.
  *
  *	  The queries run as the bootstrap superuser with a restricted
  *	  search_path (zj_book_begin), whoever the session user is: a worker is
@@ -28,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "zapjobs.h"
+#include "bookkeeping.h"
 
 static const char *const zj_status_names[] = {
 	[ZJ_RUN_SCHEDULED] = "scheduled",
@@ -39,11 +42,6 @@ static const char *const zj_status_names[] = {
 	[ZJ_RUN_AWAITING_RETRY] = "awaiting_retry",
 };
 
-/* Columns every transition returns, to describe its event. */
-#define ZJ_EVENT_COLUMNS \
-	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
-	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate"
-#define ZJ_EVENT_NCOLS 10
 
 typedef struct ZjBookState
 {
@@ -133,7 +131,7 @@ zj_xact_begin(void)
 }
 
 /* Run a statement through a plan prepared on first use. */
-static int
+int
 zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 Datum *values, const char *nulls)
 {
@@ -156,7 +154,7 @@ zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 	return (int) SPI_processed;
 }
 
-static char *
+char *
 zj_book_text(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
@@ -165,7 +163,7 @@ zj_book_text(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-static TimestampTz
+TimestampTz
 zj_book_time(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
@@ -174,7 +172,7 @@ zj_book_time(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? 0 : DatumGetTimestampTz(d);
 }
 
-static int32
+int32
 zj_book_int4(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
@@ -184,7 +182,7 @@ zj_book_int4(HeapTuple tup, TupleDesc desc, int col)
 }
 
 /* Record the events of the rows a transition returned, from column first. */
-static void
+void
 zj_book_record_events(int first)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -211,26 +209,14 @@ zj_book_record_events(int first)
 	}
 }
 
-/* enqueue: insert a run; returns its id. */
-int64
-zj_book_insert(const ZjNewRun *run)
+/* The parameters of the INSERT of a new run. */
+#define ZJ_INSERT_NARGS 16
+static void
+zj_book_insert_params(const ZjNewRun *run, bool scheduled, Datum *values,
+					  char *nulls)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, REGROLEOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[12];
-	char		nulls[12];
-	bool		scheduled = run->run_at > GetCurrentTimestamp();
-	Oid			alltypes[12];
-	int64		id;
-	bool		isnull;
-	ZjRunEvent	ev;
-
-	memcpy(alltypes, types, sizeof(types));
-	alltypes[11] = INTERVALOID;
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = run->name ? CStringGetTextDatum(run->name) : (Datum) 0;
-	nulls[0] = run->name ? ' ' : 'n';
+	memset(nulls, ' ', ZJ_INSERT_NARGS);
+	ZJ_TEXT_PARAM(values, nulls, 0, run->name);
 	values[1] = CStringGetTextDatum(run->kind);
 	values[2] = CStringGetTextDatum(run->command);
 	values[3] = CStringGetTextDatum(run->queue);
@@ -239,22 +225,80 @@ zj_book_insert(const ZjNewRun *run)
 	values[6] = ObjectIdGetDatum(run->owner);
 	values[7] = run->input ? JsonbPGetDatum(run->input) : (Datum) 0;
 	nulls[7] = run->input ? ' ' : 'n';
-	values[8] = run->search_path ? CStringGetTextDatum(run->search_path) : (Datum) 0;
-	nulls[8] = run->search_path ? ' ' : 'n';
+	ZJ_TEXT_PARAM(values, nulls, 8, run->search_path);
 	values[9] = TimestampTzGetDatum(run->run_at);
 	values[10] = Int32GetDatum(run->max_attempts);
 	values[11] = IntervalPGetDatum(run->timeout);
+	values[12] = IntervalPGetDatum(run->retry_base);
+	values[13] = Float8GetDatum(run->retry_factor);
+	values[14] = IntervalPGetDatum(run->retry_max_delay);
+	ZJ_TEXT_PARAM(values, nulls, 15, run->dedupe_key);
+}
+
+/*
+ * Insert the run, unless an unfinished run of the owner has its
+ * dedupe_key: then *id is that run's and false is returned.  A concurrent
+ * enqueue of the same key waits here for the other to commit or abort.
+ */
+static bool
+zj_book_insert_row(const ZjNewRun *run, bool scheduled, int64 *id)
+{
+	static SPIPlanPtr insert = NULL;
+	static SPIPlanPtr existing = NULL;
+	Oid			types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT4OID, TEXTOID, REGROLEOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
+	INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, TEXTOID};
+	Datum		values[ZJ_INSERT_NARGS];
+	char		nulls[ZJ_INSERT_NARGS];
+	bool		isnull;
+
+	zj_book_insert_params(run, scheduled, values, nulls);
+	for (;;)
+	{
+		if (zj_book_exec(&insert,
+						 "INSERT INTO jobs.runs AS r (name, kind, command, queue,"
+						 " priority, status, owner, input, search_path, run_at,"
+						 " max_attempts, timeout, retry_base, retry_factor,"
+						 " retry_max_delay, dedupe_key) VALUES ($1, $2, $3, $4,"
+						 " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+						 " ON CONFLICT (owner, dedupe_key) WHERE dedupe_key IS NOT NULL"
+						 " AND status IN " ZJ_UNFINISHED_STATUSES " DO NOTHING"
+						 " RETURNING r.id",
+						 ZJ_INSERT_NARGS, types, values, nulls) == 1)
+		{
+			*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+			return true;
+		}
+		/* The other run may finish meanwhile: then insert again. */
+		if (zj_book_exec(&existing,
+						 "SELECT r.id FROM jobs.runs r WHERE r.owner = $7"
+						 " AND r.dedupe_key = $16 AND r.status IN "
+						 ZJ_UNFINISHED_STATUSES,
+						 ZJ_INSERT_NARGS, types, values, nulls) == 1)
+		{
+			*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+			return false;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* enqueue: insert a run; returns its id (see zj_book_insert_row). */
+int64
+zj_book_insert(const ZjNewRun *run)
+{
+	bool		scheduled = run->run_at > GetCurrentTimestamp();
+	int64		id;
+	bool		inserted;
+	ZjRunEvent	ev;
 
 	zj_book_begin();
-	zj_book_exec(&plan,
-				 "INSERT INTO jobs.runs AS r (name, kind, command, queue, priority,"
-				 " status, owner, input, search_path, run_at, max_attempts, timeout)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-				 " RETURNING r.id",
-				 12, alltypes, values, nulls);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
+	inserted = zj_book_insert_row(run, scheduled, &id);
 	zj_book_end();
+	if (!inserted)
+		return id;
 
 	/* The event needs nothing the row has that we do not: no RETURNING. */
 	zj_events_fill(&ev, id, scheduled ? "scheduled" : "pending", 0,
@@ -270,7 +314,7 @@ zj_book_insert(const ZjNewRun *run)
 }
 
 /* Copy the claimed run out of SPI memory into cxt. */
-static ZjRun *
+ZjRun *
 zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -286,18 +330,12 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	run->attempt = zj_book_int4(tup, desc, 3);
 	d = SPI_getbinval(tup, desc, ZJ_EVENT_NCOLS + 4, &isnull);
 	run->timeout_ms = isnull ? 0 : DatumGetInt64(d);
+	run->name = zj_book_text(tup, desc, 5);
+	run->queue = zj_book_text(tup, desc, 6);
 	MemoryContextSwitchTo(old);
 	return run;
 }
 
-/*
- * "= 'pending'" for lookups by id.  Written so that it cannot prove the
- * claim index's predicate (a different collation; same result for this
- * ASCII word): with statistics from a moment the table was empty, the
- * planner would otherwise pick that index with id as a non-leading key and
- * walk all of it, instead of the primary key.
- */
-#define ZJ_NOT_VIA_CLAIM_INDEX "= 'pending' COLLATE \"C\""
 
 #define ZJ_CLAIM_SET \
 	"UPDATE jobs.runs AS r SET status = 'running'," \
@@ -312,7 +350,7 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
  * that very run if it is still pending.  The caller's transaction commits
  * the claim: a short one of its own, or a batch (see batch.c).
  */
-bool
+ZjClaimResult
 zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 {
 	static SPIPlanPtr next_plan = NULL;
@@ -326,6 +364,8 @@ zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 	values[2] = Int64GetDatum((int64) zj_shared->epoch);
 	values[3] = Int64GetDatum(only_id);
 
+	if (only_id == 0 && zj_limits_active())
+		return zj_book_claim_limited(role, run, cxt);
 	zj_book_begin();
 	if (only_id == 0)
 		zj_book_exec(&next_plan,
@@ -352,7 +392,28 @@ zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 		zj_book_record_events(1);
 	}
 	zj_book_end();
-	return found;
+	return found ? ZJ_CLAIMED : ZJ_CLAIM_NONE;
+}
+
+/* The runs a locking SELECT returned (ZJ_LOCK_COLUMNS), as a batch's. */
+List *
+zj_book_locked_runs(MemoryContext cxt)
+{
+	List	   *runs = NIL;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		ZjRun	   *run = zj_book_copy_run(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		run->attempt++;
+		run->locked = true;
+		runs = lappend(runs, run);
+		MemoryContextSwitchTo(old);
+	}
+	return runs;
 }
 
 /*
@@ -367,36 +428,26 @@ zj_book_lock_pending(Oid role, int n, MemoryContext cxt)
 	static SPIPlanPtr plan = NULL;
 	Oid			types[2] = {REGROLEOID, INT4OID};
 	Datum		values[2];
-	List	   *runs = NIL;
-	uint64		i;
+	List	   *runs;
 
+	if (zj_limits_active())
+		return zj_book_lock_pending_unlimited(role, n, cxt);
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = Int32GetDatum(n);
 	zj_book_begin();
 	zj_book_exec(&plan,
-				 "SELECT " ZJ_EVENT_COLUMNS ", r.command, r.search_path,"
-				 " r.input, (extract(epoch FROM r.timeout) * 1000)::int8"
+				 "SELECT " ZJ_LOCK_COLUMNS
 				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
 				 " ORDER BY r.priority, r.run_at, r.id"
 				 " LIMIT $2 FOR UPDATE SKIP LOCKED",
 				 2, types, values, NULL);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		ZjRun	   *run = zj_book_copy_run(SPI_tuptable->vals[i],
-										   SPI_tuptable->tupdesc, cxt);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		run->attempt++;
-		run->locked = true;
-		runs = lappend(runs, run);
-		MemoryContextSwitchTo(old);
-	}
+	runs = zj_book_locked_runs(cxt);
 	zj_book_end();
 	return runs;
 }
 
 /* The run's change to running, for a run that went straight past it. */
-static void
+void
 zj_book_record_running(HeapTuple tup, TupleDesc desc)
 {
 	bool		isnull;
@@ -416,48 +467,38 @@ zj_book_record_running(HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * pending -> completed or failed in one write, for a run locked by
+ * pending -> completed in one write, for a run locked by
  * zj_book_lock_pending and executed in this transaction; its running and
- * final events are both recorded.  sqlstate NULL: completed with output.
+ * completed events are both recorded.  (Its failure: zj_book_fail.)
  */
 void
-zj_book_finish_locked(ZjRun *run, Jsonb *output, const char *sqlstate,
-					  const char *message, const char *detail,
-					  const char *hint, const char *context)
+zj_book_finish_locked(ZjRun *run, Jsonb *output)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[12] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		INT4OID, INT8OID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	const char *texts[5] = {sqlstate, message, detail, hint, context};
-	Datum		values[12];
-	char		nulls[12];
-	int			i;
+	Oid			types[7] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INT4OID, INT8OID, JSONBOID, INT4OID};
+	Datum		values[7];
+	char		nulls[7];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(run->id);
-	values[1] = CStringGetTextDatum(sqlstate ? "failed" : "completed");
-	values[2] = TimestampTzGetDatum(run->started_at);
-	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[4] = Int32GetDatum(MyProcPid);
-	values[5] = Int64GetDatum((int64) zj_shared->epoch);
-	values[6] = output ? JsonbPGetDatum(output) : (Datum) 0;
-	nulls[6] = output ? ' ' : 'n';
-	for (i = 0; i < 5; i++)
-	{
-		values[7 + i] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-		nulls[7 + i] = texts[i] ? ' ' : 'n';
-	}
+	values[1] = TimestampTzGetDatum(run->started_at);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[3] = Int32GetDatum(MyProcPid);
+	values[4] = Int64GetDatum((int64) zj_shared->epoch);
+	values[5] = output ? JsonbPGetDatum(output) : (Datum) 0;
+	nulls[5] = output ? ' ' : 'n';
+	values[6] = Int32GetDatum(run->attempt);
 
 	zj_book_begin();
 	if (zj_book_exec(&plan,
-					 "UPDATE jobs.runs AS r SET status = $2,"
-					 " attempt = r.attempt + 1, started_at = $3, finished_at = $4,"
-					 " duration = $4 - $3, worker_pid = $5, worker_epoch = $6,"
-					 " output = $7, error_sqlstate = $8, error_message = $9,"
-					 " error_detail = $10, error_hint = $11, error_context = $12"
+					 "UPDATE jobs.runs AS r SET status = 'completed',"
+					 " attempt = $7, started_at = $2, finished_at = $3,"
+					 " duration = $3 - $2, worker_pid = $4, worker_epoch = $5,"
+					 " output = $6"
 					 " WHERE r.id = $1 AND r.status " ZJ_NOT_VIA_CLAIM_INDEX
 					 " RETURNING " ZJ_EVENT_COLUMNS,
-					 12, types, values, nulls) != 1)
+					 7, types, values, nulls) != 1)
 		elog(ERROR, "zapjobs lost the lock on run " INT64_FORMAT, run->id);
 	zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	zj_book_record_events(1);
@@ -483,49 +524,15 @@ zj_book_complete(ZjRun *run, Jsonb *output)
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
 					 " finished_at = $3, duration = $3 - r.started_at, output = $2"
 					 " WHERE r.id = $1 AND r.status = 'running'"
+					 " AND NOT r.cancel_requested"
 					 " RETURNING " ZJ_EVENT_COLUMNS,
 					 3, types, values, nulls);
+	/* Cancelled as it finished: roll its effects back, it ends cancelled. */
 	if (n != 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run " INT64_FORMAT " is no longer running", run->id),
-				 errdetail("Another process changed its status while the job ran.")));
-	zj_book_record_events(1);
-	zj_book_end();
-}
-
-/* running -> failed, in a fresh transaction after the job's rolled back. */
-void
-zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
-			 const char *detail, const char *hint, const char *context)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID};
-	const char *texts[5] = {sqlstate, message, detail, hint, context};
-	Datum		values[7];
-	char		nulls[7];
-	int			i;
-
-	values[0] = Int64GetDatum(run->id);
-	nulls[0] = ' ';
-	values[6] = TimestampTzGetDatum(GetCurrentTimestamp());
-	nulls[6] = ' ';
-	for (i = 0; i < 5; i++)
-	{
-		values[i + 1] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
-		nulls[i + 1] = texts[i] ? ' ' : 'n';
-	}
-
-	zj_book_begin();
-	zj_book_exec(&plan,
-				 "UPDATE jobs.runs AS r SET status = 'failed',"
-				 " finished_at = $7, duration = $7 - r.started_at,"
-				 " error_sqlstate = $2, error_message = $3, error_detail = $4,"
-				 " error_hint = $5, error_context = $6"
-				 " WHERE r.id = $1 AND r.status = 'running'"
-				 " RETURNING " ZJ_EVENT_COLUMNS,
-				 7, types, values, nulls);
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("run " INT64_FORMAT " was cancelled", run->id),
+				 errdetail("jobs.cancel() was called while the job ran.")));
 	zj_book_record_events(1);
 	zj_book_end();
 }
@@ -548,7 +555,7 @@ zj_book_promote_due(TimestampTz *next_due)
 	n = zj_book_exec(&promote,
 					 "UPDATE jobs.runs AS r SET status = 'pending'"
 					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
-					 "  WHERE q.status = 'scheduled'"
+					 "  WHERE q.status IN ('scheduled', 'awaiting_retry')"
 					 "  AND q.run_at <= pg_catalog.clock_timestamp()"
 					 "  ORDER BY q.run_at LIMIT 1000 FOR UPDATE SKIP LOCKED)"
 					 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner",
@@ -561,98 +568,12 @@ zj_book_promote_due(TimestampTz *next_due)
 															  &isnull)));
 
 	zj_book_exec(&earliest,
-				 "SELECT min(run_at) FROM jobs.runs WHERE status = 'scheduled'",
+				 "SELECT min(run_at) FROM jobs.runs"
+				 " WHERE status IN ('scheduled', 'awaiting_retry')",
 				 0, NULL, NULL, NULL);
 	*next_due = zj_book_time(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	zj_book_end();
 	return n;
-}
-
-/* Is the worker that claimed this attempt still executing it? */
-static bool
-zj_book_worker_alive(int64 id, int32 pid, int64 epoch)
-{
-	bool		alive = false;
-	int			i;
-
-	if ((uint64) epoch != zj_shared->epoch)
-		return false;
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *slot = &zj_shared->slots[i];
-
-		if (slot->pid == pid && slot->claimed_id == id)
-			alive = true;
-	}
-	LWLockRelease(zj_shared->lock);
-	return alive;
-}
-
-static int
-zj_book_reap_one(int64 id, int32 attempt, bool restarted)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[5];
-
-	values[0] = Int64GetDatum(id);
-	values[1] = Int32GetDatum(attempt);
-	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[2] = CStringGetTextDatum(restarted ? "57P02" : "57P01");
-	values[3] = CStringGetTextDatum(restarted ?
-									"the server restarted while the job was running" :
-									"the worker running the job exited before it finished");
-	zj_book_exec(&plan,
-				 "UPDATE jobs.runs AS r SET status = 'failed',"
-				 " finished_at = $5, duration = $5 - r.started_at,"
-				 " error_sqlstate = $3, error_message = $4"
-				 " WHERE r.id = $1 AND r.attempt = $2 AND r.status = 'running'"
-				 " RETURNING " ZJ_EVENT_COLUMNS,
-				 5, types, values, NULL);
-	zj_book_record_events(1);
-	return (int) SPI_processed;
-}
-
-/*
- * running -> failed for runs whose worker is gone.  A worker sets its
- * slot's claimed_id before its claim commits and clears it after the
- * outcome commits, and the UPDATE re-checks status, so a run finishing
- * while we look is never touched.
- */
-int
-zj_book_reap(void)
-{
-	static SPIPlanPtr plan = NULL;
-	SPITupleTable *running;
-	uint64		nrunning;
-	uint64		i;
-	int			reaped = 0;
-
-	zj_book_begin();
-	zj_book_exec(&plan,
-				 "SELECT id, attempt, worker_pid, worker_epoch FROM jobs.runs"
-				 " WHERE status = 'running'",
-				 0, NULL, NULL, NULL);
-	running = SPI_tuptable;
-	nrunning = SPI_processed;
-	for (i = 0; i < nrunning; i++)
-	{
-		HeapTuple	tup = running->vals[i];
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, running->tupdesc, 1, &isnull));
-		int32		attempt = zj_book_int4(tup, running->tupdesc, 2);
-		int32		pid = zj_book_int4(tup, running->tupdesc, 3);
-		Datum		epoch = SPI_getbinval(tup, running->tupdesc, 4, &isnull);
-
-		if (!isnull && zj_book_worker_alive(id, pid, DatumGetInt64(epoch)))
-			continue;
-		/* It may have finished meanwhile: only count what was updated. */
-		reaped += zj_book_reap_one(id, attempt,
-								   isnull || (uint64) DatumGetInt64(epoch) != zj_shared->epoch);
-	}
-	zj_book_end();
-	return reaped;
 }
 
 /*

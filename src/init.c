@@ -30,6 +30,12 @@ int			zj_max_output_bytes = 65536;
 int			zj_worker_idle_timeout_ms = 600000;
 int			zj_batch_time_ms = 5;
 int			zj_vacuum_threshold = 5000;
+int			zj_retry_base_ms = 1000;
+double		zj_retry_factor = 2.0;
+int			zj_retry_max_delay_ms = 3600 * 1000;
+char	   *zj_non_retryable_sqlstates = NULL;
+int			zj_max_crashes = 2;
+int			zj_kill_grace_ms = 500;
 bool		zj_preloaded = false;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
@@ -44,6 +50,47 @@ zj_init_check_channel(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+static void
+zj_init_define_retry_gucs(void)
+{
+	DefineCustomIntVariable("zapjobs.retry_base",
+							"Delay before the second attempt of a run "
+							"enqueued without retry_base.",
+							NULL, &zj_retry_base_ms, 1000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomRealVariable("zapjobs.retry_factor",
+							 "Factor by which the delay grows with each "
+							 "further attempt.",
+							 NULL, &zj_retry_factor, 2.0, 1.0, 100.0,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.retry_max_delay",
+							"Longest delay between two attempts of a run "
+							"enqueued without retry_max_delay.",
+							NULL, &zj_retry_max_delay_ms, 3600 * 1000, 0,
+							INT_MAX, PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("zapjobs.non_retryable_sqlstates",
+							   "Errors that fail a run at once, whatever "
+							   "attempts it has left: SQLSTATEs, or classes "
+							   "of two characters.",
+							   "Retrying cannot fix a syntax error, a missing "
+							   "object or a missing privilege (class 42).",
+							   &zj_non_retryable_sqlstates,
+							   "42, 0A000, 3D000, 3F000", PGC_SUSET, 0,
+							   zj_failure_check_sqlstates, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.max_crashes",
+							"Server crashes interrupting one run after which "
+							"it fails without further attempts.",
+							"A job that crashes the server must not crash it "
+							"over and over.",
+							&zj_max_crashes, 2, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.kill_grace",
+							"How long a job may ignore its timeout or "
+							"cancellation before its worker is terminated.",
+							NULL, &zj_kill_grace_ms, 500, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 static void
@@ -63,8 +110,9 @@ zj_init_define_runtime_gucs(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.default_max_attempts",
 							"Attempts of a run enqueued without max_attempts.",
-							NULL, &zj_default_max_attempts, 1, 1, 1000,
+							NULL, &zj_default_max_attempts, 3, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	zj_init_define_retry_gucs();
 	DefineCustomStringVariable("zapjobs.channel",
 							   "Channel on which run state changes are "
 							   "published with NOTIFY.",

@@ -9,7 +9,10 @@
  *	  passed, it also
  *	    - reaps runs whose worker is gone (bookkeeping.c),
  *	    - promotes scheduled runs that are due, sleeping until the next,
- *	    - shares the worker pool among the roles with pending runs (pool.c).
+ *	    - shares the worker pool among the roles with pending runs (pool.c),
+ *	    - lowers the limits flag when no queue is paused or limited.
+ *	  Every cycle its watchdog terminates workers whose job ignored its
+ *	  timeout or cancellation (watchdog.c).
  *	  An error in a cycle (say DROP EXTENSION under our feet) is logged and
  *	  the cycle retried; it never takes the launcher down.
  *
@@ -170,6 +173,9 @@ zj_launcher_maintain(bool need_reap)
 	until_due = zj_launcher_promote();
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
+	zj_xact_begin();
+	zj_limits_refresh();
+	CommitTransactionCommand();
 	zj_launcher_balance();
 	pgstat_report_stat(false);
 	return sleep_ms;
@@ -186,6 +192,8 @@ zj_launcher_cycle(void)
 {
 	bool		need_reap = false;
 	TimestampTz now;
+	long		sleep_ms;
+	long		watchdog_ms;
 
 	zj_pool_check_exits(&need_reap);
 	zj_publisher_run();
@@ -201,7 +209,9 @@ zj_launcher_cycle(void)
 		zj_launcher_next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 		zj_publisher_run();
 	}
-	return Max(1, (long) ((zj_launcher_next_maintenance - GetCurrentTimestamp()) / 1000));
+	sleep_ms = Max(1, (long) ((zj_launcher_next_maintenance - GetCurrentTimestamp()) / 1000));
+	watchdog_ms = zj_watchdog_run();
+	return watchdog_ms >= 0 ? Min(sleep_ms, watchdog_ms) : sleep_ms;
 }
 
 /*

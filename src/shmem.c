@@ -67,9 +67,19 @@ zj_shmem_init_fresh(ZjShared *shared)
 	pg_atomic_init_u64(&shared->events_dropped, 0);
 	pg_atomic_init_u32(&shared->waiters, 0);
 	pg_atomic_init_u32(&shared->maintenance_requested, 0);
+	/* Until the launcher has looked, limits may exist. */
+	pg_atomic_init_u32(&shared->limits_active, 1);
+	pg_atomic_init_u32(&shared->limits_changes, 0);
+	pg_atomic_init_u64(&shared->batch_min_id, 0);
 	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
+	for (i = 0; i < shared->nslots; i++)
+	{
+		pg_atomic_init_u64(&shared->slots[i].heartbeat, 0);
+		pg_atomic_init_u64(&shared->slots[i].runs_completed, 0);
+		pg_atomic_init_u64(&shared->slots[i].runs_failed, 0);
+	}
 
 	p = (char *) shared + MAXALIGN(offsetof(ZjShared, slots) +
 								   zj_max_workers * sizeof(ZjWorkerSlot));
@@ -160,4 +170,23 @@ zj_request_maintenance(void)
 		return;
 	pg_atomic_write_u32(&zj_shared->maintenance_requested, 1);
 	zj_wake_launcher();
+}
+
+/* Set the latch of every idle worker: something may be claimable now. */
+void
+zj_wake_idle_workers(void)
+{
+	int			i;
+
+	if (!zj_shmem_ready())
+		return;
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_IDLE && s->proc != NULL)
+			SetLatch(&s->proc->procLatch);
+	}
+	LWLockRelease(zj_shared->lock);
 }

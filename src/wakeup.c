@@ -5,7 +5,9 @@
  *	  so a run starts within moments of its enqueue without any polling.
  *	  Only the count of runs per owner is remembered; at commit that many
  *	  idle workers of the owner's role get their latch set, and the
- *	  launcher is woken when the role has no worker yet.
+ *	  launcher is woken when the role has no worker yet.  Likewise, at
+ *	  commit, workers whose run jobs.cancel() stopped are interrupted, and
+ *	  idle workers re-check queues whose settings changed.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +31,12 @@ static bool zj_wake_overflow = false;	/* more owners than zj_wake holds */
 static bool zj_wake_scheduled = false;	/* scheduled runs: launcher must
 										 * see their run_at */
 static bool zj_wake_registered = false;
+static bool zj_wake_limits = false;	/* queue settings or limits changed */
+
+#define ZJ_CANCELS_MAX 64
+static int64 zj_cancels[ZJ_CANCELS_MAX];	/* running runs jobs.cancel()
+											 * marked */
+static int	zj_ncancels = 0;
 
 /* Wake up to runs idle workers of owner, and the launcher if it can help. */
 static void
@@ -74,10 +82,22 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
 		if (zj_wake_scheduled)
 			zj_request_maintenance();
+		for (i = 0; i < zj_ncancels; i++)
+			zj_control_interrupt(zj_cancels[i]);
+		if (zj_wake_limits)
+		{
+			/* Bump first: see zj_limits_refresh. */
+			pg_atomic_fetch_add_u32(&zj_shared->limits_changes, 1);
+			pg_atomic_write_u32(&zj_shared->limits_active, 1);
+			zj_wake_idle_workers();
+			zj_request_maintenance();
+		}
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
+		zj_ncancels = 0;
+		zj_wake_limits = false;
 		zj_nwake = 0;
 		zj_wake_overflow = false;
 		zj_wake_scheduled = false;
@@ -129,4 +149,27 @@ zj_wakeup_note_enqueue(Oid owner)
 	zj_wake[zj_nwake].owner = owner;
 	zj_wake[zj_nwake].runs = 1;
 	zj_nwake++;
+}
+
+/*
+ * Note that the current transaction asked a running run to stop: its
+ * worker is interrupted once the request is committed (and visible).
+ */
+void
+zj_wakeup_note_cancel(int64 run_id)
+{
+	if (!zj_wakeup_register())
+		return;
+	if (zj_ncancels < ZJ_CANCELS_MAX)
+		zj_cancels[zj_ncancels++] = run_id;
+	else
+		zj_request_maintenance();	/* the launcher's watchdog catches up */
+}
+
+/* Note that the current transaction changed queue settings or limits. */
+void
+zj_wakeup_note_limits(void)
+{
+	if (zj_wakeup_register())
+		zj_wake_limits = true;
 }

@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/async.h"
@@ -45,6 +47,14 @@ bool		zj_output_was_set = false;
 static int	zj_worker_slotno = -1;
 static ZjWorkerArgs zj_worker_args;
 
+/* The postmaster asked us to stop: the server is shutting down cleanly. */
+static volatile sig_atomic_t zj_worker_shutdown = false;
+
+/* The attempt number of the run in claimed_id. */
+static int32 zj_worker_claimed_attempt = 0;
+
+static TimeoutId zj_worker_heartbeat_timeout;
+
 /* Reset after every run (or batch): holds runs, parse trees, outputs. */
 MemoryContext zj_worker_run_cxt = NULL;
 
@@ -54,11 +64,34 @@ zj_worker_slot(void)
 	return &zj_shared->slots[zj_worker_slotno];
 }
 
+/*
+ * A clean shutdown interrupted the run we claimed: put it back in the
+ * queue without using an attempt (its effects were not committed).  As
+ * RemoveTempRelationsCallback does, this runs a transaction of its own on
+ * the way out; the reaper handles the run after the restart if it fails.
+ */
+static void
+zj_worker_requeue_on_shutdown(void)
+{
+	int64		id = zj_worker_slot()->claimed_id;
+
+	if (!zj_worker_shutdown || id == 0)
+		return;
+	AbortOutOfAnyTransaction();
+	zj_xact_begin();
+	if (zj_book_requeue(id, zj_worker_claimed_attempt))
+		elog(LOG, "zapjobs put run " INT64_FORMAT " back in the queue: the server is shutting down",
+			 id);
+	CommitTransactionCommand();
+}
+
 /* Clear our slot on any exit, so the launcher can reuse it and reap. */
 static void
 zj_worker_detach(int code, Datum arg)
 {
 	ZjWorkerSlot *slot = zj_worker_slot();
+
+	zj_worker_requeue_on_shutdown();
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
@@ -69,9 +102,57 @@ zj_worker_detach(int code, Datum arg)
 		slot->run_id = 0;
 		slot->claimed_id = 0;
 		slot->retire = false;
+		slot->deadline = 0;
+		slot->cancel_id = 0;
 	}
 	LWLockRelease(zj_shared->lock);
 	zj_request_maintenance();
+}
+
+/* SIGTERM: as die(), noting whether it is the postmaster shutting down. */
+static void
+zj_worker_sigterm(int signo, siginfo_t *info, void *context)
+{
+	if (info != NULL && info->si_pid == PostmasterPid)
+		zj_worker_shutdown = true;
+	die(signo);
+}
+
+static void
+zj_worker_install_sigterm(void)
+{
+	struct sigaction act;
+
+	memset(&act, 0, sizeof(act));
+	act.sa_sigaction = zj_worker_sigterm;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = SA_SIGINFO | SA_RESTART;
+	if (sigaction(SIGTERM, &act, NULL) < 0)
+		elog(FATAL, "could not install the SIGTERM handler: %m");
+}
+
+/* Timer: a sign of life in jobs.workers, also while a job runs. */
+static void
+zj_worker_heartbeat(void)
+{
+	pg_atomic_write_u64(&zj_worker_slot()->heartbeat,
+						(uint64) GetCurrentTimestamp());
+}
+
+static void
+zj_worker_heartbeat_arm(void)
+{
+	enable_timeout_every(zj_worker_heartbeat_timeout,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000),
+						 1000);
+}
+
+void
+zj_worker_count(bool completed)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+
+	pg_atomic_fetch_add_u64(completed ? &slot->runs_completed : &slot->runs_failed, 1);
 }
 
 static void
@@ -99,7 +180,7 @@ zj_worker_attach(void)
 }
 
 static void
-zj_worker_set_state(ZjSlotState state, int64 run_id)
+zj_worker_set_state(ZjSlotState state, int64 run_id, TimestampTz deadline)
 {
 	ZjWorkerSlot *slot = zj_worker_slot();
 
@@ -108,6 +189,7 @@ zj_worker_set_state(ZjSlotState state, int64 run_id)
 		slot->state_since = GetCurrentTimestamp();
 	slot->state = state;
 	slot->run_id = run_id;
+	slot->deadline = deadline;
 	LWLockRelease(zj_shared->lock);
 }
 
@@ -191,11 +273,16 @@ zj_worker_catch_error(void)
 	edata = CopyErrorData();
 	FlushErrorState();
 	disable_all_timeouts(false);
+	zj_worker_heartbeat_arm();
 	QueryCancelPending = false;
 	return edata;
 }
 
-/* A run starts executing: make it visible to jobs.* and pg_stat_activity. */
+/*
+ * A run starts executing: make it visible to jobs.* and pg_stat_activity,
+ * and to the launcher's watchdog with its deadline.  A cancel that came
+ * before is dropped, unless jobs.cancel() asked to stop this very run.
+ */
 void
 zj_worker_begin_run(ZjRun *run)
 {
@@ -203,9 +290,24 @@ zj_worker_begin_run(ZjRun *run)
 	zj_explicit_output = NULL;
 	zj_output_was_set = false;
 	run->started_at = GetCurrentTimestamp();
-	zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
+	run->deadline = run->started_at + (int64) zj_worker_timeout_ms(run) * 1000;
+	zj_worker_set_state(ZJ_SLOT_BUSY, run->id, run->deadline);
 	pgstat_report_activity(STATE_RUNNING, run->command);
 	debug_query_string = run->command;
+	QueryCancelPending = zj_worker_slot()->cancel_id == run->id;
+	if (QueryCancelPending)
+		InterruptPending = true;
+}
+
+/* The watchdog terminates us kill_grace after this (a batch's limit). */
+void
+zj_worker_set_deadline(TimestampTz deadline)
+{
+	ZjWorkerSlot *slot = zj_worker_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	slot->deadline = deadline;
+	LWLockRelease(zj_shared->lock);
 }
 
 void
@@ -243,15 +345,19 @@ zj_worker_execute_and_complete(ZjRun *run)
 	}
 	zj_book_complete(run, output);
 	CommitTransactionCommand();
+	zj_worker_count(true);
 }
 
 static void
 zj_worker_record_failure(ZjRun *run, ErrorData *edata)
 {
+	ZjFailure	f;
+
+	zj_failure_from_error(&f, run, edata);
 	zj_xact_begin();
-	zj_book_fail(run, unpack_sql_state(edata->sqlerrcode), edata->message,
-				 edata->detail, edata->hint, edata->context);
+	zj_book_fail(run, &f);
 	CommitTransactionCommand();
+	zj_worker_count(false);
 }
 
 /*
@@ -267,7 +373,6 @@ zj_worker_execute(ZjRun *run)
 	ErrorData  *edata = NULL;
 
 	zj_worker_begin_run(run);
-	QueryCancelPending = false; /* a cancel that came before the job */
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
@@ -329,20 +434,43 @@ static ZjRun *
 zj_worker_claim(bool *role_gone, int64 only_id)
 {
 	ZjRun	   *run = NULL;
+	ZjClaimResult result = ZJ_CLAIM_AGAIN;
+	int			tries;
 
 	/* Advertise idleness first, so a commit from now on wakes us. */
-	zj_worker_set_state(ZJ_SLOT_IDLE, 0);
+	zj_worker_set_state(ZJ_SLOT_IDLE, 0, 0);
 
-	zj_xact_begin();
-	*role_gone = !zj_worker_role_still_valid();
-	if (!*role_gone && zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt, only_id))
+	/* A concurrency limit reached under our feet: a new transaction. */
+	for (tries = 0; result == ZJ_CLAIM_AGAIN && tries < 8; tries++)
 	{
-		zj_worker_set_claimed(run->id);
-		zj_worker_set_state(ZJ_SLOT_BUSY, run->id);
-		zj_worker_apply_search_path(run);
+		zj_xact_begin();
+		*role_gone = !zj_worker_role_still_valid();
+		result = *role_gone ? ZJ_CLAIM_NONE :
+			zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt, only_id);
+		if (result == ZJ_CLAIMED)
+		{
+			zj_worker_claimed_attempt = run->attempt;
+			zj_worker_set_claimed(run->id);
+			zj_worker_set_state(ZJ_SLOT_BUSY, run->id, 0);
+			zj_worker_apply_search_path(run);
+		}
+		CommitTransactionCommand();
 	}
-	CommitTransactionCommand();
-	return run;
+	return result == ZJ_CLAIMED ? run : NULL;
+}
+
+/*
+ * A run under a limit may have ended: idle workers blocked by the limit
+ * (of any role) may claim now.
+ */
+static void
+zj_worker_after_runs(void)
+{
+	zj_worker_set_claimed(0);
+	zj_worker_reset_session();
+	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
+	if (zj_limits_active())
+		zj_wake_idle_workers();
 }
 
 /*
@@ -363,9 +491,7 @@ zj_worker_serve(ZjRun *run)
 		zj_worker_execute(run);
 		alone = 0;
 	}
-	zj_worker_set_claimed(0);
-	zj_worker_reset_session();
-	zj_worker_set_state(ZJ_SLOT_BUSY, 0);
+	zj_worker_after_runs();
 	zj_worker_slot()->runs_done++;
 
 	if (alone != 0)
@@ -375,9 +501,7 @@ zj_worker_serve(ZjRun *run)
 		if (run != NULL)
 		{
 			zj_worker_execute(run);
-			zj_worker_set_claimed(0);
-			zj_worker_reset_session();
-			zj_worker_set_state(ZJ_SLOT_BUSY, 0);
+			zj_worker_after_runs();
 		}
 	}
 }
@@ -441,7 +565,7 @@ zj_worker_main(Datum arg)
 	zj_worker_slotno = DatumGetInt32(arg);
 	memcpy(&zj_worker_args, MyBgworkerEntry->bgw_extra, sizeof(ZjWorkerArgs));
 
-	pqsignal(SIGTERM, die);
+	zj_worker_install_sigterm();
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
@@ -449,6 +573,9 @@ zj_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(zj_worker_args.database,
 											  zj_worker_args.role, 0);
 	zj_worker_attach();
+	zj_worker_heartbeat();
+	zj_worker_heartbeat_timeout = RegisterTimeout(USER_TIMEOUT, zj_worker_heartbeat);
+	zj_worker_heartbeat_arm();
 	pgstat_report_appname("zapjobs worker");
 
 	zj_worker_run_cxt = AllocSetContextCreate(TopMemoryContext,

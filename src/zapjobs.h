@@ -20,6 +20,7 @@
 #include "storage/spin.h"
 #include "tcop/dest.h"
 #include "utils/timestamp.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 
 #include "compat.h"
@@ -78,6 +79,12 @@ typedef struct ZjWorkerSlot
 	TimestampTz state_since;	/* when state last changed */
 	uint64		runs_done;		/* runs this worker finished */
 	TimestampTz started_at;		/* when the launcher started this worker */
+	TimestampTz deadline;		/* when run_id's timeout expires, or 0 */
+	int64		cancel_id;		/* run jobs.cancel() asked to stop, or 0 */
+	TimestampTz cancel_at;		/* when it asked */
+	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
+	pg_atomic_uint64 runs_completed;	/* runs this worker completed */
+	pg_atomic_uint64 runs_failed;	/* attempts that did not complete */
 } ZjWorkerSlot;
 
 /*
@@ -129,6 +136,12 @@ typedef struct ZjShared
 	uint64		ring_tail;		/* ring slots ever drained */
 	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
 	pg_atomic_uint32 maintenance_requested; /* the pool needs the launcher */
+	pg_atomic_uint32 limits_active; /* paused queues or concurrency limits
+									 * may exist: claims must check them */
+	pg_atomic_uint32 limits_changes;	/* bumped by every commit changing
+										 * them */
+	pg_atomic_uint64 batch_min_id;	/* runs below this id are never run in
+									 * a batch: a crash interrupted them */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
@@ -148,6 +161,7 @@ extern bool zj_shmem_ready(void);
 extern void zj_wake_launcher(void);
 extern void zj_request_maintenance(void);
 extern bool zj_serves_my_database(void);
+extern void zj_wake_idle_workers(void);
 
 /* ---------------------------------------------------------------------
  * GUCs (init.c)
@@ -163,6 +177,12 @@ extern int	zj_max_output_bytes;
 extern int	zj_worker_idle_timeout_ms;
 extern int	zj_batch_time_ms;
 extern int	zj_vacuum_threshold;
+extern int	zj_retry_base_ms;
+extern double zj_retry_factor;
+extern int	zj_retry_max_delay_ms;
+extern char *zj_non_retryable_sqlstates;
+extern int	zj_max_crashes;
+extern int	zj_kill_grace_ms;
 extern bool zj_preloaded;
 
 /* ---------------------------------------------------------------------
@@ -178,7 +198,10 @@ typedef struct ZjRun
 	Jsonb	   *input;			/* or NULL */
 	int32		attempt;		/* the attempt this execution is */
 	int64		timeout_ms;
+	const char *queue;
+	const char *name;			/* or NULL */
 	TimestampTz started_at;		/* when execution began (worker's clock) */
+	TimestampTz deadline;		/* when its timeout expires */
 	bool		locked;			/* locked pending by a batch, not claimed:
 								 * its outcome is written straight from
 								 * pending (zj_book_finish_locked) */
@@ -202,6 +225,9 @@ extern uint64 zj_publisher_finished;
 extern PGDLLEXPORT void zj_launcher_main(Datum arg);
 extern void zj_launcher_register(void);
 
+/* watchdog.c */
+extern long zj_watchdog_run(void);
+
 /* pool.c: the launcher's worker pool */
 extern void zj_pool_reset(void);
 extern void zj_pool_check_exits(bool *need_reap);
@@ -224,9 +250,11 @@ extern int	zj_worker_timeout_ms(ZjRun *run);
 extern Jsonb *zj_worker_output(void);
 extern void zj_worker_begin_run(ZjRun *run);
 extern void zj_worker_end_run(void);
+extern void zj_worker_set_deadline(TimestampTz deadline);
 extern void zj_worker_apply_search_path(ZjRun *run);
 extern void zj_worker_reset_session_state(void);
 extern ErrorData *zj_worker_catch_error(void);
+extern void zj_worker_count(bool completed);
 extern ZjRun *zj_current_run;
 extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
@@ -239,19 +267,19 @@ extern int64 zj_batch_execute(ZjRun *first, List *first_trees);
 extern void zj_xact_begin(void);
 extern void zj_book_begin(void);
 extern void zj_book_end(void);
-extern bool zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
-						  int64 only_id);
+typedef enum ZjClaimResult
+{
+	ZJ_CLAIM_NONE = 0,			/* nothing to claim */
+	ZJ_CLAIMED,					/* *run claimed */
+	ZJ_CLAIM_AGAIN				/* a limit got in the way: new transaction */
+} ZjClaimResult;
+
+extern ZjClaimResult zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
+								   int64 only_id);
 extern void zj_book_complete(ZjRun *run, Jsonb *output);
 extern List *zj_book_lock_pending(Oid role, int n, MemoryContext cxt);
-extern void zj_book_finish_locked(ZjRun *run, Jsonb *output,
-								  const char *sqlstate, const char *message,
-								  const char *detail, const char *hint,
-								  const char *context);
-extern void zj_book_fail(ZjRun *run, const char *sqlstate, const char *message,
-						 const char *detail, const char *hint,
-						 const char *context);
+extern void zj_book_finish_locked(ZjRun *run, Jsonb *output);
 extern int	zj_book_promote_due(TimestampTz *next_due);
-extern int	zj_book_reap(void);
 extern int	zj_book_demand(Oid *roles, int *pending, int max, int cap);
 extern int	zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
 							  const char *hint);
@@ -268,9 +296,48 @@ typedef struct ZjNewRun
 	const char *kind;
 	Oid			owner;
 	const char *search_path;
+	const char *dedupe_key;		/* or NULL */
+	Interval   *retry_base;
+	double		retry_factor;
+	Interval   *retry_max_delay;
 } ZjNewRun;
 
 extern int64 zj_book_insert(const ZjNewRun *run);
+
+/* failure.c: how an attempt that did not complete ends */
+typedef enum ZjOutcome
+{
+	ZJ_OUTCOME_FAILED,			/* the job raised an error */
+	ZJ_OUTCOME_TIMED_OUT,		/* it ran past its timeout */
+	ZJ_OUTCOME_INTERRUPTED,		/* its worker, or the server, went away */
+	ZJ_OUTCOME_CANCELLED		/* jobs.cancel() stopped it */
+} ZjOutcome;
+
+typedef struct ZjFailure
+{
+	ZjOutcome	outcome;
+	bool		crashed;		/* a server crash interrupted it */
+	const char *sqlstate;
+	const char *message;
+	const char *detail;
+	const char *hint;
+	const char *context;
+} ZjFailure;
+
+extern void zj_failure_from_error(ZjFailure *f, ZjRun *run, ErrorData *edata);
+extern bool zj_failure_is_retryable(const ZjFailure *f);
+extern bool zj_failure_check_sqlstates(char **newval, void **extra,
+									   GucSource source);
+extern void zj_book_fail(ZjRun *run, const ZjFailure *f);
+extern int	zj_book_reap(void);
+extern bool zj_book_requeue(int64 id, int32 attempt);
+
+/* limits.c: paused queues and concurrency limits */
+extern bool zj_limits_active(void);
+extern ZjClaimResult zj_book_claim_limited(Oid role, ZjRun **run,
+										   MemoryContext cxt);
+extern List *zj_book_lock_pending_unlimited(Oid role, int n, MemoryContext cxt);
+extern void zj_limits_refresh(void);
 
 /* sqlexec.c */
 extern void zj_sql_execute(const char *sql, MemoryContext job_cxt);
@@ -300,5 +367,10 @@ extern ZjRoleProblem zj_role_check(Oid role, char **name);
 /* wakeup.c */
 extern void zj_wakeup_note_enqueue(Oid owner);
 extern void zj_wakeup_note_scheduled(void);
+extern void zj_wakeup_note_cancel(int64 run_id);
+extern void zj_wakeup_note_limits(void);
+
+/* control.c */
+extern void zj_control_interrupt(int64 run_id);
 
 #endif							/* ZAPJOBS_H */
