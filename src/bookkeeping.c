@@ -337,6 +337,11 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 }
 
 
+/* A completed run keeps the errors of earlier attempts in jobs.attempts only. */
+#define ZJ_CLEAR_ERROR \
+	" error_sqlstate = NULL, error_message = NULL, error_detail = NULL," \
+	" error_hint = NULL, error_context = NULL"
+
 #define ZJ_CLAIM_SET \
 	"UPDATE jobs.runs AS r SET status = 'running'," \
 	" attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp()," \
@@ -495,7 +500,7 @@ zj_book_finish_locked(ZjRun *run, Jsonb *output)
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
 					 " attempt = $7, started_at = $2, finished_at = $3,"
 					 " duration = $3 - $2, worker_pid = $4, worker_epoch = $5,"
-					 " output = $6"
+					 " output = $6," ZJ_CLEAR_ERROR
 					 " WHERE r.id = $1 AND r.status " ZJ_NOT_VIA_CLAIM_INDEX
 					 " RETURNING " ZJ_EVENT_COLUMNS,
 					 7, types, values, nulls) != 1)
@@ -522,7 +527,8 @@ zj_book_complete(ZjRun *run, Jsonb *output)
 	zj_book_begin();
 	n = zj_book_exec(&plan,
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
-					 " finished_at = $3, duration = $3 - r.started_at, output = $2"
+					 " finished_at = $3, duration = $3 - r.started_at, output = $2,"
+					 ZJ_CLEAR_ERROR
 					 " WHERE r.id = $1 AND r.status = 'running'"
 					 " AND NOT r.cancel_requested"
 					 " RETURNING " ZJ_EVENT_COLUMNS,

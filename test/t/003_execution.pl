@@ -11,7 +11,8 @@ use Test::More;
 use ZapjobsTest;
 
 # One worker, so "the worker survives an error" is about the same process.
-my $node = zj_new_node('execution', max_workers => 1);
+my $node = zj_new_node('execution', max_workers => 1,
+	conf => "# single attempts: these tests look at one attempt's outcome\nzapjobs.default_max_attempts = 1\n");
 $node->safe_psql(
 	'postgres', q{
 	CREATE TABLE vac (x int);

@@ -11,7 +11,8 @@ use Test::More;
 use Time::HiRes qw(time);
 use ZapjobsTest;
 
-my $node = zj_new_node('notify', max_workers => 2);
+my $node = zj_new_node('notify', max_workers => 2,
+	conf => "# single attempts: these tests look at one attempt's events\nzapjobs.default_max_attempts = 1\n");
 
 my $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN job_update');

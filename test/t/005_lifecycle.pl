@@ -82,7 +82,7 @@ $node->stop;
 # flushed behind our back, so (e) checks that a claim is durable before its
 # job starts (the 'running' state is visible to everyone at once).
 $node = zj_new_node('restart',
-	conf => "restart_after_crash = on\nwal_writer_delay = '10s'\n");
+	conf => "restart_after_crash = on\nwal_writer_delay = '10s'\nzapjobs.default_max_attempts = 1\n");
 $node->safe_psql('postgres', 'CREATE TABLE done (id bigint PRIMARY KEY)');
 $node->safe_psql('postgres',
 	q{SELECT count(jobs.enqueue('SELECT pg_sleep(0.2); INSERT INTO done VALUES (jobs.current_run_id())'))

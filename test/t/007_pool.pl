@@ -12,7 +12,7 @@ use Test::More;
 use ZapjobsTest;
 
 my $node = zj_new_node('pool', max_workers => 2,
-	conf => "zapjobs.worker_idle_timeout = '3s'\n");
+	conf => "zapjobs.worker_idle_timeout = '3s'\nzapjobs.default_max_attempts = 1\n");
 
 # Five roles, two slots.  r1 and r2 have long queues; r3 to r5 one run
 # each.  Without turns r3 to r5 would wait until a long queue is empty.

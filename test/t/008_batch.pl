@@ -12,7 +12,8 @@ use Test::More;
 use ZapjobsTest;
 
 my $node = zj_new_node('batch', max_workers => 2,
-	conf => "zapjobs.batch_time = '20ms'\nzapjobs.vacuum_threshold = 300\n");
+	conf => "zapjobs.batch_time = '20ms'\nzapjobs.vacuum_threshold = 300\n"
+	  . "zapjobs.default_max_attempts = 1\n");
 $node->safe_psql('postgres', q{
 	CREATE TABLE effects (k int PRIMARY KEY, note text);
 	CREATE TABLE parent (id int PRIMARY KEY);

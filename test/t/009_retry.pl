@@ -120,7 +120,9 @@ sub gaps
 		   FROM jobs.attempts a
 		   JOIN jobs.attempts n ON n.run_id = a.run_id AND n.attempt = a.attempt + 1
 		   WHERE a.run_id = $id});
-	return split /,/, $out;
+	my @g = split /,/, $out;
+	note "gaps between the attempts of run $id: @g";
+	return @g;
 }
 
 # --- Defaults: 3 attempts, 1 s base, factor 2, 1 h cap --------------------------
@@ -152,6 +154,7 @@ ok(defined $aw && $aw ne 'missed',
   or diag(explain(zj_run($node, $def, qw(status attempt next_retry_at run_at))));
 $aw = '||' if !defined $aw || $aw eq 'missed';
 my ($aw_attempt, $aw_same, $aw_delay) = split /\|/, $aw, -1;
+note "awaiting_retry after attempt 1: next_retry_at - finished_at = $aw_delay s";
 is($aw_same, 't', '... with next_retry_at set and run_at = next_retry_at');
 ok($aw_delay ne '' && $aw_delay >= 0.45 && $aw_delay <= 1.1,
 	'... due 0.5 to 1 s after the attempt ended')

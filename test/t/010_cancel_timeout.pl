@@ -108,9 +108,11 @@ sub run_secs
 sub secs_since
 {
 	my ($id, $t0) = @_;
-	return val(
+	my $secs = val(
 		"SELECT round(extract(epoch FROM finished_at - '$t0'::timestamptz), 3) FROM jobs.runs WHERE id = $id"
 	);
+	note "run $id ended $secs s after the cancel";
+	return $secs;
 }
 
 # --- Timeouts -----------------------------------------------------------------------
@@ -137,6 +139,7 @@ for my $k (sort keys %timeout_job)
 	is($r->{error_sqlstate}, '57014', '... and 57014');
 	is($r->{attempt}, '1', '... after 1 attempt');
 	my $secs = run_secs($id);
+	note "$k job ran for $secs s";
 	ok($secs >= 0.9 && $secs < $limit{$k},
 		"... about 1 s after it started (under $limit{$k} s)")
 	  or diag("ran for $secs s");
