@@ -584,7 +584,7 @@ zj_book_promote_due(TimestampTz *next_due)
 
 /*
  * Roles that own pending runs (a loose index scan over the claim index),
- * with how many each has, counted up to cap.
+ * with how many each has outside paused queues, counted up to cap.
  */
 int
 zj_book_demand(Oid *roles, int *pending, int max, int cap)
@@ -606,10 +606,12 @@ zj_book_demand(Oid *roles, int *pending, int max, int cap)
 					 " SELECT (SELECT r.owner FROM jobs.runs r"
 					 "  WHERE r.status = 'pending' AND r.owner > o.owner"
 					 "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
-					 " SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
+					 " SELECT * FROM (SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
 					 "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
-					 "   AND r.owner = o.owner LIMIT $1) c)"
-					 " FROM o WHERE o.owner IS NOT NULL",
+					 "   AND r.owner = o.owner AND r.queue <> ALL (ARRAY("
+					 "    SELECT u.name FROM jobs.queues u WHERE u.paused))"
+					 "   LIMIT $1) c) AS n"
+					 " FROM o WHERE o.owner IS NOT NULL) d WHERE d.n > 0",
 					 1, types, values, NULL);
 	n = Min(n, max);
 	for (i = 0; i < n; i++)

@@ -368,29 +368,37 @@ zj_failure_no_batch_below_max_id(void)
 		pg_atomic_write_u64(&zj_shared->batch_min_id, (uint64) DatumGetInt64(d) + 1);
 }
 
+/* A running run the reaper looked at. */
+typedef struct ZjReapee
+{
+	int64		id;
+	int32		attempt;
+	int32		pid;
+	bool		crashed;		/* claimed in an earlier server lifetime */
+	TimestampTz started_at;
+	int64		timeout_ms;
+} ZjReapee;
+
 /* End the attempt of a running run whose worker is gone. */
 static void
-zj_failure_reap_one(HeapTuple tup, TupleDesc desc, bool crashed)
+zj_failure_reap_one(const ZjReapee *r)
 {
 	ZjRun		run;
 	ZjFailure	f;
-	bool		isnull;
-	TimestampTz started_at = zj_book_time(tup, desc, 5);
-	Datum		timeout_ms = SPI_getbinval(tup, desc, 6, &isnull);
 
 	memset(&run, 0, sizeof(run));
-	run.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	run.attempt = zj_book_int4(tup, desc, 2);
-	run.timeout_ms = DatumGetInt64(timeout_ms);
+	run.id = r->id;
+	run.attempt = r->attempt;
+	run.timeout_ms = r->timeout_ms;
 	memset(&f, 0, sizeof(f));
 	f.outcome = ZJ_OUTCOME_INTERRUPTED;
-	f.crashed = crashed;
-	f.sqlstate = crashed ? "57P02" : "57P01";
-	f.message = crashed ?
+	f.crashed = r->crashed;
+	f.sqlstate = r->crashed ? "57P02" : "57P01";
+	f.message = r->crashed ?
 		"the server restarted while the job was running" :
 		"the worker running the job exited before it finished";
-	if (!crashed && started_at != 0 &&
-		GetCurrentTimestamp() >= started_at + run.timeout_ms * 1000)
+	if (!r->crashed && r->started_at != 0 &&
+		GetCurrentTimestamp() >= r->started_at + r->timeout_ms * 1000)
 	{
 		f.outcome = ZJ_OUTCOME_TIMED_OUT;
 		f.sqlstate = "57014";
@@ -399,6 +407,47 @@ zj_failure_reap_one(HeapTuple tup, TupleDesc desc, bool crashed)
 		f.detail = "The job did not stop at its deadline; its worker was terminated.";
 	}
 	zj_book_fail(&run, &f);
+}
+
+/* The running runs whose worker is gone, in *n entries. */
+static ZjReapee *
+zj_failure_find_orphans(int *n)
+{
+	static SPIPlanPtr plan = NULL;
+	ZjReapee   *found;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint64		i;
+
+	*n = 0;
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "SELECT id, attempt, worker_pid, worker_epoch, started_at,"
+				 " (extract(epoch FROM timeout) * 1000)::int8"
+				 " FROM jobs.runs WHERE status = 'running'",
+				 0, NULL, NULL, NULL);
+	found = MemoryContextAllocZero(cxt, sizeof(ZjReapee) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ZjReapee   *r = &found[*n];
+		bool		isnull;
+		Datum		epoch = SPI_getbinval(tup, desc, 4, &isnull);
+
+		r->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r->attempt = zj_book_int4(tup, desc, 2);
+		r->pid = zj_book_int4(tup, desc, 3);
+		r->crashed = isnull ||
+			(uint64) DatumGetInt64(epoch) != zj_shared->epoch;
+		r->started_at = zj_book_time(tup, desc, 5);
+		r->timeout_ms = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+		if (r->crashed || !zj_failure_worker_alive(r->id, r->pid, DatumGetInt64(epoch)))
+			(*n)++;
+	}
+	if (*n > 0)
+		zj_failure_no_batch_below_max_id();
+	zj_book_end();
+	return found;
 }
 
 /*
@@ -410,42 +459,14 @@ zj_failure_reap_one(HeapTuple tup, TupleDesc desc, bool crashed)
 int
 zj_book_reap(void)
 {
-	static SPIPlanPtr plan = NULL;
-	SPITupleTable *running;
-	uint64		nrunning;
-	uint64		i;
-	int			reaped = 0;
-	bool		batches_limited = false;
+	int			n;
+	int			i;
+	ZjReapee   *orphans = zj_failure_find_orphans(&n);
 
-	zj_book_begin();
-	zj_book_exec(&plan,
-				 "SELECT id, attempt, worker_pid, worker_epoch, started_at,"
-				 " (extract(epoch FROM timeout) * 1000)::int8"
-				 " FROM jobs.runs WHERE status = 'running'",
-				 0, NULL, NULL, NULL);
-	running = SPI_tuptable;
-	nrunning = SPI_processed;
-	for (i = 0; i < nrunning; i++)
-	{
-		HeapTuple	tup = running->vals[i];
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, running->tupdesc, 1, &isnull));
-		int32		pid = zj_book_int4(tup, running->tupdesc, 3);
-		Datum		epoch = SPI_getbinval(tup, running->tupdesc, 4, &isnull);
-		bool		crashed = isnull || (uint64) DatumGetInt64(epoch) != zj_shared->epoch;
-
-		if (!crashed && zj_failure_worker_alive(id, pid, DatumGetInt64(epoch)))
-			continue;
-		if (!batches_limited)
-		{
-			zj_failure_no_batch_below_max_id();
-			batches_limited = true;
-		}
-		zj_failure_reap_one(tup, running->tupdesc, crashed);
-		reaped++;
-	}
-	zj_book_end();
-	return reaped;
+	for (i = 0; i < n; i++)
+		zj_failure_reap_one(&orphans[i]);
+	pfree(orphans);
+	return n;
 }
 
 /*
