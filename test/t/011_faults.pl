@@ -9,6 +9,7 @@ use strict;
 use warnings;
 use lib 'test/perl';
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -16,6 +17,24 @@ use Time::HiRes qw(time usleep);
 use ZapjobsTest;
 
 my $final = q{('completed', 'failed', 'cancelled')};
+
+# try_sql(NODE, SQL): SQL's output, or undef if it failed.  Unlike
+# poll_query_until this survives a server that goes away mid-query (psql
+# gets the query with -c, not through a pipe that may break).
+sub try_sql
+{
+	my ($node, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run(
+			[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql ],
+			'<', \undef, '>', \$out, '2>', \$err,
+			IPC::Run::timeout(60));
+	};
+	return undef unless $ok;
+	chomp $out;
+	return $out;
+}
 
 # wait_for_sql(NODE, SQL, EXPECTED, SECONDS): poll SQL (errors, e.g. while
 # the server restarts, count as "not yet") until it returns EXPECTED or
@@ -26,10 +45,11 @@ sub wait_for_sql
 	my $t0 = time;
 	while (time - $t0 < $seconds)
 	{
-		my ($rc, $out) = $node->psql('postgres', $sql);
-		return time - $t0 if $rc == 0 && $out eq $expected;
+		my $out = try_sql($node, $sql);
+		return time - $t0 if defined $out && $out eq $expected;
 		usleep(100_000);
 	}
+	note "wait_for_sql timed out: $sql\nlast output: " . (try_sql($node, $sql) // 'error');
 	return undef;
 }
 
@@ -89,8 +109,8 @@ sub busy_long_run
 sub common_checks
 {
 	my ($q) = @_;
-	ok( $node->poll_query_until('postgres', qq{
-		SELECT count(*) FROM jobs.runs WHERE queue = '$q' AND status IN $final}, '500'),
+	ok( defined wait_for_sql($node, qq{
+		SELECT count(*) FROM jobs.runs WHERE queue = '$q' AND status IN $final}, '500', 180),
 		"$q: all 500 runs reach a final status")
 	  or diag $node->safe_psql('postgres',
 		"SELECT status, count(*) FROM jobs.runs WHERE queue = '$q' GROUP BY 1");
@@ -170,8 +190,8 @@ my $took = wait_for_sql($node,
 	"SELECT count(*) FROM jobs.attempts WHERE run_id = $victim", '1', 60);
 ok(defined $took, 'fa: the killed run was reaped');
 cmp_ok(time - $t_kill, '<', 15, 'fa: ... within seconds of the crash (restart included)');
-ok( $node->poll_query_until('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs launcher'", '1'),
+ok( defined wait_for_sql($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs launcher'", '1', 60),
 	'fa: the launcher is back');
 common_checks('fa');
 interrupted_checks('fa', $victim, q{'57P01', '57P02'}, 1);
@@ -243,8 +263,8 @@ my ($poison) = split /\n/, $ids;
 like($poison, qr/^\d+$/, "poison run $poison enqueued with 20 others");
 ok($node->wait_for_log(qr/\(PID \d+\) was terminated by signal 9/, $log_offset),
 	'poison: the job killed its worker');
-ok( $node->poll_query_until('postgres',
-		"SELECT status IN $final FROM jobs.runs WHERE id = $poison"),
+ok( defined wait_for_sql($node,
+		"SELECT status IN $final FROM jobs.runs WHERE id = $poison", 't', 180),
 	'poison: the poison run reached a final status');
 $r = zj_run($node, $poison,
 	qw(status attempt max_attempts crashes error_sqlstate error_message));
@@ -260,8 +280,8 @@ is( $node->safe_psql('postgres',
 		"SELECT string_agg(attempt || ':' || outcome, ',' ORDER BY attempt) FROM jobs.attempts WHERE run_id = $poison"),
 	'1:interrupted,2:interrupted', 'poison: both attempts recorded as interrupted');
 
-ok( $node->poll_query_until('postgres', qq{
-	SELECT count(*) FROM jobs.runs WHERE queue = 'along' AND status IN $final}, '20'),
+ok( defined wait_for_sql($node, qq{
+	SELECT count(*) FROM jobs.runs WHERE queue = 'along' AND status IN $final}, '20', 180),
 	'poison: the runs enqueued alongside are final');
 is( $node->safe_psql('postgres', qq{
 	SELECT count(*) FROM jobs.runs r WHERE queue = 'along'

@@ -267,18 +267,13 @@ $gate->query_safe('SELECT pg_advisory_lock(777)');
 my @clients;
 for my $i (1 .. 6)
 {
-	my $sql = qq{BEGIN;
-SELECT pg_advisory_xact_lock_shared(777);
-SELECT jobs.enqueue('SELECT $i', dedupe_key => 'kc', run_at => now() + interval '1 hour');
-COMMIT;
-};
+	# One -c string: one transaction, holding the shared lock until it ends.
+	my $sql = qq{SELECT pg_advisory_xact_lock_shared(777);
+SELECT jobs.enqueue('SELECT $i', dedupe_key => 'kc', run_at => now() + interval '1 hour')};
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
-		[
-			'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1',
-			'-d', $node->connstr('postgres'), '-f', '-'
-		],
-		'<', \$sql, '>', \$out, '2>', \$err,
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql ],
+		'<', \undef, '>', \$out, '2>', \$err,
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	push @clients, [ $h, \$out, \$err ];
 }
