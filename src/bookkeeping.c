@@ -373,6 +373,16 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 ZjClaimResult
 zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 {
+	/* Under limits, a run a batch left to run alone waits its turn too. */
+	if (zj_limits_active())
+		return zj_book_claim_limited(role, run, cxt);
+	return zj_book_claim_direct(role, run, cxt, only_id);
+}
+
+/* zj_book_claim without regard to limits (limits.c has checked them). */
+ZjClaimResult
+zj_book_claim_direct(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
+{
 	static SPIPlanPtr next_plan = NULL;
 	static SPIPlanPtr id_plan = NULL;
 	Oid			types[4] = {REGROLEOID, INT4OID, INT8OID, INT8OID};
@@ -384,8 +394,6 @@ zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 	values[2] = Int64GetDatum((int64) zj_shared->epoch);
 	values[3] = Int64GetDatum(only_id);
 
-	if (only_id == 0 && zj_limits_active())
-		return zj_book_claim_limited(role, run, cxt);
 	zj_book_begin();
 	if (only_id == 0)
 		zj_book_exec(&next_plan,

@@ -45,6 +45,8 @@ extern int32 zj_book_int4(HeapTuple tup, TupleDesc desc, int col);
 extern void zj_book_record_events(int first);
 extern ZjRun *zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt);
 extern List *zj_book_locked_runs(MemoryContext cxt);
+extern ZjClaimResult zj_book_claim_direct(Oid role, ZjRun **run,
+										  MemoryContext cxt, int64 only_id);
 extern void zj_book_record_running(HeapTuple tup, TupleDesc desc);
 
 /* A nullable text parameter. */

@@ -65,6 +65,15 @@
 #define zj_my_proc_number() (MyProc->pgprocno)
 #endif
 
+/* PG15 added repeating timeouts and the pg_prng random generator. */
+#if PG_VERSION_NUM >= 150000
+#define ZJ_HAS_TIMEOUT_EVERY 1
+#include "common/pg_prng.h"
+#define zj_random_fraction() pg_prng_double(&pg_global_prng_state)
+#else
+#define zj_random_fraction() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
 /* PG14 still has the old name of MarkGUCPrefixReserved. */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

@@ -68,8 +68,8 @@ zj_control_check_access(int64 id, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s run " INT64_FORMAT, action, id),
-				 errdetail("Only members of role \"%s\" may %s its runs.",
-						   GetUserNameFromId(owner, false), action)));
+				 errdetail("Only members of the role that owns a run may %s it.",
+						   action)));
 }
 
 /*
@@ -81,8 +81,8 @@ void
 zj_control_interrupt(int64 run_id)
 {
 	int			i;
-	pid_t		pid = 0;
 
+	/* Signal under the lock: a worker must hold it to leave its slot. */
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
@@ -94,11 +94,9 @@ zj_control_interrupt(int64 run_id)
 		slot->cancel_id = run_id;
 		slot->cancel_at = GetCurrentTimestamp();
 		if (slot->run_id == run_id)
-			pid = slot->pid;
+			(void) kill(slot->pid, SIGINT);
 	}
 	LWLockRelease(zj_shared->lock);
-	if (pid != 0)
-		(void) kill(pid, SIGINT);
 	zj_request_maintenance();	/* the watchdog escalates if ignored */
 }
 
@@ -230,19 +228,17 @@ zj_control_may_see(Oid role)
 		has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
-static TimestampTz
-zj_control_heartbeat(ZjWorkerSlot *slot)
-{
-	return (TimestampTz) pg_atomic_read_u64(&slot->heartbeat);
-}
-
-/* One row of jobs.worker_status(), from a copy of the slot. */
+/*
+ * One row of jobs.worker_status(): fields from a copy of the slot taken
+ * under the lock, counters (atomics) from the slot itself.
+ */
 static void
 zj_control_worker_row(Tuplestorestate *store, TupleDesc desc, ZjWorkerSlot *s,
-					  TimestampTz heartbeat)
+					  ZjWorkerSlot *live)
 {
 	Datum		values[9];
 	bool		nulls[9];
+	TimestampTz heartbeat = (TimestampTz) pg_atomic_read_u64(&live->heartbeat);
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = Int32GetDatum(s->pid);
@@ -257,8 +253,8 @@ zj_control_worker_row(Tuplestorestate *store, TupleDesc desc, ZjWorkerSlot *s,
 	nulls[5] = s->state_since == 0;
 	values[6] = TimestampTzGetDatum(heartbeat);
 	nulls[6] = heartbeat == 0;
-	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&s->runs_completed));
-	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&s->runs_failed));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&live->runs_completed));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&live->runs_failed));
 	tuplestore_putvalues(store, desc, values, nulls);
 }
 
@@ -296,7 +292,7 @@ zj_worker_status(PG_FUNCTION_ARGS)
 		LWLockRelease(zj_shared->lock);
 		if (copy.state == ZJ_SLOT_FREE || !zj_control_may_see(copy.role))
 			continue;
-		zj_control_worker_row(store, desc, &copy, zj_control_heartbeat(&copy));
+		zj_control_worker_row(store, desc, &copy, &zj_shared->slots[i]);
 	}
 	return (Datum) 0;
 }

@@ -24,7 +24,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -200,7 +199,7 @@ zj_failure_next_retry(const ZjFailRow *row, int32 attempt)
 	if (isnan(delay_s) || delay_s > row->retry_max_delay_s)
 		delay_s = row->retry_max_delay_s;
 	/* Jitter in [0.5, 1]: retries of runs that failed together spread out. */
-	delay_s *= 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
+	delay_s *= 0.5 + 0.5 * zj_random_fraction();
 	return GetCurrentTimestamp() + (int64) (delay_s * USECS_PER_SEC);
 }
 

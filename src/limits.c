@@ -178,7 +178,7 @@ zj_book_claim_limited(Oid role, ZjRun **run, MemoryContext cxt)
 		return ZJ_CLAIM_NONE;
 	if (!room)
 		return ZJ_CLAIM_AGAIN;
-	return zj_book_claim(role, run, cxt, id);
+	return zj_book_claim_direct(role, run, cxt, id);
 }
 
 /* zj_book_lock_pending while limits may exist: runs under none of them. */
@@ -210,7 +210,7 @@ zj_book_lock_pending_unlimited(Oid role, int n, MemoryContext cxt)
 }
 
 /*
- * Launcher: lower the flag when no limit exists.  A commit that adds one
+ * Launcher: set the flag to whether limits exist.  A commit that adds one
  * bumps limits_changes before it raises the flag, so re-checking the
  * counter after lowering it catches a commit we raced with.
  */
@@ -222,8 +222,6 @@ zj_limits_refresh(void)
 	bool		any;
 	bool		isnull;
 
-	if (pg_atomic_read_u32(&zj_shared->limits_active) == 0)
-		return;
 	zj_book_begin();
 	zj_book_exec(&plan,
 				 "SELECT EXISTS (SELECT FROM jobs.queues u"
@@ -233,8 +231,12 @@ zj_limits_refresh(void)
 	any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	zj_book_end();
+	/* Rows written without our functions (a restore, say) count too. */
 	if (any)
+	{
+		pg_atomic_write_u32(&zj_shared->limits_active, 1);
 		return;
+	}
 	pg_atomic_write_u32(&zj_shared->limits_active, 0);
 	pg_memory_barrier();
 	if (pg_atomic_read_u32(&zj_shared->limits_changes) != changes)

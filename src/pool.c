@@ -157,6 +157,13 @@ zj_pool_start(int slotno, Oid role)
 	slot->proc = NULL;
 	slot->state_since = GetCurrentTimestamp();
 	slot->started_at = slot->state_since;
+	slot->deadline = 0;
+	slot->cancel_id = 0;
+	slot->cancel_at = 0;
+	slot->runs_done = 0;
+	pg_atomic_write_u64(&slot->heartbeat, 0);
+	pg_atomic_write_u64(&slot->runs_completed, 0);
+	pg_atomic_write_u64(&slot->runs_failed, 0);
 	args.generation = slot->generation;
 	LWLockRelease(zj_shared->lock);
 

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/memutils.h"
 
 #include "zapjobs.h"
 
@@ -33,10 +34,16 @@ static bool zj_wake_scheduled = false;	/* scheduled runs: launcher must
 static bool zj_wake_registered = false;
 static bool zj_wake_limits = false;	/* queue settings or limits changed */
 
-#define ZJ_CANCELS_MAX 64
-static int64 zj_cancels[ZJ_CANCELS_MAX];	/* running runs jobs.cancel()
-											 * marked */
+/* Running runs jobs.cancel() marked, with the (sub)transaction level. */
+typedef struct ZjCancel
+{
+	int64		run_id;
+	int			level;
+} ZjCancel;
+
+static ZjCancel *zj_cancels = NULL;	/* in TopMemoryContext */
 static int	zj_ncancels = 0;
+static int	zj_cancels_size = 0;
 
 /* Wake up to runs idle workers of owner, and the launcher if it can help. */
 static void
@@ -83,7 +90,7 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 		if (zj_wake_scheduled)
 			zj_request_maintenance();
 		for (i = 0; i < zj_ncancels; i++)
-			zj_control_interrupt(zj_cancels[i]);
+			zj_control_interrupt(zj_cancels[i].run_id);
 		if (zj_wake_limits)
 		{
 			/* Bump first: see zj_limits_refresh. */
@@ -104,6 +111,30 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * A rolled-back savepoint takes back the cancels made inside it; a
+ * released one hands them to its parent.
+ */
+static void
+zj_wakeup_subxact_callback(SubXactEvent event, SubTransactionId sub,
+						   SubTransactionId parent, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			i;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (zj_ncancels > 0 && zj_cancels[zj_ncancels - 1].level >= level)
+			zj_ncancels--;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (i = 0; i < zj_ncancels; i++)
+			if (zj_cancels[i].level >= level)
+				zj_cancels[i].level = level - 1;
+	}
+}
+
 static bool
 zj_wakeup_register(void)
 {
@@ -112,6 +143,7 @@ zj_wakeup_register(void)
 	if (!zj_wake_registered)
 	{
 		RegisterXactCallback(zj_wakeup_xact_callback, NULL);
+		RegisterSubXactCallback(zj_wakeup_subxact_callback, NULL);
 		zj_wake_registered = true;
 	}
 	return true;
@@ -160,10 +192,18 @@ zj_wakeup_note_cancel(int64 run_id)
 {
 	if (!zj_wakeup_register())
 		return;
-	if (zj_ncancels < ZJ_CANCELS_MAX)
-		zj_cancels[zj_ncancels++] = run_id;
-	else
-		zj_request_maintenance();	/* the launcher's watchdog catches up */
+	if (zj_ncancels == zj_cancels_size)
+	{
+		int			size = Max(16, zj_cancels_size * 2);
+
+		zj_cancels = zj_cancels == NULL ?
+			MemoryContextAlloc(TopMemoryContext, size * sizeof(ZjCancel)) :
+			repalloc(zj_cancels, size * sizeof(ZjCancel));
+		zj_cancels_size = size;
+	}
+	zj_cancels[zj_ncancels].run_id = run_id;
+	zj_cancels[zj_ncancels].level = GetCurrentTransactionNestLevel();
+	zj_ncancels++;
 }
 
 /* Note that the current transaction changed queue settings or limits. */

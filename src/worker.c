@@ -53,7 +53,9 @@ static volatile sig_atomic_t zj_worker_shutdown = false;
 /* The attempt number of the run in claimed_id. */
 static int32 zj_worker_claimed_attempt = 0;
 
+#ifdef ZJ_HAS_TIMEOUT_EVERY
 static TimeoutId zj_worker_heartbeat_timeout;
+#endif
 
 /* Reset after every run (or batch): holds runs, parse trees, outputs. */
 MemoryContext zj_worker_run_cxt = NULL;
@@ -92,6 +94,10 @@ zj_worker_detach(int code, Datum arg)
 	ZjWorkerSlot *slot = zj_worker_slot();
 
 	zj_worker_requeue_on_shutdown();
+#ifdef ZJ_HAS_TIMEOUT_EVERY
+	/* Its timer must not write into the slot once another worker has it. */
+	disable_timeout(zj_worker_heartbeat_timeout, false);
+#endif
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
@@ -139,12 +145,15 @@ zj_worker_heartbeat(void)
 						(uint64) GetCurrentTimestamp());
 }
 
+/* PG14 has no repeating timeout: there the loop alone beats. */
 static void
 zj_worker_heartbeat_arm(void)
 {
+#ifdef ZJ_HAS_TIMEOUT_EVERY
 	enable_timeout_every(zj_worker_heartbeat_timeout,
 						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000),
 						 1000);
+#endif
 }
 
 void
@@ -204,6 +213,9 @@ zj_worker_set_claimed(int64 run_id)
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	slot->claimed_id = run_id;
+	/* A cancel is for one attempt: the next claim (even a retry of that run) starts clean. */
+	slot->cancel_id = 0;
+	slot->cancel_at = 0;
 	LWLockRelease(zj_shared->lock);
 }
 
@@ -313,6 +325,8 @@ zj_worker_set_deadline(TimestampTz deadline)
 void
 zj_worker_end_run(void)
 {
+	/* No deadline while we record the outcome: the watchdog stands down. */
+	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
 	debug_query_string = NULL;
 	zj_current_run = NULL;
 }
@@ -540,6 +554,7 @@ zj_worker_loop(void)
 			return;
 
 		ResetLatch(MyLatch);
+		zj_worker_heartbeat();
 		MemoryContextReset(zj_worker_run_cxt);
 		run = zj_worker_claim(&role_gone, 0);
 		if (role_gone)
@@ -574,7 +589,9 @@ zj_worker_main(Datum arg)
 											  zj_worker_args.role, 0);
 	zj_worker_attach();
 	zj_worker_heartbeat();
+#ifdef ZJ_HAS_TIMEOUT_EVERY
 	zj_worker_heartbeat_timeout = RegisterTimeout(USER_TIMEOUT, zj_worker_heartbeat);
+#endif
 	zj_worker_heartbeat_arm();
 	pgstat_report_appname("zapjobs worker");
 
