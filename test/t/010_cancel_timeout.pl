@@ -253,6 +253,36 @@ ok( $node->poll_query_until(
 		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $sw_pid", '0'),
 	'... its worker was terminated');
 
+# --- Retry after a cancel of a running run ---------------------------------------------
+# The cancel was for that attempt only: the retried attempt runs in full
+# (the same worker, whose slot still remembers the old cancel, claims it).
+my $again = enqueue('alice', 'SELECT pg_sleep(1.5); SELECT 7 AS seven');
+ok(defined wait_running($again), 'a 1.5 s run is running');
+is(val_as('alice', "SELECT jobs.cancel($again)"), 't', 'cancel it');
+is(zj_wait($node, $again, user => 'alice', timeout => '60 s'), 'cancelled',
+	'... it becomes cancelled');
+is(val_as('alice', "SELECT jobs.retry($again)"), 't', 'jobs.retry() of it');
+is(zj_wait($node, $again, user => 'alice', timeout => '60 s'), 'completed',
+	'... the retried attempt runs to completion, not cancelled again');
+$r = zj_run($node, $again, qw(attempt output));
+is($r->{attempt}, '2', '... as attempt 2');
+is($r->{output}, '{"seven": 7}', '... with its output');
+
+# --- A cancel rolled back with its savepoint does nothing --------------------------------
+my $kept = enqueue('alice', 'SELECT pg_sleep(1.5); SELECT 8 AS eight', max_attempts => 1);
+ok(defined wait_running($kept), 'another 1.5 s run is running');
+val_as('alice', qq{BEGIN; SAVEPOINT s; SELECT jobs.cancel($kept); ROLLBACK TO s;
+	SAVEPOINT t; SELECT 1; RELEASE t; COMMIT;});
+is(zj_wait($node, $kept, user => 'alice', timeout => '60 s'), 'completed',
+	'a cancel rolled back to a savepoint does not interrupt the run');
+# A cancel in a released savepoint, then a rolled-back sibling: still cancels.
+my $rel = enqueue('alice', $sleep_job, max_attempts => 1);
+ok(defined wait_running($rel), 'a pg_sleep(60) run is running');
+val_as('alice', qq{BEGIN; SAVEPOINT s; SELECT jobs.cancel($rel); RELEASE s;
+	SAVEPOINT t; SELECT 1; ROLLBACK TO t; COMMIT;});
+is(zj_wait($node, $rel, user => 'alice', timeout => '60 s'), 'cancelled',
+	'a cancel in a released savepoint interrupts the run at commit');
+
 # --- Finished and unknown runs ---------------------------------------------------------
 is(val_as('alice', "SELECT jobs.cancel($next)"), 'f',
 	'jobs.cancel() of a completed run returns false');
