@@ -251,14 +251,19 @@ is( $node->safe_psql('postgres',
 
 # --- Poison run: crashes the server whenever it runs ------------------------------
 # COPY ... TO PROGRAM runs sh -c under the worker: $PPID is the worker.
+# All 21 runs are due 2 s after the enqueue, together: the crash must not
+# hit this psql session before it has its answer.
 $log_offset = -s $node->logfile;
 my $ids = $node->safe_psql('postgres', q{
+	BEGIN;
 	SELECT jobs.enqueue($$COPY (SELECT 1) TO PROGRAM 'kill -9 $PPID'$$,
-	                    queue => 'poison', max_attempts => 10);
+	                    queue => 'poison', max_attempts => 10,
+	                    run_at => now() + interval '2 s');
 	SELECT count(jobs.enqueue(
 	  'INSERT INTO t.effects (fault, run_id) VALUES (''along'', jobs.current_run_id()); SELECT pg_sleep(0.05)',
-	  queue => 'along', max_attempts => 10))
-	FROM generate_series(1, 20)});
+	  queue => 'along', max_attempts => 10, run_at => now() + interval '2 s'))
+	FROM generate_series(1, 20);
+	COMMIT;});
 my ($poison) = split /\n/, $ids;
 like($poison, qr/^\d+$/, "poison run $poison enqueued with 20 others");
 ok($node->wait_for_log(qr/\(PID \d+\) was terminated by signal 9/, $log_offset),
