@@ -14,7 +14,7 @@ use Test::More;
 
 our @EXPORT = qw(
   zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
-  zj_unfinished_count zj_final_statuses
+  zj_unfinished_count zj_final_statuses zj_sql zj_psql_verbose
 );
 
 # Final statuses of a run.
@@ -58,20 +58,21 @@ sub _lit
 # zj_enqueue(NODE, COMMAND, user => ROLE, run_at => SQL, input => JSON, ...)
 #
 # Enqueue one run and return its id.  Options named like jobs.enqueue's
-# arguments are passed through as SQL expressions (run_at, timeout,
-# priority, max_attempts) or literals (queue, name, kind, input).  With
-# user => ROLE, psql connects as that role.
+# arguments are passed through as literals (queue, name, kind, input) or
+# as SQL expressions (all others: run_at, timeout, max_attempts,
+# retry_base...).  With user => ROLE, psql connects as that role.
 sub zj_enqueue
 {
 	my ($node, $command, %opt) = @_;
 	my @args = (_lit($command));
+	my %literal = map { $_ => 1 } qw(queue name kind input user);
 	for my $k (qw(queue name kind))
 	{
 		push @args, "$k => " . _lit($opt{$k}) if defined $opt{$k};
 	}
 	push @args, "input => " . _lit($opt{input}) . "::jsonb"
 	  if defined $opt{input};
-	for my $k (qw(run_at timeout priority max_attempts))
+	for my $k (sort grep { !$literal{$_} } keys %opt)
 	{
 		push @args, "$k => $opt{$k}" if defined $opt{$k};
 	}
@@ -80,6 +81,23 @@ sub zj_enqueue
 		'SELECT jobs.enqueue(' . join(', ', @args) . ')', @extra);
 	die "jobs.enqueue returned '$id'" unless $id =~ /^\d+$/;
 	return $id;
+}
+
+# zj_sql(NODE, SQL, user => ROLE): the output of SQL, as superuser or ROLE.
+sub zj_sql
+{
+	my ($node, $sql, %opt) = @_;
+	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
+	return $node->safe_psql('postgres', $sql, @extra);
+}
+
+# zj_psql_verbose(NODE, ROLE, SQL): (exit code, stdout, stderr) of SQL run
+# as ROLE, errors with their SQLSTATE ("ERROR:  42501: ...").
+sub zj_psql_verbose
+{
+	my ($node, $user, $sql) = @_;
+	return $node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
+		extra_params => [ '-U', $user ]);
 }
 
 # zj_wait(NODE, ID, user => ROLE, timeout => '60 s'): jobs.wait's result.

@@ -46,41 +46,15 @@ $node->safe_psql(
 	END $$;
 });
 
-# Quote a string as an SQL literal.
-sub lit
-{
-	my ($s) = @_;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
-# enqueue(USER, COMMAND, ARG => SQL-EXPRESSION, ...): run id.
+# Shorthands over ZapjobsTest for this file's node.
 sub enqueue
 {
 	my ($user, $command, %arg) = @_;
-	my $args = join('', map { ", $_ => $arg{$_}" } sort keys %arg);
-	my $id = $node->safe_psql('postgres',
-		'SELECT jobs.enqueue(' . lit($command) . "$args)",
-		extra_params => [ '-U', $user ]);
-	die "jobs.enqueue returned '$id'" unless $id =~ /^\d+$/;
-	return $id;
+	return zj_enqueue($node, $command, user => $user, %arg);
 }
-
-# One value (as superuser).
-sub val
-{
-	my ($sql) = @_;
-	return $node->safe_psql('postgres', $sql);
-}
-
-# psql as USER with verbose errors (the SQLSTATE is in stderr); returns
-# (exit code, stdout, stderr).
-sub psql_as
-{
-	my ($user, $sql) = @_;
-	return $node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		extra_params => [ '-U', $user ]);
-}
+sub val { return zj_sql($node, $_[0]) }
+sub val_as { return zj_sql($node, $_[1], user => $_[0]) }
+sub psql_as { return zj_psql_verbose($node, @_) }
 
 # The jobs.attempts rows of run ID, one line per attempt:
 # attempt|outcome|sqlstate|message.

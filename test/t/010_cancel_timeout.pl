@@ -28,48 +28,15 @@ my $swallow_job =
   'DO $$BEGIN LOOP BEGIN PERFORM pg_sleep(5); '
   . 'EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END$$';
 
-# Quote a string as an SQL literal.
-sub lit
-{
-	my ($s) = @_;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
-# enqueue(USER, COMMAND, ARG => SQL-EXPRESSION, ...): run id.
+# Shorthands over ZapjobsTest for this file's node.
 sub enqueue
 {
 	my ($user, $command, %arg) = @_;
-	my $args = join('', map { ", $_ => $arg{$_}" } sort keys %arg);
-	my $id = $node->safe_psql('postgres',
-		'SELECT jobs.enqueue(' . lit($command) . "$args)",
-		extra_params => [ '-U', $user ]);
-	die "jobs.enqueue returned '$id'" unless $id =~ /^\d+$/;
-	return $id;
+	return zj_enqueue($node, $command, user => $user, %arg);
 }
-
-# One value (as superuser).
-sub val
-{
-	my ($sql) = @_;
-	return $node->safe_psql('postgres', $sql);
-}
-
-# One value, queried as USER.
-sub val_as
-{
-	my ($user, $sql) = @_;
-	return $node->safe_psql('postgres', $sql, extra_params => [ '-U', $user ]);
-}
-
-# psql as USER with verbose errors (the SQLSTATE is in stderr); returns
-# (exit code, stdout, stderr).
-sub psql_as
-{
-	my ($user, $sql) = @_;
-	return $node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		extra_params => [ '-U', $user ]);
-}
+sub val { return zj_sql($node, $_[0]) }
+sub val_as { return zj_sql($node, $_[1], user => $_[0]) }
+sub psql_as { return zj_psql_verbose($node, @_) }
 
 # Wait until run ID is running (on attempt ATTEMPT, default any); return its
 # worker's pid, or undef.
@@ -187,7 +154,7 @@ is(zj_run($node, $sched, 'status')->{status}, 'cancelled', '... it stays cancell
 
 # Pending in a paused queue.
 $node->safe_psql('postgres', q{SELECT jobs.pause_queue('q')});
-my $paused = enqueue('alice', 'SELECT 1 AS one', queue => "'q'");
+my $paused = enqueue('alice', 'SELECT 1 AS one', queue => 'q');
 is(zj_run($node, $paused, 'status')->{status}, 'pending',
 	'a run in a paused queue is pending');
 is(val_as('alice', "SELECT jobs.cancel($paused)"), 't', 'jobs.cancel() of it returns true');
