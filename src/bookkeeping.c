@@ -101,6 +101,15 @@ zj_book_begin(void)
 	(void) set_config_option("enable_seqscan", "off",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+
+	/*
+	 * A scan with no index to use (jobs.queues has a handful of rows) then
+	 * costs as much as a disabled plan, which would be JIT-compiled every
+	 * time: tens of milliseconds for a query of microseconds.
+	 */
+	(void) set_config_option("jit", "off",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
