@@ -17,6 +17,8 @@ OBJS = \
 	src/limits.o \
 	src/control.o \
 	src/watchdog.o \
+	src/progress.o \
+	src/joblog.o \
 	src/sqlexec.o \
 	src/output.o \
 	src/api.o \

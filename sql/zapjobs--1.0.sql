@@ -45,12 +45,17 @@ CREATE TABLE jobs.runs (
     error_context    text,
     progress_current bigint,
     progress_total   bigint,
-    progress_message text
+    progress_message text,
+    items_processed  bigint,
+    items_succeeded  bigint,
+    items_failed     bigint,
+    progress_at      timestamptz
 );
 
 COMMENT ON TABLE jobs.runs IS 'One row per job run; see the zapjobs README for the status life cycle';
 COMMENT ON COLUMN jobs.runs.owner IS 'Role that enqueued the run; the job runs in a session of this role';
 COMMENT ON COLUMN jobs.runs.worker_epoch IS 'Identifies the server lifetime of the worker that claimed the run';
+COMMENT ON COLUMN jobs.runs.progress_current IS 'Last progress the job reported (jobs.progress); live values are in jobs.active';
 COMMENT ON COLUMN jobs.runs.crashes IS 'Attempts of this run that a server crash or immediate shutdown interrupted';
 
 -- The claim path: next pending run of a role by priority, run_at, id.  The
@@ -67,10 +72,12 @@ CREATE UNIQUE INDEX runs_dedupe_idx ON jobs.runs (owner, dedupe_key)
 -- Running runs, for the reaper.
 CREATE INDEX runs_running_idx ON jobs.runs (id) WHERE status = 'running';
 
--- Log lines of runs (written from the live-progress work on).
+-- Log lines of runs: jobs.log() and the notices jobs raise, written by the
+-- launcher so that they survive the job's rollback.
 CREATE TABLE jobs.logs (
     id       bigserial PRIMARY KEY,
     run_id   bigint NOT NULL REFERENCES jobs.runs (id) ON DELETE CASCADE,
+    attempt  integer NOT NULL,
     at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     level    text NOT NULL,
     message  text NOT NULL,
@@ -272,6 +279,109 @@ COMMENT ON FUNCTION jobs.set_job_concurrency IS
 REVOKE ALL ON FUNCTION jobs.pause_queue(text), jobs.resume_queue(text),
     jobs.set_queue_concurrency(text, integer),
     jobs.set_job_concurrency(text, integer) FROM PUBLIC;
+
+-- Inside a running job: live progress, item counters and log lines.
+CREATE FUNCTION jobs.progress(current bigint, total bigint DEFAULT NULL,
+                              message text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'zj_progress'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION jobs.progress IS
+    'Inside a job: report progress, seen at once in jobs.active and job_update (NULL total or message: unchanged)';
+
+CREATE FUNCTION jobs.count_items(processed bigint DEFAULT 1,
+                                 succeeded bigint DEFAULT 0,
+                                 failed bigint DEFAULT 0)
+RETURNS void
+AS 'MODULE_PATHNAME', 'zj_count_items'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION jobs.count_items IS
+    'Inside a job: add to the run''s item counters (processed, succeeded, failed)';
+
+CREATE FUNCTION jobs.log(level text, message text, context jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'zj_log'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION jobs.log IS
+    'Inside a job: add a line to the run''s log (kept even if the job fails); levels debug, info, notice, warning, error';
+
+CREATE FUNCTION jobs.live_progress(
+    OUT run_id bigint, OUT current bigint, OUT total bigint, OUT message text,
+    OUT processed bigint, OUT succeeded bigint, OUT failed bigint,
+    OUT at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'zj_live_progress'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION jobs.live_progress IS
+    'Progress of the runs executing now, from shared memory (runs of roles you are a member of)';
+
+-- Views.  Each filters on the caller's membership in the run's owner,
+-- as the row-level security of jobs.runs does (a view runs as its owner).
+CREATE VIEW jobs.active AS
+SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.priority,
+       r.run_at, r.started_at,
+       CASE WHEN r.status = 'running' THEN clock_timestamp() - r.started_at END AS elapsed,
+       p.current AS progress_current, p.total AS progress_total,
+       p.message AS progress_message,
+       round(100.0 * p.current / nullif(p.total, 0), 1) AS percent,
+       CASE WHEN p.current > 0 AND p.total > p.current
+            THEN (p.at - r.started_at) * ((p.total - p.current)::float8 / p.current)
+       END AS eta,
+       p.processed AS items_processed, p.succeeded AS items_succeeded,
+       p.failed AS items_failed, p.at AS progress_at
+  FROM jobs.runs r
+  LEFT JOIN jobs.live_progress() p ON p.run_id = r.id
+ WHERE r.status IN ('running', 'pending')
+   AND pg_catalog.pg_has_role(current_user, r.owner, 'MEMBER');
+COMMENT ON VIEW jobs.active IS
+    'Running and pending runs, with live progress, percent done, estimated time left and elapsed time';
+
+CREATE VIEW jobs.history AS
+SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.max_attempts,
+       r.created_at, r.started_at, r.finished_at, r.duration,
+       r.error_sqlstate, r.error_message, r.output,
+       r.progress_current, r.progress_total, r.items_processed,
+       r.items_succeeded, r.items_failed
+  FROM jobs.runs r
+ WHERE r.status IN ('completed', 'failed', 'cancelled')
+   AND pg_catalog.pg_has_role(current_user, r.owner, 'MEMBER')
+ ORDER BY r.finished_at DESC, r.id DESC;
+COMMENT ON VIEW jobs.history IS 'Finished runs, newest first';
+
+CREATE VIEW jobs.failures AS
+SELECT a.run_id, r.name, r.queue, r.owner, a.attempt, a.outcome,
+       a.started_at, a.finished_at, a.error_sqlstate, a.error_message,
+       a.error_detail, a.error_hint, r.status AS run_status
+  FROM jobs.attempts a
+  JOIN jobs.runs r ON r.id = a.run_id
+ WHERE pg_catalog.pg_has_role(current_user, r.owner, 'MEMBER')
+ ORDER BY a.finished_at DESC, a.run_id DESC, a.attempt DESC;
+COMMENT ON VIEW jobs.failures IS
+    'Attempts that did not complete, with their errors, newest first';
+
+CREATE VIEW jobs.stats AS
+SELECT r.name,
+       count(*) FILTER (WHERE r.status = 'scheduled') AS scheduled,
+       count(*) FILTER (WHERE r.status = 'pending') AS pending,
+       count(*) FILTER (WHERE r.status = 'running') AS running,
+       count(*) FILTER (WHERE r.status = 'awaiting_retry') AS awaiting_retry,
+       count(*) FILTER (WHERE r.status = 'completed') AS completed,
+       count(*) FILTER (WHERE r.status = 'failed') AS failed,
+       count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE r.status = 'completed'
+                        AND r.finished_at >= date_trunc('day', now())) AS completed_today,
+       count(*) FILTER (WHERE r.status = 'failed'
+                        AND r.finished_at >= date_trunc('day', now())) AS failed_today,
+       count(*) FILTER (WHERE r.finished_at >= now() - interval '1 minute')
+           AS finished_last_minute,
+       avg(r.duration) FILTER (WHERE r.status = 'completed') AS avg_duration
+  FROM jobs.runs r
+ WHERE pg_catalog.pg_has_role(current_user, r.owner, 'MEMBER')
+ GROUP BY r.name;
+COMMENT ON VIEW jobs.stats IS
+    'Per job name: runs by status, finished today and in the last minute, average duration';
+
+GRANT SELECT ON jobs.active, jobs.history, jobs.failures, jobs.stats TO PUBLIC;
 
 -- Worker processes, read from shared memory: never stale.
 CREATE FUNCTION jobs.worker_status(

@@ -8,7 +8,7 @@
  *	  only that run), then commits them all at once.
  *
  *	  The batch's first run was claimed durably beforehand, like any run.
- *	  The others are only locked (FOR UPDATE SKIP LOCKED, several with one
+ *	  The others are only locked (FOR NO KEY UPDATE SKIP LOCKED, several with one
  *	  index scan) and written once, straight from pending to completed or
  *	  failed: to everyone else they are pending until the batch commits,
  *	  and if the worker or the server dies first they simply still are,
@@ -205,7 +205,7 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 	}
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
-	zj_worker_end_run();
+	zj_worker_end_run(run);
 
 	if (overran)
 		return ZJ_BATCH_RUN_OVERRAN;

@@ -410,7 +410,7 @@ zj_book_claim_direct(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 					 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
 					 "  WHERE q.status = 'pending' AND q.owner = $1"
 					 "  ORDER BY q.priority, q.run_at, q.id"
-					 "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+					 "  LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)"
 					 ZJ_CLAIM_RETURNING,
 					 3, types, values, NULL);
 	else
@@ -419,7 +419,7 @@ zj_book_claim_direct(Oid role, ZjRun **run, MemoryContext cxt, int64 only_id)
 					 " WHERE r.id = (SELECT q.id FROM jobs.runs q"
 					 "  WHERE q.id = $4 AND q.status " ZJ_NOT_VIA_CLAIM_INDEX
 					 "  AND q.owner = $1"
-					 "  FOR UPDATE SKIP LOCKED)"
+					 "  FOR NO KEY UPDATE SKIP LOCKED)"
 					 ZJ_CLAIM_RETURNING,
 					 4, types, values, NULL);
 	found = SPI_processed == 1;
@@ -476,7 +476,7 @@ zj_book_lock_pending(Oid role, int n, MemoryContext cxt)
 				 "SELECT " ZJ_LOCK_COLUMNS
 				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
 				 " ORDER BY r.priority, r.run_at, r.id"
-				 " LIMIT $2 FOR UPDATE SKIP LOCKED",
+				 " LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
 				 2, types, values, NULL);
 	runs = zj_book_locked_runs(cxt);
 	zj_book_end();
@@ -512,12 +512,13 @@ void
 zj_book_finish_locked(ZjRun *run, Jsonb *output)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[7] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	INT4OID, INT8OID, JSONBOID, INT4OID};
-	Datum		values[7];
-	char		nulls[7];
+	Oid			types[14] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INT4OID, INT8OID, JSONBOID, INT4OID, ZJ_PROGRESS_TYPES};
+	Datum		values[14];
+	char		nulls[14];
 
 	memset(nulls, ' ', sizeof(nulls));
+	zj_book_progress_params(run, values + 7, nulls + 7);
 	values[0] = Int64GetDatum(run->id);
 	values[1] = TimestampTzGetDatum(run->started_at);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -532,14 +533,48 @@ zj_book_finish_locked(ZjRun *run, Jsonb *output)
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
 					 " attempt = $7, started_at = $2, finished_at = $3,"
 					 " duration = $3 - $2, worker_pid = $4, worker_epoch = $5,"
-					 " output = $6," ZJ_CLEAR_ERROR
+					 " output = $6," ZJ_CLEAR_ERROR ","
+					 ZJ_SET_PROGRESS("8", "9", "10", "11", "12", "13", "14")
 					 " WHERE r.id = $1 AND r.status " ZJ_NOT_VIA_CLAIM_INDEX
 					 " RETURNING " ZJ_EVENT_COLUMNS,
-					 7, types, values, nulls) != 1)
+					 14, types, values, nulls) != 1)
 		elog(ERROR, "zapjobs lost the lock on run " INT64_FORMAT, run->id);
 	zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	zj_book_record_progress(run);
 	zj_book_record_events(1);
 	zj_book_end();
+}
+
+/* Parameters for ZJ_SET_PROGRESS, at values[0..6]. */
+void
+zj_book_progress_params(ZjRun *run, Datum *values, char *nulls)
+{
+	ZjProgressValues *v = run->progress;
+
+	memset(nulls, v ? ' ' : 'n', ZJ_PROGRESS_NARGS);
+	if (v == NULL)
+		return;
+	values[0] = Int64GetDatum(v->current);
+	nulls[0] = v->current < 0 ? 'n' : ' ';
+	values[1] = Int64GetDatum(v->total);
+	nulls[1] = v->total < 0 ? 'n' : ' ';
+	ZJ_TEXT_PARAM(values, nulls, 2, v->message[0] ? v->message : NULL);
+	values[3] = Int64GetDatum(v->processed);
+	values[4] = Int64GetDatum(v->succeeded);
+	values[5] = Int64GetDatum(v->failed);
+	values[6] = TimestampTzGetDatum(v->at);
+}
+
+/* The run's last progress, published just before its new state. */
+void
+zj_book_record_progress(ZjRun *run)
+{
+	ZjRunEvent	ev;
+
+	if (run->progress == NULL)
+		return;
+	zj_progress_event(&ev, run->progress, run->name);
+	zj_events_add(&ev);
 }
 
 /* running -> completed, in the job's own transaction. */
@@ -547,30 +582,33 @@ void
 zj_book_complete(ZjRun *run, Jsonb *output)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {INT8OID, JSONBOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', output ? ' ' : 'n', ' '};
+	Oid			types[10] = {INT8OID, JSONBOID, TIMESTAMPTZOID, ZJ_PROGRESS_TYPES};
+	Datum		values[10];
+	char		nulls[10] = {' ', output ? ' ' : 'n', ' '};
 	int			n;
 
 	values[0] = Int64GetDatum(run->id);
 	values[1] = output ? JsonbPGetDatum(output) : (Datum) 0;
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	zj_book_progress_params(run, values + 3, nulls + 3);
 
 	zj_book_begin();
 	n = zj_book_exec(&plan,
 					 "UPDATE jobs.runs AS r SET status = 'completed',"
 					 " finished_at = $3, duration = $3 - r.started_at, output = $2,"
-					 ZJ_CLEAR_ERROR
+					 ZJ_CLEAR_ERROR ","
+					 ZJ_SET_PROGRESS("4", "5", "6", "7", "8", "9", "10")
 					 " WHERE r.id = $1 AND r.status = 'running'"
 					 " AND NOT r.cancel_requested"
 					 " RETURNING " ZJ_EVENT_COLUMNS,
-					 3, types, values, nulls);
+					 10, types, values, nulls);
 	/* Cancelled as it finished: roll its effects back, it ends cancelled. */
 	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("run " INT64_FORMAT " was cancelled", run->id),
 				 errdetail("jobs.cancel() was called while the job ran.")));
+	zj_book_record_progress(run);
 	zj_book_record_events(1);
 	zj_book_end();
 }
@@ -595,7 +633,7 @@ zj_book_promote_due(TimestampTz *next_due)
 					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
 					 "  WHERE q.status IN ('scheduled', 'awaiting_retry')"
 					 "  AND q.run_at <= pg_catalog.clock_timestamp()"
-					 "  ORDER BY q.run_at LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+					 "  ORDER BY q.run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)"
 					 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner",
 					 0, NULL, NULL, NULL);
 	zj_book_record_events(1);
@@ -680,7 +718,7 @@ zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
 					 " error_sqlstate = $2, error_message = $3, error_hint = $4"
 					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
 					 "  WHERE q.owner = $1 AND q.status = 'pending'"
-					 "  FOR UPDATE SKIP LOCKED)"
+					 "  FOR NO KEY UPDATE SKIP LOCKED)"
 					 " RETURNING " ZJ_EVENT_COLUMNS,
 					 4, types, values, NULL);
 	zj_book_record_events(1);

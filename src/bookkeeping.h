@@ -49,6 +49,25 @@ extern ZjClaimResult zj_book_claim_direct(Oid role, ZjRun **run,
 										  MemoryContext cxt, int64 only_id);
 extern void zj_book_record_running(HeapTuple tup, TupleDesc desc);
 
+/*
+ * SET list storing a run's last progress from 7 parameters (zj_book_
+ * progress_params), each NULL when the attempt reported none.
+ */
+#define ZJ_SET_PROGRESS(a, b, c, d, e, f, g) \
+	" progress_current = coalesce($" a ", r.progress_current)," \
+	" progress_total = coalesce($" b ", r.progress_total)," \
+	" progress_message = coalesce($" c ", r.progress_message)," \
+	" items_processed = coalesce($" d ", r.items_processed)," \
+	" items_succeeded = coalesce($" e ", r.items_succeeded)," \
+	" items_failed = coalesce($" f ", r.items_failed)," \
+	" progress_at = coalesce($" g ", r.progress_at)"
+#define ZJ_PROGRESS_NARGS 7
+#define ZJ_PROGRESS_TYPES INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, \
+	INT8OID, TIMESTAMPTZOID
+
+extern void zj_book_progress_params(ZjRun *run, Datum *values, char *nulls);
+extern void zj_book_record_progress(ZjRun *run);
+
 /* A nullable text parameter. */
 #define ZJ_TEXT_PARAM(values, nulls, i, str) \
 	do { \

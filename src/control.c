@@ -258,30 +258,41 @@ zj_control_worker_row(Tuplestorestate *store, TupleDesc desc, ZjWorkerSlot *s,
 	tuplestore_putvalues(store, desc, values, nulls);
 }
 
-/* jobs.worker_status(): the worker slots in use, read from shared memory. */
-Datum
-zj_worker_status(PG_FUNCTION_ARGS)
+/*
+ * Start a set-returning function that materializes its rows: the
+ * tuplestore to fill and its tuple descriptor.
+ */
+Tuplestorestate *
+zj_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc;
 	Tuplestorestate *store;
 	MemoryContext old;
-	int			i;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		!(rsinfo->allowedModes & SFRM_Materialize))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("jobs.worker_status() must be called in a FROM clause")));
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	desc = CreateTupleDescCopy(desc);
+	*desc = CreateTupleDescCopy(*desc);
 	store = tuplestore_begin_heap(true, false, work_mem);
 	MemoryContextSwitchTo(old);
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
-	rsinfo->setDesc = desc;
+	rsinfo->setDesc = *desc;
+	return store;
+}
+
+/* jobs.worker_status(): the worker slots in use, read from shared memory. */
+Datum
+zj_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = zj_srf_begin(fcinfo, &desc);
+	int			i;
 
 	for (i = 0; zj_shmem_ready() && i < zj_shared->nslots; i++)
 	{

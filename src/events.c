@@ -173,6 +173,8 @@ zj_events_summarize(void)
 	{
 		ZjRunEvent *ev = &zj_pending[i].event;
 
+		if (ev->kind != ZJ_EV_RUN)
+			continue;			/* progress of bulk changes is not news */
 		if (!used[ev->status])
 		{
 			sums[ev->status] = *ev;

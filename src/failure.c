@@ -173,7 +173,7 @@ zj_failure_read_row(int64 id, ZjFailRow *row)
 					 "SELECT r.status, r.attempt, r.cancel_requested, r.max_attempts,"
 					 " r.crashes, extract(epoch FROM r.retry_base)::float8,"
 					 " r.retry_factor, extract(epoch FROM r.retry_max_delay)::float8"
-					 " FROM jobs.runs r WHERE r.id = $1 FOR UPDATE",
+					 " FROM jobs.runs r WHERE r.id = $1 FOR NO KEY UPDATE",
 					 1, types, values, NULL) != 1)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -231,11 +231,11 @@ zj_failure_write(ZjRun *run, const ZjFailure *f, const char *status,
 				 TimestampTz next_retry, int32 crashes)
 {
 	static SPIPlanPtr update = NULL;
-	Oid			types[12] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+	Oid			types[19] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID};
-	Datum		values[12];
-	char		nulls[12];
+	TEXTOID, TEXTOID, ZJ_PROGRESS_TYPES};
+	Datum		values[19];
+	char		nulls[19];
 	bool		final = next_retry == 0;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -254,6 +254,7 @@ zj_failure_write(ZjRun *run, const ZjFailure *f, const char *status,
 	ZJ_TEXT_PARAM(values, nulls, 9, f->detail);
 	ZJ_TEXT_PARAM(values, nulls, 10, f->hint);
 	ZJ_TEXT_PARAM(values, nulls, 11, f->context);
+	zj_book_progress_params(run, values + 12, nulls + 12);
 
 	zj_book_exec(&update,
 				 "UPDATE jobs.runs AS r SET status = $2, attempt = $3,"
@@ -265,12 +266,14 @@ zj_failure_write(ZjRun *run, const ZjFailure *f, const char *status,
 				 "  THEN $5 - coalesce($4, r.started_at) END,"
 				 " run_at = coalesce($6, r.run_at), next_retry_at = $6,"
 				 " crashes = $7, error_sqlstate = $8, error_message = $9,"
-				 " error_detail = $10, error_hint = $11, error_context = $12"
+				 " error_detail = $10, error_hint = $11, error_context = $12,"
+				 ZJ_SET_PROGRESS("13", "14", "15", "16", "17", "18", "19")
 				 " WHERE r.id = $1"
 				 " RETURNING " ZJ_EVENT_COLUMNS,
-				 12, types, values, nulls);
+				 19, types, values, nulls);
 	if (run->locked)
 		zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	zj_book_record_progress(run);
 	zj_book_record_events(1);
 
 	zj_failure_history(run->id, f->outcome, now);

@@ -36,6 +36,14 @@ int			zj_retry_max_delay_ms = 3600 * 1000;
 char	   *zj_non_retryable_sqlstates = NULL;
 int			zj_max_crashes = 2;
 int			zj_kill_grace_ms = 500;
+int			zj_max_log_lines = 1000;
+int			zj_event_detail = ZJ_DETAIL_FULL;
+
+static const struct config_enum_entry zj_event_detail_options[] = {
+	{"full", ZJ_DETAIL_FULL, false},
+	{"minimal", ZJ_DETAIL_MINIMAL, false},
+	{NULL, 0, false}
+};
 bool		zj_preloaded = false;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
@@ -113,6 +121,21 @@ zj_init_define_runtime_gucs(void)
 							NULL, &zj_default_max_attempts, 3, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	zj_init_define_retry_gucs();
+	DefineCustomIntVariable("zapjobs.max_log_lines",
+							"Log lines kept per attempt of a run; further "
+							"lines are counted in a last line.",
+							NULL, &zj_max_log_lines, 1000, 0, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("zapjobs.event_detail",
+							 "How much job_update events reveal: 'full' adds "
+							 "the messages jobs report (progress, log lines, "
+							 "error codes), 'minimal' only ids, states and "
+							 "numbers.",
+							 "Any role may LISTEN: row-level security does "
+							 "not apply to notifications.",
+							 &zj_event_detail, ZJ_DETAIL_FULL,
+							 zj_event_detail_options, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 	DefineCustomStringVariable("zapjobs.channel",
 							   "Channel on which run state changes are "
 							   "published with NOTIFY.",

@@ -11,8 +11,10 @@
  *	    - promotes scheduled runs that are due, sleeping until the next,
  *	    - shares the worker pool among the roles with pending runs (pool.c),
  *	    - lowers the limits flag when no queue is paused or limited.
- *	  Every cycle its watchdog terminates workers whose job ignored its
- *	  timeout or cancellation (watchdog.c).
+ *	  Every cycle it also stores the log lines workers buffered (joblog.c),
+ *	  publishes the progress of running jobs (progress.c, every 100 ms
+ *	  while there is some), and its watchdog terminates workers whose job
+ *	  ignored its timeout or cancellation (watchdog.c).
  *	  An error in a cycle (say DROP EXTENSION under our feet) is logged and
  *	  the cycle retried; it never takes the launcher down.
  *
@@ -194,8 +196,14 @@ zj_launcher_cycle(void)
 	TimestampTz now;
 	long		sleep_ms;
 	long		watchdog_ms;
+	long		progress_ms;
 
 	zj_pool_check_exits(&need_reap);
+	if (OidIsValid(zj_shared->extension))
+		zj_joblog_drain();
+	zj_publisher_run();
+	/* After the ring: progress of a run that ended is no longer there. */
+	progress_ms = zj_progress_publish();
 	zj_publisher_run();
 	if (OidIsValid(zj_shared->extension))
 		zj_launcher_vacuum_if_due();
@@ -211,7 +219,9 @@ zj_launcher_cycle(void)
 	}
 	sleep_ms = Max(1, (long) ((zj_launcher_next_maintenance - GetCurrentTimestamp()) / 1000));
 	watchdog_ms = zj_watchdog_run();
-	return watchdog_ms >= 0 ? Min(sleep_ms, watchdog_ms) : sleep_ms;
+	if (watchdog_ms >= 0)
+		sleep_ms = Min(sleep_ms, watchdog_ms);
+	return progress_ms >= 0 ? Min(sleep_ms, progress_ms) : sleep_ms;
 }
 
 /*

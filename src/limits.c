@@ -144,7 +144,7 @@ zj_limits_candidate(Oid role, ZjLimits *l, char **queue, char **name)
 					 " AND q.queue <> ALL ($2)"
 					 " AND coalesce(q.name, '') <> ALL ($3)"
 					 " ORDER BY q.priority, q.run_at, q.id"
-					 " LIMIT 1 FOR UPDATE SKIP LOCKED",
+					 " LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
 					 3, types, values, NULL) != 1)
 		return 0;
 	*queue = zj_book_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -202,7 +202,7 @@ zj_book_lock_pending_unlimited(Oid role, int n, MemoryContext cxt)
 				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
 				 " AND r.queue <> ALL ($3) AND coalesce(r.name, '') <> ALL ($4)"
 				 " ORDER BY r.priority, r.run_at, r.id"
-				 " LIMIT $2 FOR UPDATE SKIP LOCKED",
+				 " LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
 				 4, types, values, NULL);
 	runs = zj_book_locked_runs(cxt);
 	zj_book_end();

@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
@@ -96,6 +97,27 @@ zj_pool_note_start_failure(Oid role)
 					role, h->failures)));
 }
 
+/* Publish that a worker started or exited. */
+static void
+zj_pool_worker_event(pid_t pid, Oid role, bool started)
+{
+	ZjRunEvent	ev;
+	char	   *name;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = ZJ_EV_WORKER;
+	ev.pid = pid;
+	ev.role = role;
+	ev.started = started;
+	ev.at = GetCurrentTimestamp();
+	zj_xact_begin();
+	name = GetUserNameFromId(role, true);
+	if (name != NULL)
+		strlcpy(ev.name, name, sizeof(ev.name));
+	CommitTransactionCommand();
+	zj_publisher_add(&ev);
+}
+
 /* Notice workers that exited; sets *need_reap when one may have left a run. */
 void
 zj_pool_check_exits(bool *need_reap)
@@ -131,8 +153,16 @@ zj_pool_check_exits(bool *need_reap)
 		}
 		if (slot->state == ZJ_SLOT_IDLE || slot->state == ZJ_SLOT_BUSY)
 			zj_pool_health_of(slot->role)->failures = 0;
-		if (zj_pool_last_pid[i] != 0 && slot->pid != zj_pool_last_pid[i])
-			*need_reap = true;
+		if (slot->pid != zj_pool_last_pid[i])
+		{
+			if (zj_pool_last_pid[i] != 0)
+			{
+				*need_reap = true;
+				zj_pool_worker_event(zj_pool_last_pid[i], slot->role, false);
+			}
+			if (slot->pid != 0)
+				zj_pool_worker_event(slot->pid, slot->role, true);
+		}
 		zj_pool_last_pid[i] = slot->pid;
 	}
 }

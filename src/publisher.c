@@ -14,8 +14,12 @@
  *	  one summary per status:
  *	  {"type":"runs","status":"pending","count":100000,"first_id":1,
  *	   "last_id":100000,"name":null,"queue":"default","at":"..."}
+ *	  Progress and worker events (progress.c, pool.c) and log events
+ *	  (joblog.c) share the channel; see the README for every field.
  *	  Payloads carry no command, input, output or error text: any role may
  *	  LISTEN, and row-level security does not apply to notifications.
+ *	  Messages that jobs choose to report (progress, log) are included
+ *	  unless zapjobs.event_detail is 'minimal'.
  *
  *-------------------------------------------------------------------------
  */
@@ -90,8 +94,8 @@ zj_publisher_drain_all(void)
 	}
 }
 
-static void
-zj_publisher_add_time(StringInfo buf, const char *key, TimestampTz ts)
+void
+zj_publisher_append_time(StringInfo buf, const char *key, TimestampTz ts)
 {
 	appendStringInfo(buf, ",\"%s\":", key);
 	if (ts == 0)
@@ -115,10 +119,23 @@ zj_publisher_add_text(StringInfo buf, const char *key, const char *value)
 		escape_json(buf, value);
 }
 
+static void zj_publisher_progress_payload(StringInfo buf, const ZjRunEvent *ev);
+static void zj_publisher_worker_payload(StringInfo buf, const ZjRunEvent *ev);
+
 /* Build the JSON payload of one event into buf. */
 static void
 zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 {
+	if (ev->kind == ZJ_EV_PROGRESS)
+	{
+		zj_publisher_progress_payload(buf, ev);
+		return;
+	}
+	if (ev->kind == ZJ_EV_WORKER)
+	{
+		zj_publisher_worker_payload(buf, ev);
+		return;
+	}
 	resetStringInfo(buf);
 	if (ev->count > 1)
 	{
@@ -128,7 +145,7 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 						 ev->run_id, ev->last_id);
 		zj_publisher_add_text(buf, "name", ev->name);
 		zj_publisher_add_text(buf, "queue", ev->queue);
-		zj_publisher_add_time(buf, "at", ev->at);
+		zj_publisher_append_time(buf, "at", ev->at);
 		appendStringInfoChar(buf, '}');
 		return;
 	}
@@ -137,13 +154,66 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 	zj_publisher_add_text(buf, "queue", ev->queue);
 	appendStringInfo(buf, ",\"status\":\"%s\",\"attempt\":%d,\"max_attempts\":%d",
 					 zj_status_name(ev->status), ev->attempt, ev->max_attempts);
-	zj_publisher_add_time(buf, "at", ev->at);
-	zj_publisher_add_time(buf, "run_at", ev->run_at);
-	zj_publisher_add_time(buf, "started_at", ev->started_at);
-	zj_publisher_add_time(buf, "finished_at", ev->finished_at);
-	if (ev->sqlstate[0] != '\0')
+	zj_publisher_append_time(buf, "at", ev->at);
+	zj_publisher_append_time(buf, "run_at", ev->run_at);
+	zj_publisher_append_time(buf, "started_at", ev->started_at);
+	zj_publisher_append_time(buf, "finished_at", ev->finished_at);
+	if (ev->sqlstate[0] != '\0' && zj_event_detail == ZJ_DETAIL_FULL)
 		zj_publisher_add_text(buf, "sqlstate", ev->sqlstate);
 	appendStringInfoChar(buf, '}');
+}
+
+static void
+zj_publisher_add_count(StringInfo buf, const char *key, int64 value)
+{
+	if (value < 0)
+		appendStringInfo(buf, ",\"%s\":null", key);
+	else
+		appendStringInfo(buf, ",\"%s\":" INT64_FORMAT, key, value);
+}
+
+/* {"type":"progress","id":..,"current":..,"total":..,"percent":..,...} */
+static void
+zj_publisher_progress_payload(StringInfo buf, const ZjRunEvent *ev)
+{
+	resetStringInfo(buf);
+	appendStringInfo(buf, "{\"type\":\"progress\",\"id\":" INT64_FORMAT, ev->run_id);
+	zj_publisher_add_text(buf, "name", ev->name);
+	zj_publisher_add_count(buf, "current", ev->current);
+	zj_publisher_add_count(buf, "total", ev->total);
+	if (ev->total > 0 && ev->current >= 0)
+		appendStringInfo(buf, ",\"percent\":%.1f",
+						 Min(100.0, 100.0 * ev->current / ev->total));
+	else
+		appendStringInfoString(buf, ",\"percent\":null");
+	zj_publisher_add_count(buf, "processed", ev->processed);
+	zj_publisher_add_count(buf, "succeeded", ev->succeeded);
+	zj_publisher_add_count(buf, "failed", ev->failed);
+	if (zj_event_detail == ZJ_DETAIL_FULL)
+		zj_publisher_add_text(buf, "message", ev->message);
+	zj_publisher_append_time(buf, "at", ev->at);
+	appendStringInfoChar(buf, '}');
+}
+
+/* {"type":"worker","pid":..,"role":"..","state":"started"|"exited"} */
+static void
+zj_publisher_worker_payload(StringInfo buf, const ZjRunEvent *ev)
+{
+	resetStringInfo(buf);
+	appendStringInfo(buf, "{\"type\":\"worker\",\"pid\":%d,\"state\":\"%s\"",
+					 ev->pid, ev->started ? "started" : "exited");
+	zj_publisher_add_text(buf, "role", ev->name);
+	zj_publisher_append_time(buf, "at", ev->at);
+	appendStringInfoChar(buf, '}');
+}
+
+/* An event the launcher made itself, published after the ring's. */
+void
+zj_publisher_add(const ZjRunEvent *ev)
+{
+	if (zj_nbacklog + 1 > zj_maxbacklog)
+		zj_publisher_grow();
+	zj_backlog[zj_nbacklog++] = *ev;
 }
 
 /* Wake every backend in jobs.wait() for a run this event finished. */
@@ -152,7 +222,7 @@ zj_publisher_wake_waiters(const ZjRunEvent *ev)
 {
 	int			i;
 
-	if (!zj_status_is_final(ev->status) ||
+	if (ev->kind != ZJ_EV_RUN || !zj_status_is_final(ev->status) ||
 		pg_atomic_read_u32(&zj_shared->waiters) == 0)
 		return;
 	for (i = 0; i < zj_shared->max_backends; i++)
@@ -186,7 +256,7 @@ zj_publisher_send(int from, int to)
 	for (i = from; i < to; i++)
 	{
 		zj_publisher_wake_waiters(&zj_backlog[i]);
-		if (zj_status_is_final(zj_backlog[i].status))
+		if (zj_backlog[i].kind == ZJ_EV_RUN && zj_status_is_final(zj_backlog[i].status))
 			zj_publisher_finished += zj_backlog[i].count;
 	}
 }

@@ -304,6 +304,8 @@ zj_worker_begin_run(ZjRun *run)
 	run->started_at = GetCurrentTimestamp();
 	run->deadline = run->started_at + (int64) zj_worker_timeout_ms(run) * 1000;
 	zj_worker_set_state(ZJ_SLOT_BUSY, run->id, run->deadline);
+	zj_progress_begin_run(run);
+	zj_joblog_begin_run(run);
 	pgstat_report_activity(STATE_RUNNING, run->command);
 	debug_query_string = run->command;
 	QueryCancelPending = zj_worker_slot()->cancel_id == run->id;
@@ -322,9 +324,21 @@ zj_worker_set_deadline(TimestampTz deadline)
 	LWLockRelease(zj_shared->lock);
 }
 
+/*
+ * The job itself is over: keep its last progress for its outcome, and
+ * wait until its log lines are stored.  Safe to call twice.
+ */
 void
-zj_worker_end_run(void)
+zj_worker_job_done(ZjRun *run)
 {
+	zj_progress_end_run(run);
+	zj_joblog_end_run();
+}
+
+void
+zj_worker_end_run(ZjRun *run)
+{
+	zj_worker_job_done(run);
 	/* No deadline while we record the outcome: the watchdog stands down. */
 	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
 	debug_query_string = NULL;
@@ -357,6 +371,7 @@ zj_worker_execute_and_complete(ZjRun *run)
 		CommitTransactionCommand();
 		zj_xact_begin();
 	}
+	zj_worker_job_done(run);
 	zj_book_complete(run, output);
 	CommitTransactionCommand();
 	zj_worker_count(true);
@@ -403,7 +418,7 @@ zj_worker_execute(ZjRun *run)
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
 
-	zj_worker_end_run();
+	zj_worker_end_run(run);
 	if (edata != NULL)
 		zj_worker_record_failure(run, edata);
 }
@@ -588,6 +603,8 @@ zj_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(zj_worker_args.database,
 											  zj_worker_args.role, 0);
 	zj_worker_attach();
+	zj_progress_attach(zj_worker_slot());
+	zj_joblog_attach(zj_worker_slot());
 	zj_worker_heartbeat();
 #ifdef ZJ_HAS_TIMEOUT_EVERY
 	zj_worker_heartbeat_timeout = RegisterTimeout(USER_TIMEOUT, zj_worker_heartbeat);

@@ -18,7 +18,10 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "tcop/dest.h"
+#include "utils/tuplestore.h"
 #include "utils/timestamp.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -32,6 +35,45 @@
 									 * publishing */
 #define ZJ_EVENT_BULK_MAX	1024	/* more changes in one transaction are
 									 * published as summaries */
+#define ZJ_MESSAGE_MAX		201		/* progress message, incl. NUL */
+#define ZJ_LOG_RING_SIZE	32		/* log lines a worker buffers */
+#define ZJ_LOG_TEXT_MAX		2048	/* log message and context, incl. NULs */
+
+/*
+ * A run's live progress, written by its worker without a lock: the writer
+ * makes changecount odd, writes, makes it even again (with barriers); a
+ * reader retries until it reads the same even count before and after.
+ */
+typedef struct ZjProgressValues
+{
+	int64		run_id;			/* run the values are of, 0 if none */
+	int64		current;		/* -1: never set */
+	int64		total;			/* -1: unknown */
+	int64		processed;		/* item counters */
+	int64		succeeded;
+	int64		failed;
+	TimestampTz at;				/* last change, 0 if none */
+	char		name[ZJ_NAME_MAX];	/* the run's job name, "" if none */
+	char		message[ZJ_MESSAGE_MAX];
+} ZjProgressValues;
+
+typedef struct ZjProgress
+{
+	pg_atomic_uint32 changecount;
+	ZjProgressValues v;
+} ZjProgress;
+
+/* A log line on its way from a worker to jobs.logs (see joblog.c). */
+typedef struct ZjLogLine
+{
+	int64		run_id;
+	int32		attempt;
+	char		name[ZJ_NAME_MAX];	/* the run's job name, "" if none */
+	TimestampTz at;
+	char		level[8];
+	bool		has_context;
+	char		text[ZJ_LOG_TEXT_MAX];	/* message, NUL, context JSON, NUL */
+} ZjLogLine;
 
 /* ---------------------------------------------------------------------
  * Run states.  The text forms are what jobs.runs.status holds.
@@ -85,6 +127,10 @@ typedef struct ZjWorkerSlot
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
 	pg_atomic_uint64 runs_completed;	/* runs this worker completed */
 	pg_atomic_uint64 runs_failed;	/* attempts that did not complete */
+	ZjProgress	progress;		/* live progress of run_id */
+	pg_atomic_uint32 log_head;	/* log lines written (by the worker) */
+	pg_atomic_uint32 log_tail;	/* log lines taken (by the launcher) */
+	ZjLogLine	log[ZJ_LOG_RING_SIZE];
 } ZjWorkerSlot;
 
 /*
@@ -93,8 +139,16 @@ typedef struct ZjWorkerSlot
  * one transaction made (see events.c).  Captured in the committing
  * backend, published by the launcher.
  */
+typedef enum ZjEventKind
+{
+	ZJ_EV_RUN = 0,				/* a state change (or a summary of many) */
+	ZJ_EV_PROGRESS,				/* a run's progress */
+	ZJ_EV_WORKER				/* a worker started or exited */
+} ZjEventKind;
+
 typedef struct ZjRunEvent
 {
+	ZjEventKind kind;
 	int64		run_id;			/* the run; the lowest id of a summary */
 	int64		last_id;		/* the highest id of a summary */
 	int32		count;			/* runs this event stands for */
@@ -108,6 +162,16 @@ typedef struct ZjRunEvent
 	char		name[ZJ_NAME_MAX];	/* job name, "" for none or mixed */
 	char		queue[ZJ_NAME_MAX]; /* queue, "" for mixed */
 	char		sqlstate[6];	/* error code of a failure, else "" */
+	/* ZJ_EV_PROGRESS: the values; ZJ_EV_WORKER: pid, role, started */
+	int64		current;
+	int64		total;
+	int64		processed;
+	int64		succeeded;
+	int64		failed;
+	int32		pid;
+	Oid			role;
+	bool		started;
+	char		message[ZJ_MESSAGE_MAX];
 } ZjRunEvent;
 
 /* States of a ring slot. */
@@ -202,6 +266,7 @@ typedef struct ZjRun
 	const char *name;			/* or NULL */
 	TimestampTz started_at;		/* when execution began (worker's clock) */
 	TimestampTz deadline;		/* when its timeout expires */
+	ZjProgressValues *progress; /* its progress when it ended, or NULL */
 	bool		locked;			/* locked pending by a batch, not claimed:
 								 * its outcome is written straight from
 								 * pending (zj_book_finish_locked) */
@@ -249,7 +314,8 @@ extern Oid	zj_worker_role(void);
 extern int	zj_worker_timeout_ms(ZjRun *run);
 extern Jsonb *zj_worker_output(void);
 extern void zj_worker_begin_run(ZjRun *run);
-extern void zj_worker_end_run(void);
+extern void zj_worker_end_run(ZjRun *run);
+extern void zj_worker_job_done(ZjRun *run);
 extern void zj_worker_set_deadline(TimestampTz deadline);
 extern void zj_worker_apply_search_path(ZjRun *run);
 extern void zj_worker_reset_session_state(void);
@@ -303,6 +369,35 @@ typedef struct ZjNewRun
 } ZjNewRun;
 
 extern int64 zj_book_insert(const ZjNewRun *run);
+
+/* progress.c: live progress of running jobs */
+extern void zj_progress_attach(ZjWorkerSlot *slot);
+extern void zj_progress_begin_run(ZjRun *run);
+extern void zj_progress_end_run(ZjRun *run);
+extern bool zj_progress_read(ZjProgress *p, ZjProgressValues *out);
+extern long zj_progress_publish(void);
+extern void zj_progress_event(ZjRunEvent *ev, const ZjProgressValues *v,
+							  const char *name);
+
+/* joblog.c: jobs.log and captured notices, through the launcher */
+extern void zj_joblog_attach(ZjWorkerSlot *slot);
+extern void zj_joblog_begin_run(ZjRun *run);
+extern void zj_joblog_end_run(void);
+extern void zj_joblog_drain(void);
+extern int	zj_max_log_lines;
+extern int	zj_event_detail;
+
+/* publisher.c: events the launcher makes itself */
+extern void zj_publisher_add(const ZjRunEvent *ev);
+extern void zj_publisher_append_time(StringInfo buf, const char *key,
+									 TimestampTz ts);
+
+/* zapjobs.event_detail */
+typedef enum ZjEventDetail
+{
+	ZJ_DETAIL_MINIMAL,			/* ids, states and numbers only */
+	ZJ_DETAIL_FULL				/* also messages jobs report */
+} ZjEventDetail;
 
 /* failure.c: how an attempt that did not complete ends */
 typedef enum ZjOutcome
@@ -372,5 +467,6 @@ extern void zj_wakeup_note_limits(void);
 
 /* control.c */
 extern void zj_control_interrupt(int64 run_id);
+extern Tuplestorestate *zj_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc);
 
 #endif							/* ZAPJOBS_H */

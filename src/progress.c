@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * progress.c
+ *	  Live progress of running jobs.  jobs.progress() and jobs.count_items()
+ *	  write the worker's slot in shared memory: no lock, no transaction, no
+ *	  WAL, so a job may call them per row.  Others read it at once (the
+ *	  jobs.active view, through jobs.live_progress()), whatever becomes of
+ *	  the job's transaction.  The launcher publishes changes as progress
+ *	  events, at most one per run every ZJ_PROGRESS_EVERY_MS; when the
+ *	  attempt ends, its last values are stored with its outcome in
+ *	  jobs.runs and published just before its final state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "zapjobs.h"
+
+#define ZJ_PROGRESS_EVERY_MS 100
+
+PG_FUNCTION_INFO_V1(zj_progress);
+PG_FUNCTION_INFO_V1(zj_count_items);
+PG_FUNCTION_INFO_V1(zj_live_progress);
+
+/* The worker's own slot (NULL in other processes). */
+static ZjProgress *zj_my_progress = NULL;
+static bool zj_launcher_poked = false;
+
+/* Launcher: what it last published, per slot. */
+static uint32 *zj_published_count = NULL;
+static TimestampTz *zj_published_at = NULL;
+
+void
+zj_progress_attach(ZjWorkerSlot *slot)
+{
+	zj_my_progress = &slot->progress;
+}
+
+/* Writer side of the changecount protocol (see ZjProgress). */
+static inline void
+zj_progress_write_begin(void)
+{
+	pg_atomic_fetch_add_u32(&zj_my_progress->changecount, 1);
+	pg_write_barrier();
+}
+
+static inline void
+zj_progress_write_end(void)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u32(&zj_my_progress->changecount, 1);
+}
+
+/* A run starts: its progress is blank. */
+void
+zj_progress_begin_run(ZjRun *run)
+{
+	ZjProgressValues *v = &zj_my_progress->v;
+
+	zj_progress_write_begin();
+	memset(v, 0, sizeof(*v));
+	v->run_id = run->id;
+	v->current = -1;
+	v->total = -1;
+	if (run->name != NULL)
+		strlcpy(v->name, run->name, sizeof(v->name));
+	zj_progress_write_end();
+	zj_launcher_poked = false;
+}
+
+/* A run ends: keep what it reported (run->progress) and blank the slot. */
+void
+zj_progress_end_run(ZjRun *run)
+{
+	ZjProgressValues *v = &zj_my_progress->v;
+
+	if (v->run_id != run->id)
+		return;					/* ended already */
+	run->progress = NULL;
+	if (v->at != 0)
+	{
+		run->progress = MemoryContextAlloc(zj_worker_run_cxt, sizeof(*v));
+		memcpy(run->progress, v, sizeof(*v));
+	}
+	zj_progress_write_begin();
+	v->run_id = 0;
+	zj_progress_write_end();
+}
+
+/* Reader side: a consistent copy; false if the slot has no run. */
+bool
+zj_progress_read(ZjProgress *p, ZjProgressValues *out)
+{
+	for (;;)
+	{
+		uint32		before = pg_atomic_read_u32(&p->changecount);
+
+		pg_read_barrier();
+		memcpy(out, &p->v, sizeof(*out));
+		pg_read_barrier();
+		if (before % 2 == 0 && pg_atomic_read_u32(&p->changecount) == before)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return out->run_id != 0;
+}
+
+/* Outside a job: say so, do nothing.  True if the caller may go on. */
+static bool
+zj_progress_in_job(const char *fn)
+{
+	if (zj_current_run != NULL && zj_my_progress != NULL)
+		return true;
+	ereport(NOTICE,
+			(errmsg("%s does nothing outside a running job", fn)));
+	return false;
+}
+
+static int64
+zj_progress_count_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	int64		n = PG_GETARG_INT64(argno);
+
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what)));
+	return n;
+}
+
+/* The first change of a run wakes the launcher, which then polls. */
+static void
+zj_progress_changed(void)
+{
+	zj_my_progress->v.at = GetCurrentTimestamp();
+	zj_progress_write_end();
+	if (!zj_launcher_poked)
+	{
+		zj_launcher_poked = true;
+		zj_wake_launcher();
+	}
+}
+
+/*
+ * jobs.progress(current, total DEFAULT NULL, message DEFAULT NULL): NULL
+ * total or message keep the previous one.
+ */
+Datum
+zj_progress(PG_FUNCTION_ARGS)
+{
+	ZjProgressValues *v;
+	int64		current;
+	int64		total = -1;
+
+	if (!zj_progress_in_job("jobs.progress()"))
+		PG_RETURN_VOID();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("current must not be NULL")));
+	current = zj_progress_count_arg(fcinfo, 0, "current");
+	if (!PG_ARGISNULL(1))
+		total = zj_progress_count_arg(fcinfo, 1, "total");
+
+	v = &zj_my_progress->v;
+	zj_progress_write_begin();
+	v->current = current;
+	if (total >= 0)
+		v->total = total;
+	if (!PG_ARGISNULL(2))
+	{
+		text	   *t = PG_GETARG_TEXT_PP(2);
+		int			len = VARSIZE_ANY_EXHDR(t);
+
+		if (len >= ZJ_MESSAGE_MAX)
+			len = pg_mbcliplen(VARDATA_ANY(t), len, ZJ_MESSAGE_MAX - 1);
+		memcpy(v->message, VARDATA_ANY(t), len);
+		v->message[len] = '\0';
+	}
+	zj_progress_changed();
+	PG_RETURN_VOID();
+}
+
+/* jobs.count_items(processed DEFAULT 1, succeeded DEFAULT 0, failed DEFAULT 0) */
+Datum
+zj_count_items(PG_FUNCTION_ARGS)
+{
+	ZjProgressValues *v;
+	int64		processed;
+	int64		succeeded;
+	int64		failed;
+
+	if (!zj_progress_in_job("jobs.count_items()"))
+		PG_RETURN_VOID();
+	processed = PG_ARGISNULL(0) ? 0 : zj_progress_count_arg(fcinfo, 0, "processed");
+	succeeded = PG_ARGISNULL(1) ? 0 : zj_progress_count_arg(fcinfo, 1, "succeeded");
+	failed = PG_ARGISNULL(2) ? 0 : zj_progress_count_arg(fcinfo, 2, "failed");
+
+	v = &zj_my_progress->v;
+	zj_progress_write_begin();
+	v->processed += processed;
+	v->succeeded += succeeded;
+	v->failed += failed;
+	zj_progress_changed();
+	PG_RETURN_VOID();
+}
+
+/* A progress event from a run's values. */
+void
+zj_progress_event(ZjRunEvent *ev, const ZjProgressValues *v, const char *name)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = ZJ_EV_PROGRESS;
+	ev->run_id = v->run_id;
+	ev->last_id = v->run_id;
+	ev->count = 1;
+	ev->at = v->at;
+	ev->current = v->current;
+	ev->total = v->total;
+	ev->processed = v->processed;
+	ev->succeeded = v->succeeded;
+	ev->failed = v->failed;
+	strlcpy(ev->message, v->message, sizeof(ev->message));
+	strlcpy(ev->name, name != NULL ? name : v->name, sizeof(ev->name));
+}
+
+/*
+ * Launcher: publish progress that changed, at most every
+ * ZJ_PROGRESS_EVERY_MS per run.  Returns ms until it should look again,
+ * or -1 when no running job reports progress.
+ */
+long
+zj_progress_publish(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		next = -1;
+	int			i;
+
+	if (zj_published_count == NULL)
+	{
+		zj_published_count = MemoryContextAllocZero(TopMemoryContext,
+													sizeof(uint32) * zj_shared->nslots);
+		zj_published_at = MemoryContextAllocZero(TopMemoryContext,
+												 sizeof(TimestampTz) * zj_shared->nslots);
+	}
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjProgress *p = &zj_shared->slots[i].progress;
+		uint32		count = pg_atomic_read_u32(&p->changecount);
+		ZjProgressValues v;
+		ZjRunEvent	ev;
+
+		if (count == zj_published_count[i] || !zj_progress_read(p, &v) || v.at == 0)
+			continue;
+		next = ZJ_PROGRESS_EVERY_MS;
+		if (!TimestampDifferenceExceeds(zj_published_at[i], now, ZJ_PROGRESS_EVERY_MS))
+			continue;
+		zj_progress_event(&ev, &v, NULL);
+		zj_publisher_add(&ev);
+		zj_published_count[i] = count;
+		zj_published_at[i] = now;
+	}
+	return next;
+}
+
+/* May the current user see the runs of role? */
+static bool
+zj_progress_may_see(Oid role)
+{
+	return is_member_of_role(GetUserId(), role);
+}
+
+static void
+zj_progress_row(Tuplestorestate *store, TupleDesc desc, const ZjProgressValues *v)
+{
+	Datum		values[8];
+	bool		nulls[8] = {false};
+
+	values[0] = Int64GetDatum(v->run_id);
+	values[1] = Int64GetDatum(v->current);
+	nulls[1] = v->current < 0;
+	values[2] = Int64GetDatum(v->total);
+	nulls[2] = v->total < 0;
+	values[3] = CStringGetTextDatum(v->message);
+	nulls[3] = v->message[0] == '\0';
+	values[4] = Int64GetDatum(v->processed);
+	values[5] = Int64GetDatum(v->succeeded);
+	values[6] = Int64GetDatum(v->failed);
+	values[7] = TimestampTzGetDatum(v->at);
+	tuplestore_putvalues(store, desc, values, nulls);
+}
+
+/* jobs.live_progress(): progress of the runs executing now (that we may see). */
+Datum
+zj_live_progress(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = zj_srf_begin(fcinfo, &desc);
+	int			i;
+
+	for (i = 0; zj_shmem_ready() && i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *slot = &zj_shared->slots[i];
+		ZjProgressValues v;
+
+		if (zj_progress_read(&slot->progress, &v) && v.at != 0 &&
+			zj_progress_may_see(slot->role))
+			zj_progress_row(store, desc, &v);
+	}
+	return (Datum) 0;
+}
