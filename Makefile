@@ -27,7 +27,7 @@ OBJS = \
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
-REGRESS = api execution security reliability
+REGRESS = api execution security reliability progress
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1

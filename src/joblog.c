@@ -146,7 +146,7 @@ zj_log_emit_hook(ErrorData *edata)
 
 /*
  * Worker start: notices reach emit_log_hook only if the server would log
- * them, so let NOTICE and INFO through (the hook keeps them out of the
+ * them, so let INFO and NOTICE through (the hook keeps them out of the
  * server log again).
  */
 void
@@ -154,8 +154,8 @@ zj_joblog_attach(ZjWorkerSlot *slot)
 {
 	zj_log_slot = slot;
 	zj_server_log_level = log_min_messages;
-	if (log_min_messages > NOTICE)
-		SetConfigOption("log_min_messages", "notice", PGC_SUSET, PGC_S_OVERRIDE);
+	if (log_min_messages > INFO)
+		SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 	zj_prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = zj_log_emit_hook;
 }

@@ -161,8 +161,6 @@ zj_progress(PG_FUNCTION_ARGS)
 	int64		current;
 	int64		total = -1;
 
-	if (!zj_progress_in_job("jobs.progress()"))
-		PG_RETURN_VOID();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -170,6 +168,8 @@ zj_progress(PG_FUNCTION_ARGS)
 	current = zj_progress_count_arg(fcinfo, 0, "current");
 	if (!PG_ARGISNULL(1))
 		total = zj_progress_count_arg(fcinfo, 1, "total");
+	if (!zj_progress_in_job("jobs.progress()"))
+		PG_RETURN_VOID();
 
 	v = &zj_my_progress->v;
 	zj_progress_write_begin();
@@ -199,11 +199,11 @@ zj_count_items(PG_FUNCTION_ARGS)
 	int64		succeeded;
 	int64		failed;
 
-	if (!zj_progress_in_job("jobs.count_items()"))
-		PG_RETURN_VOID();
 	processed = PG_ARGISNULL(0) ? 0 : zj_progress_count_arg(fcinfo, 0, "processed");
 	succeeded = PG_ARGISNULL(1) ? 0 : zj_progress_count_arg(fcinfo, 1, "succeeded");
 	failed = PG_ARGISNULL(2) ? 0 : zj_progress_count_arg(fcinfo, 2, "failed");
+	if (!zj_progress_in_job("jobs.count_items()"))
+		PG_RETURN_VOID();
 
 	v = &zj_my_progress->v;
 	zj_progress_write_begin();
