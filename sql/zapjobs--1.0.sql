@@ -324,7 +324,8 @@ SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.priority,
        p.current AS progress_current, p.total AS progress_total,
        p.message AS progress_message,
        round(100.0 * p.current / nullif(p.total, 0), 1) AS percent,
-       CASE WHEN p.current > 0 AND p.total > p.current
+       CASE WHEN p.total > 0 AND p.current >= p.total THEN interval '0'
+            WHEN p.current > 0 AND p.total > p.current
             THEN (p.at - r.started_at) * ((p.total - p.current)::float8 / p.current)
        END AS eta,
        p.processed AS items_processed, p.succeeded AS items_succeeded,

@@ -137,9 +137,10 @@ zj_log_emit_hook(ErrorData *edata)
 		zj_in_hook = true;
 		zj_log_line(level, edata->message, NULL);
 		zj_in_hook = false;
-		if (edata->elevel < zj_server_log_level)
-			edata->output_to_server = false;
 	}
+	/* We lowered log_min_messages to see these; the server log should not. */
+	if (edata->elevel >= INFO && edata->elevel < zj_server_log_level)
+		edata->output_to_server = false;
 	if (zj_prev_emit_log_hook)
 		zj_prev_emit_log_hook(edata);
 }

@@ -33,7 +33,7 @@ PG_FUNCTION_INFO_V1(zj_live_progress);
 
 /* The worker's own slot (NULL in other processes). */
 static ZjProgress *zj_my_progress = NULL;
-static bool zj_launcher_poked = false;
+static TimestampTz zj_launcher_poked_at = 0;
 
 /* Launcher: what it last published, per slot. */
 static uint32 *zj_published_count = NULL;
@@ -74,7 +74,6 @@ zj_progress_begin_run(ZjRun *run)
 	if (run->name != NULL)
 		strlcpy(v->name, run->name, sizeof(v->name));
 	zj_progress_write_end();
-	zj_launcher_poked = false;
 }
 
 /* A run ends: keep what it reported (run->progress) and blank the slot. */
@@ -137,15 +136,20 @@ zj_progress_count_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return n;
 }
 
-/* The first change of a run wakes the launcher, which then polls. */
+/*
+ * Finish a change.  The launcher, which may be asleep, is woken at most
+ * every ZJ_PROGRESS_EVERY_MS: it publishes no more often anyway.
+ */
 static void
 zj_progress_changed(void)
 {
-	zj_my_progress->v.at = GetCurrentTimestamp();
+	TimestampTz now = GetCurrentTimestamp();
+
+	zj_my_progress->v.at = now;
 	zj_progress_write_end();
-	if (!zj_launcher_poked)
+	if (now - zj_launcher_poked_at >= ZJ_PROGRESS_EVERY_MS * 1000)
 	{
-		zj_launcher_poked = true;
+		zj_launcher_poked_at = now;
 		zj_wake_launcher();
 	}
 }

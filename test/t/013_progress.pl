@@ -24,11 +24,12 @@ sub val { return zj_sql($node, $_[0]) }
 
 # --- Helpers: a LISTEN job_update session and its events ---------------------
 #
-# new_listener(): a session listening on job_update.  drain(L): reads the
-# notifications that arrived since the last drain into L's list, in arrival
-# order.  Each payload must be strict UTF-8 and a JSON object with a "type";
-# the others go to L's {bad} list.  A listener lives for one section only
-# (a background psql session has a fixed time budget).
+# new_listener(): a session listening on job_update.  drain(L, SQL): runs
+# SQL (default SELECT 1) in it and reads the notifications that arrived
+# since the last drain into L's list, in arrival order.  Each payload must
+# be strict UTF-8 and a JSON object with a "type"; the others go to L's
+# {bad} list.  A listener lives for one section only (a background psql
+# session has a fixed time budget).
 my $json = JSON::PP->new;
 
 sub new_listener
@@ -40,8 +41,8 @@ sub new_listener
 
 sub drain
 {
-	my ($l) = @_;
-	my $out = $l->{psql}->query('SELECT 1');
+	my ($l, $sql) = @_;
+	my $out = $l->{psql}->query($sql // 'SELECT 1');
 	for my $line (split /\n/, $out)
 	{
 		next
@@ -104,8 +105,7 @@ sub drain_until_final
 	while (!defined final_event($l, $id) && time() < $deadline)
 	{
 		# Events are sent by the launcher shortly after the change.
-		$l->{psql}->query('SELECT pg_sleep(0.05)');
-		drain($l);
+		drain($l, 'SELECT pg_sleep(0.05)');
 	}
 	return defined final_event($l, $id);
 }
@@ -216,8 +216,13 @@ is_deeply(
 	'... percent is non-null and current/total in percent');
 my @later = grep { $_->{current} >= 3 } @with_total;
 ok(@later, 'some samples were taken at step 3 or later');
-is_deeply([ grep { $_->{eta} eq '' || $_->{eta} < 0 } @later ],
-	[], '... eta is non-null and not negative in all of them');
+is_deeply(
+	[
+		grep { $_->{current} < 20 && ($_->{eta} eq '' || $_->{eta} < 0) }
+		  @later
+	],
+	[],
+	'... eta is non-null and not negative in those before the last step');
 # At step N, items_processed is N - 1 or N (count_items follows progress).
 is_deeply(
 	[
@@ -389,12 +394,21 @@ like($err, qr/NOTICE:  .*does nothing outside a running job/, '... with a notice
 is(val('SELECT count(*) FROM jobs.active'), '0',
 	'... and neither created anything in jobs.active');
 
-for my $bad ('jobs.progress(-1, 10)', 'jobs.progress(1, -10)')
+for my $bad ('jobs.progress(-1, 10)', 'jobs.progress(1, -10)',
+	'jobs.count_items(-1)')
 {
 	my $bid = zj_enqueue($node, "SELECT $bad", max_attempts => 1);
 	is(zj_wait($node, $bid), 'failed', "a job calling $bad fails");
 	is(zj_run($node, $bid, 'error_sqlstate')->{error_sqlstate},
 		'22023', '... with 22023');
+}
+
+for my $bad ('jobs.progress(-1, 10)', 'jobs.count_items(1, -1)')
+{
+	($rc, $out, $err) =
+	  $node->psql('postgres', "\\set VERBOSITY verbose\nSELECT $bad");
+	isnt($rc, 0, "$bad outside a job is an error too");
+	like($err, qr/ERROR:  22023:/, '... 22023') or diag($err);
 }
 
 # --- (f) A tight loop ---------------------------------------------------------------------

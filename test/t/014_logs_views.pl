@@ -31,11 +31,12 @@ sub val_as { return zj_sql($node, $_[1], user => $_[0]) }
 
 # --- Helpers: a LISTEN job_update session and its events ---------------------
 #
-# new_listener(): a session listening on job_update.  drain(L): reads the
-# notifications that arrived since the last drain into L's list, in arrival
-# order.  Each payload must be strict UTF-8 and a JSON object with a "type";
-# the others go to L's {bad} list.  A listener lives for one section only
-# (a background psql session has a fixed time budget).
+# new_listener(): a session listening on job_update.  drain(L, SQL): runs
+# SQL (default SELECT 1) in it and reads the notifications that arrived
+# since the last drain into L's list, in arrival order.  Each payload must
+# be strict UTF-8 and a JSON object with a "type"; the others go to L's
+# {bad} list.  A listener lives for one section only (a background psql
+# session has a fixed time budget).
 my $json = JSON::PP->new;
 
 sub new_listener
@@ -47,8 +48,8 @@ sub new_listener
 
 sub drain
 {
-	my ($l) = @_;
-	my $out = $l->{psql}->query('SELECT 1');
+	my ($l, $sql) = @_;
+	my $out = $l->{psql}->query($sql // 'SELECT 1');
 	for my $line (split /\n/, $out)
 	{
 		next
@@ -89,8 +90,7 @@ sub drain_until
 	drain($l);
 	while (!$cond->() && time() < $deadline)
 	{
-		$l->{psql}->query('SELECT pg_sleep(0.05)');
-		drain($l);
+		drain($l, 'SELECT pg_sleep(0.05)');
 	}
 	return $cond->();
 }
