@@ -199,10 +199,15 @@ zj_launcher_cycle(void)
 	long		progress_ms;
 
 	zj_pool_check_exits(&need_reap);
+
+	/*
+	 * The ring first: a run's "running" event is in it before its job can
+	 * log or report progress.  Progress after the ring: a run whose final
+	 * event was there has left its slot already.
+	 */
+	zj_publisher_run();
 	if (OidIsValid(zj_shared->extension))
 		zj_joblog_drain();
-	zj_publisher_run();
-	/* After the ring: progress of a run that ended is no longer there. */
 	progress_ms = zj_progress_publish();
 	zj_publisher_run();
 	if (OidIsValid(zj_shared->extension))

@@ -45,11 +45,21 @@ zj_progress_attach(ZjWorkerSlot *slot)
 	zj_my_progress = &slot->progress;
 }
 
-/* Writer side of the changecount protocol (see ZjProgress). */
+/*
+ * Writer side of the changecount protocol (see ZjProgress).  The worker is
+ * the only writer: a plain increment does, as for PgBackendStatus.
+ */
+static inline void
+zj_progress_bump(void)
+{
+	pg_atomic_write_u32(&zj_my_progress->changecount,
+						pg_atomic_read_u32(&zj_my_progress->changecount) + 1);
+}
+
 static inline void
 zj_progress_write_begin(void)
 {
-	pg_atomic_fetch_add_u32(&zj_my_progress->changecount, 1);
+	zj_progress_bump();
 	pg_write_barrier();
 }
 
@@ -57,7 +67,7 @@ static inline void
 zj_progress_write_end(void)
 {
 	pg_write_barrier();
-	pg_atomic_fetch_add_u32(&zj_my_progress->changecount, 1);
+	zj_progress_bump();
 }
 
 /* A run starts: its progress is blank. */

@@ -291,6 +291,9 @@ my $done = final_event($listener, $id);
 is($done->{status}, 'completed', 'the final run event is "completed"');
 ok(@progress && $done->{_pos} > $progress[-1]{_pos},
 	'... and arrives after the last progress event');
+my ($started) = grep { $_->{status} eq 'running' } events_of($listener, $id, 'run');
+ok(@progress && $started && $started->{_pos} < $progress[0]{_pos},
+	'the run\'s running event arrives before its first progress event');
 my @run_types = grep { $_->{type} eq 'run' } @{ $listener->{events} };
 ok(@run_types >= 3, 'run events carry "type": "run"');
 
@@ -335,15 +338,6 @@ is_deeply(
 		items_failed => 1
 	},
 	'... its progress and items survive the rollback in jobs.runs');
-# If attempts keep their own progress, it is this attempt's.
-if (val(q{SELECT count(*) FROM information_schema.columns
-          WHERE table_schema = 'jobs' AND table_name = 'attempts'
-            AND column_name = 'progress_current'}) eq '1')
-{
-	is(val("SELECT progress_current FROM jobs.attempts WHERE run_id = $fail AND attempt = 1"),
-		'7', '... and in jobs.attempts');
-}
-
 my $sub = zj_enqueue($node,
 	q{DO $$ BEGIN
 	    PERFORM jobs.progress(1, 10, 'first');

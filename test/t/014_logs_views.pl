@@ -82,6 +82,39 @@ sub events_of
 	} @{ $l->{events} };
 }
 
+# Events of run ID of other kinds than "run" that did not arrive between
+# its "running" event and its final one (as "type:position" strings).
+sub out_of_order
+{
+	my ($l, $id) = @_;
+	my %final = map { $_ => 1 } zj_final_statuses();
+	my ($running, $end, @other);
+	my $i = 0;
+	for my $ev (@{ $l->{events} })
+	{
+		if (defined $ev->{id} && $ev->{id} eq $id)
+		{
+			if ($ev->{type} eq 'run')
+			{
+				$running //= $i if $ev->{status} eq 'running';
+				$end //= $i if $final{ $ev->{status} };
+			}
+			else
+			{
+				push @other, [ $ev->{type}, $i ];
+			}
+		}
+		$i++;
+	}
+	return map { "$_->[0]:$_->[1]" }
+	  grep {
+		     !defined $running
+		  || $_->[1] < $running
+		  || !defined $end
+		  || $_->[1] > $end
+	  } @other;
+}
+
 # Drain L until COND->() is true or the deadline passed; returns COND->().
 sub drain_until
 {
@@ -158,6 +191,9 @@ is( val(qq{SELECT bool_and(l.at BETWEEN r.started_at AND r.finished_at + interva
 	't', '... timestamped while the job ran');
 ok(drain_until($l, sub { events_of($l, $lg, 'log') >= 2 }),
 	'... and published as 2 log events');
+ok( drain_until(
+		$l, sub { grep { $_->{status} eq 'completed' } events_of($l, $lg, 'run') }),
+	'... and the run\'s completed event');
 quit_listener($l);
 is_deeply($l->{bad}, [], '... payloads are strict UTF-8 JSON with a "type"');
 my @le = events_of($l, $lg, 'log');
@@ -166,6 +202,8 @@ is(join('|', map { $_->{message} // 'null' } @le),
 	'hello from a job|second line', '... messages');
 is(join('|', map { $_->{name} // 'null' } @le), 'logger|logger', '... job name');
 ok(!grep({ !defined $_->{at} } @le), '... with "at"');
+is_deeply([ out_of_order($l, $lg) ], [],
+	'... the log events come between the run\'s running and completed events');
 
 my ($rc, $out, $err) =
   $node->psql('postgres', q{SELECT jobs.log('info', 'outside'); SELECT 'done'});
@@ -268,7 +306,12 @@ is( val(qq{SELECT message = E'a"b\\\\c\\n\\t' || chr(1) || chr(31) || chr(127)
 	't', '... stored as written, with its context');
 ok(drain_until($l, sub { events_of($l, $odd, 'log') >= 1 }),
 	'... published as a log event');
+ok( drain_until(
+		$l, sub { grep { $_->{status} eq 'completed' } events_of($l, $odd, 'run') }),
+	'... and the run\'s completed event');
 quit_listener($l);
+is_deeply([ map { out_of_order($l, $_) } $big, $odd ], [],
+	'the log events of both runs come between their running and completed events');
 is_deeply($l->{bad}, [], 'all payloads are strict UTF-8 JSON objects with a "type"');
 
 for my $ev (@big)
@@ -337,11 +380,11 @@ is( val(qq{SELECT string_agg(id || '|' || status, ',' ORDER BY id) FROM jobs.act
 	       WHERE name IN ('stat_a', 'stat_b', 'stat_c')}),
 	"$b_held|pending,$c_run|running",
 	'jobs.active lists the pending and the running run, not scheduled, awaiting or finished ones');
-is( val(qq{SELECT concat_ws('|', queue, owner, attempt, started_at IS NOT NULL,
+is( val(qq{SELECT concat_ws('|', queue, owner = current_user::regrole, attempt, started_at IS NOT NULL,
 	                       elapsed > interval '0', progress_current, progress_total,
 	                       progress_message, round(percent), eta IS NULL OR eta >= interval '0')
 	       FROM jobs.active WHERE id = $c_run}),
-	'default|postgres|1|t|t|1|4|sleeping|25|t',
+	'default|t|1|t|t|1|4|sleeping|25|t',
 	'... the running run with its live progress, percent and elapsed time');
 is( val(qq{SELECT concat_ws('|', queue, status, started_at IS NULL, progress_current IS NULL,
 	                       percent IS NULL)
@@ -358,11 +401,12 @@ is( val(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM jobs.history}),
 	'... all of them');
 ok(newest_first(q{SELECT extract(epoch FROM finished_at) FROM jobs.history}),
 	'... newest first');
-is( val(qq{SELECT concat_ws('|', name, queue, owner, status, attempt, created_at IS NOT NULL,
+is( val(qq{SELECT concat_ws('|', name, queue, owner = current_user::regrole, status, attempt,
+	                       created_at IS NOT NULL,
 	                       started_at IS NOT NULL, duration = finished_at - started_at,
 	                       error_sqlstate, error_message, output::text)
 	       FROM jobs.history WHERE id = $a_fail[0]}),
-	'stat_a|default|postgres|failed|1|t|t|t|22012|division by zero',
+	'stat_a|default|t|failed|1|t|t|t|22012|division by zero',
 	'... a failed run with its error');
 is( val(qq{SELECT concat_ws('|', status, output::text) FROM jobs.history WHERE id = $a_ok[0]}),
 	'completed|{"one": 1}', '... a completed run with its output');
