@@ -19,6 +19,8 @@ OBJS = \
 	src/watchdog.o \
 	src/progress.o \
 	src/joblog.o \
+	src/shell.o \
+	src/shell_output.o \
 	src/sqlexec.o \
 	src/output.o \
 	src/api.o \

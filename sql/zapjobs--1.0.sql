@@ -36,6 +36,7 @@ CREATE TABLE jobs.runs (
     dedupe_key       text,
     cancel_requested boolean NOT NULL DEFAULT false,
     crashes          integer NOT NULL DEFAULT 0,
+    shell_pgid       integer,
     worker_pid       integer,
     worker_epoch     bigint,
     error_sqlstate   text,
@@ -56,6 +57,7 @@ COMMENT ON TABLE jobs.runs IS 'One row per job run; see the zapjobs README for t
 COMMENT ON COLUMN jobs.runs.owner IS 'Role that enqueued the run; the job runs in a session of this role';
 COMMENT ON COLUMN jobs.runs.worker_epoch IS 'Identifies the server lifetime of the worker that claimed the run';
 COMMENT ON COLUMN jobs.runs.progress_current IS 'Last progress the job reported (jobs.progress); live values are in jobs.active';
+COMMENT ON COLUMN jobs.runs.shell_pgid IS 'Process group of a shell job''s last attempt, so that nothing of it outlives its worker';
 COMMENT ON COLUMN jobs.runs.crashes IS 'Attempts of this run that a server crash or immediate shutdown interrupted';
 
 -- The claim path: next pending run of a role by priority, run_at, id.  The

@@ -86,10 +86,10 @@ zj_api_kind_arg(FunctionCallInfo fcinfo)
 		text_to_cstring(PG_GETARG_TEXT_PP(8));
 
 	if (strcmp(kind, "shell") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("shell jobs are not supported by this version of zapjobs"),
-				 errhint("Use kind => 'sql'.")));
+	{
+		zj_shell_check_allowed(GetUserId(), false);
+		return kind;
+	}
 	if (strcmp(kind, "sql") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -94,7 +94,7 @@ zj_batch_suspect(ZjRun *run)
 bool
 zj_batch_possible(ZjRun *run, List **parsetrees)
 {
-	if (zj_batch_time_ms <= 0 || DefaultXactReadOnly ||
+	if (zj_batch_time_ms <= 0 || run->shell || DefaultXactReadOnly ||
 		DefaultXactIsoLevel != XACT_READ_COMMITTED)
 		return false;
 	return zj_batch_parse(run, parsetrees);
@@ -110,6 +110,8 @@ zj_batch_parse(ZjRun *run, List **parsetrees)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		ok = false;
 
+	if (run->shell)
+		return false;			/* a shell run always runs on its own */
 	PG_TRY();
 	{
 		*parsetrees = zj_sql_parse(run->command, zj_worker_run_cxt);

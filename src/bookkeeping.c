@@ -337,6 +337,22 @@ zj_book_insert(const ZjNewRun *run)
 	return id;
 }
 
+/* Keep a shell run's process group for the reaper; commits with the caller. */
+void
+zj_book_set_shell_pgid(ZjRun *run, pid_t pgid)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(run->id);
+	values[1] = Int32GetDatum((int32) pgid);
+	zj_book_begin();
+	zj_book_exec(&plan, "UPDATE jobs.runs SET shell_pgid = $2 WHERE id = $1",
+				 2, types, values, NULL);
+	zj_book_end();
+}
+
 /* Copy the claimed run out of SPI memory into cxt. */
 ZjRun *
 zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
@@ -356,6 +372,7 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	run->timeout_ms = isnull ? 0 : DatumGetInt64(d);
 	run->name = zj_book_text(tup, desc, 5);
 	run->queue = zj_book_text(tup, desc, 6);
+	run->shell = strcmp(zj_book_text(tup, desc, ZJ_EVENT_NCOLS + 5), "shell") == 0;
 	MemoryContextSwitchTo(old);
 	return run;
 }
@@ -370,9 +387,7 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	"UPDATE jobs.runs AS r SET status = 'running'," \
 	" attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp()," \
 	" worker_pid = $2, worker_epoch = $3"
-#define ZJ_CLAIM_RETURNING \
-	" RETURNING " ZJ_EVENT_COLUMNS ", r.command, r.search_path," \
-	" r.input, (extract(epoch FROM r.timeout) * 1000)::int8"
+#define ZJ_CLAIM_RETURNING " RETURNING " ZJ_LOCK_COLUMNS
 
 /*
  * pending -> running: claim the next run of this role, or (only_id != 0)

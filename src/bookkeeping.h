@@ -31,7 +31,7 @@
 
 /* Columns to describe a run to execute (zj_book_copy_run). */
 #define ZJ_LOCK_COLUMNS ZJ_EVENT_COLUMNS ", r.command, r.search_path," \
-	" r.input, (extract(epoch FROM r.timeout) * 1000)::int8"
+	" r.input, (extract(epoch FROM r.timeout) * 1000)::int8, r.kind"
 
 /* Statuses of runs that are not finished. */
 #define ZJ_UNFINISHED_STATUSES \

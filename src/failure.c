@@ -379,6 +379,7 @@ typedef struct ZjReapee
 	bool		crashed;		/* claimed in an earlier server lifetime */
 	TimestampTz started_at;
 	int64		timeout_ms;
+	int32		shell_pgid;		/* a shell run's process group, or 0 */
 } ZjReapee;
 
 /* End the attempt of a running run whose worker is gone. */
@@ -388,6 +389,9 @@ zj_failure_reap_one(const ZjReapee *r)
 	ZjRun		run;
 	ZjFailure	f;
 
+	/* Nothing of a shell job may outlive its worker. */
+	if (r->shell_pgid > 0)
+		zj_shell_kill_orphans(r->shell_pgid);
 	memset(&run, 0, sizeof(run));
 	run.id = r->id;
 	run.attempt = r->attempt;
@@ -424,7 +428,7 @@ zj_failure_find_orphans(int *n)
 	zj_book_begin();
 	zj_book_exec(&plan,
 				 "SELECT id, attempt, worker_pid, worker_epoch, started_at,"
-				 " (extract(epoch FROM timeout) * 1000)::int8"
+				 " (extract(epoch FROM timeout) * 1000)::int8, shell_pgid"
 				 " FROM jobs.runs WHERE status = 'running'",
 				 0, NULL, NULL, NULL);
 	found = MemoryContextAllocZero(cxt, sizeof(ZjReapee) * (SPI_processed + 1));
@@ -443,6 +447,7 @@ zj_failure_find_orphans(int *n)
 			(uint64) DatumGetInt64(epoch) != zj_shared->epoch;
 		r->started_at = zj_book_time(tup, desc, 5);
 		r->timeout_ms = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+		r->shell_pgid = zj_book_int4(tup, desc, 7);
 		if (r->crashed || !zj_failure_worker_alive(r->id, r->pid, DatumGetInt64(epoch)))
 			(*n)++;
 	}

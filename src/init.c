@@ -37,6 +37,9 @@ char	   *zj_non_retryable_sqlstates = NULL;
 int			zj_max_crashes = 2;
 int			zj_kill_grace_ms = 500;
 int			zj_max_log_lines = 1000;
+bool		zj_shell_enabled = true;
+char	   *zj_shell_directory = NULL;
+int			zj_shell_kill_grace_ms = 2000;
 int			zj_event_detail = ZJ_DETAIL_FULL;
 
 static const struct config_enum_entry zj_event_detail_options[] = {
@@ -121,6 +124,21 @@ zj_init_define_runtime_gucs(void)
 							NULL, &zj_default_max_attempts, 3, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	zj_init_define_retry_gucs();
+	DefineCustomBoolVariable("zapjobs.shell_enabled",
+							 "Whether shell jobs may be enqueued and run.",
+							 "Shell jobs run as the server's operating-system "
+							 "user.",
+							 &zj_shell_enabled, true, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("zapjobs.shell_directory",
+							   "Working directory of shell jobs.",
+							   NULL, &zj_shell_directory, "/tmp",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.shell_kill_grace",
+							"Time between SIGTERM and SIGKILL when a shell "
+							"job is stopped (timeout, cancel).",
+							NULL, &zj_shell_kill_grace_ms, 2000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_log_lines",
 							"Log lines kept per attempt of a run; further "
 							"lines are counted in a last line.",

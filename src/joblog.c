@@ -113,8 +113,8 @@ zj_log_put(const char *level, const char *message, const char *context)
 }
 
 /* Log a line of the current run, within zapjobs.max_log_lines. */
-static void
-zj_log_line(const char *level, const char *message, const char *context)
+void
+zj_joblog_line(const char *level, const char *message, const char *context)
 {
 	if (zj_log_lines >= zj_max_log_lines || !zj_log_put(level, message, context))
 	{
@@ -135,7 +135,7 @@ zj_log_emit_hook(ErrorData *edata)
 	if (zj_log_run_id != 0 && level != NULL && !zj_in_hook && edata->message != NULL)
 	{
 		zj_in_hook = true;
-		zj_log_line(level, edata->message, NULL);
+		zj_joblog_line(level, edata->message, NULL);
 		zj_in_hook = false;
 	}
 	/* We lowered log_min_messages to see these; the server log should not. */
@@ -191,13 +191,24 @@ zj_joblog_end_run(void)
 		elog(LOG, "zapjobs could not flush the log of a run: the launcher does not take it");
 }
 
+/* Is level one of jobs.log's (lower case)? */
+bool
+zj_joblog_level_valid(const char *level)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(zj_log_levels); i++)
+		if (strcmp(level, zj_log_levels[i]) == 0)
+			return true;
+	return false;
+}
+
 /* jobs.log(level, message, context DEFAULT NULL) */
 Datum
 zj_log(PG_FUNCTION_ARGS)
 {
 	char	   *level;
 	char	   *context = NULL;
-	int			i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -205,10 +216,7 @@ zj_log(PG_FUNCTION_ARGS)
 				 errmsg("level and message must not be NULL")));
 	level = asc_tolower(VARDATA_ANY(PG_GETARG_TEXT_PP(0)),
 						VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)));
-	for (i = 0; i < lengthof(zj_log_levels); i++)
-		if (strcmp(level, zj_log_levels[i]) == 0)
-			break;
-	if (i == lengthof(zj_log_levels))
+	if (!zj_joblog_level_valid(level))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown log level \"%s\"", level),
@@ -222,7 +230,7 @@ zj_log(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		context = JsonbToCString(NULL, &PG_GETARG_JSONB_P(2)->root,
 								 VARSIZE(PG_GETARG_JSONB_P(2)));
-	zj_log_line(level, text_to_cstring(PG_GETARG_TEXT_PP(1)), context);
+	zj_joblog_line(level, text_to_cstring(PG_GETARG_TEXT_PP(1)), context);
 	PG_RETURN_VOID();
 }
 

@@ -198,6 +198,14 @@ zj_output_receiver(MemoryContext job_cxt)
 	return &zj_output_dest;
 }
 
+/* A run starts: no output yet, and what it sets is kept in run_cxt. */
+void
+zj_output_begin_run(MemoryContext run_cxt)
+{
+	zj_output_cxt = run_cxt;
+	zj_output_reset();
+}
+
 /* Forget the previous statement's row: only the last statement counts. */
 void
 zj_output_reset(void)

@@ -164,6 +164,28 @@ zj_progress_changed(void)
 	}
 }
 
+/* Set the running job's progress; total < 0 or message NULL: unchanged. */
+void
+zj_progress_set(int64 current, int64 total, const char *message)
+{
+	ZjProgressValues *v = &zj_my_progress->v;
+
+	zj_progress_write_begin();
+	v->current = current;
+	if (total >= 0)
+		v->total = total;
+	if (message != NULL)
+	{
+		int			len = strlen(message);
+
+		if (len >= ZJ_MESSAGE_MAX)
+			len = pg_mbcliplen(message, len, ZJ_MESSAGE_MAX - 1);
+		memcpy(v->message, message, len);
+		v->message[len] = '\0';
+	}
+	zj_progress_changed();
+}
+
 /*
  * jobs.progress(current, total DEFAULT NULL, message DEFAULT NULL): NULL
  * total or message keep the previous one.
@@ -171,7 +193,6 @@ zj_progress_changed(void)
 Datum
 zj_progress(PG_FUNCTION_ARGS)
 {
-	ZjProgressValues *v;
 	int64		current;
 	int64		total = -1;
 
@@ -185,22 +206,8 @@ zj_progress(PG_FUNCTION_ARGS)
 	if (!zj_progress_in_job("jobs.progress()"))
 		PG_RETURN_VOID();
 
-	v = &zj_my_progress->v;
-	zj_progress_write_begin();
-	v->current = current;
-	if (total >= 0)
-		v->total = total;
-	if (!PG_ARGISNULL(2))
-	{
-		text	   *t = PG_GETARG_TEXT_PP(2);
-		int			len = VARSIZE_ANY_EXHDR(t);
-
-		if (len >= ZJ_MESSAGE_MAX)
-			len = pg_mbcliplen(VARDATA_ANY(t), len, ZJ_MESSAGE_MAX - 1);
-		memcpy(v->message, VARDATA_ANY(t), len);
-		v->message[len] = '\0';
-	}
-	zj_progress_changed();
+	zj_progress_set(current, total,
+					PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_VOID();
 }
 

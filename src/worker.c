@@ -301,6 +301,7 @@ zj_worker_begin_run(ZjRun *run)
 	zj_current_run = run;
 	zj_explicit_output = NULL;
 	zj_output_was_set = false;
+	zj_output_begin_run(zj_worker_run_cxt);
 	run->started_at = GetCurrentTimestamp();
 	run->deadline = run->started_at + (int64) zj_worker_timeout_ms(run) * 1000;
 	zj_worker_set_state(ZJ_SLOT_BUSY, run->id, run->deadline);
@@ -311,6 +312,13 @@ zj_worker_begin_run(ZjRun *run)
 	QueryCancelPending = zj_worker_slot()->cancel_id == run->id;
 	if (QueryCancelPending)
 		InterruptPending = true;
+}
+
+/* The watchdog leaves us alone: the job is stopping (a shell job's group). */
+void
+zj_worker_unwatch(void)
+{
+	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
 }
 
 /* The watchdog terminates us kill_grace after this (a batch's limit). */
@@ -405,7 +413,10 @@ zj_worker_execute(ZjRun *run)
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
-		zj_worker_execute_and_complete(run);
+		if (run->shell)
+			zj_shell_execute(run);
+		else
+			zj_worker_execute_and_complete(run);
 	}
 	PG_CATCH();
 	{

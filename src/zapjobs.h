@@ -267,6 +267,7 @@ typedef struct ZjRun
 	TimestampTz started_at;		/* when execution began (worker's clock) */
 	TimestampTz deadline;		/* when its timeout expires */
 	ZjProgressValues *progress; /* its progress when it ended, or NULL */
+	bool		shell;			/* kind 'shell': /bin/sh -c command */
 	bool		locked;			/* locked pending by a batch, not claimed:
 								 * its outcome is written straight from
 								 * pending (zj_book_finish_locked) */
@@ -317,6 +318,7 @@ extern void zj_worker_begin_run(ZjRun *run);
 extern void zj_worker_end_run(ZjRun *run);
 extern void zj_worker_job_done(ZjRun *run);
 extern void zj_worker_set_deadline(TimestampTz deadline);
+extern void zj_worker_unwatch(void);
 extern void zj_worker_apply_search_path(ZjRun *run);
 extern void zj_worker_reset_session_state(void);
 extern ErrorData *zj_worker_catch_error(void);
@@ -369,9 +371,11 @@ typedef struct ZjNewRun
 } ZjNewRun;
 
 extern int64 zj_book_insert(const ZjNewRun *run);
+extern void zj_book_set_shell_pgid(ZjRun *run, pid_t pgid);
 
 /* progress.c: live progress of running jobs */
 extern void zj_progress_attach(ZjWorkerSlot *slot);
+extern void zj_progress_set(int64 current, int64 total, const char *message);
 extern void zj_progress_begin_run(ZjRun *run);
 extern void zj_progress_end_run(ZjRun *run);
 extern bool zj_progress_read(ZjProgress *p, ZjProgressValues *out);
@@ -384,6 +388,9 @@ extern void zj_joblog_attach(ZjWorkerSlot *slot);
 extern void zj_joblog_begin_run(ZjRun *run);
 extern void zj_joblog_end_run(void);
 extern void zj_joblog_drain(void);
+extern void zj_joblog_line(const char *level, const char *message,
+						   const char *context);
+extern bool zj_joblog_level_valid(const char *level);
 extern int	zj_max_log_lines;
 extern int	zj_event_detail;
 
@@ -398,6 +405,18 @@ typedef enum ZjEventDetail
 	ZJ_DETAIL_MINIMAL,			/* ids, states and numbers only */
 	ZJ_DETAIL_FULL				/* also messages jobs report */
 } ZjEventDetail;
+
+/* shell.c, shell_output.c: shell jobs */
+extern void zj_shell_check_allowed(Oid role, bool at_start);
+extern pid_t zj_shell_spawn(ZjRun *run, int *out_fd, int *err_fd);
+extern int	zj_shell_stop(pid_t pid, bool gently);
+extern void zj_shell_forget(void);
+extern void zj_shell_kill_orphans(pid_t pgid);
+extern void zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd);
+extern void zj_shell_execute(ZjRun *run);
+extern bool zj_shell_enabled;
+extern char *zj_shell_directory;
+extern int	zj_shell_kill_grace_ms;
 
 /* failure.c: how an attempt that did not complete ends */
 typedef enum ZjOutcome
@@ -445,6 +464,7 @@ extern void zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
 extern DestReceiver *zj_output_receiver(MemoryContext job_cxt);
 extern Jsonb *zj_output_keep(Jsonb *value);
 extern void zj_output_reset(void);
+extern void zj_output_begin_run(MemoryContext run_cxt);
 extern Jsonb *zj_output_result(void);
 extern Jsonb *zj_output_bound(Jsonb *value);
 
