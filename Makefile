@@ -29,7 +29,7 @@ OBJS = \
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
-REGRESS = api execution security reliability progress
+REGRESS = api execution security reliability progress shell
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1

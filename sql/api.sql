@@ -17,7 +17,11 @@ SELECT jobs.enqueue('SELECT 1', timeout => '30 days');
 SELECT jobs.enqueue('SELECT 1', run_at => 'infinity');
 SELECT jobs.enqueue('SELECT 1', run_at => '-infinity');
 SELECT jobs.enqueue('SELECT 1', kind => 'python');
-SELECT jobs.enqueue('SELECT 1', kind => 'shell');
+CREATE ROLE zj_api_noshell LOGIN;
+SET ROLE zj_api_noshell;
+SELECT jobs.enqueue('echo hi', kind => 'shell');
+RESET ROLE;
+DROP ROLE zj_api_noshell;
 SELECT count(*) AS runs_after_errors FROM jobs.runs;
 
 -- Defaults.
