@@ -46,6 +46,7 @@ typedef struct ZjShellStream
 {
 	int			fd;				/* -1 once at end of file */
 	bool		is_stderr;
+	bool		skipping;		/* dropping the rest of a cut line */
 	StringInfoData partial;		/* the line being read */
 } ZjShellStream;
 
@@ -182,7 +183,11 @@ zj_shell_line(ZjShellStream *s, ZjShellTail *tail, char *line, int len)
 		zj_joblog_line("info", line, NULL);
 }
 
-/* Hand over the complete lines in the stream's buffer (all, at_eof). */
+/*
+ * Hand over the complete lines in the stream's buffer (all, at_eof).  A
+ * line longer than ZJ_SHELL_LINE_MAX is cut: its rest, up to the next
+ * newline, is skipped.
+ */
 static void
 zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 {
@@ -193,11 +198,18 @@ zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 	{
 		char	   *nl = memchr(b->data + start, '\n', b->len - start);
 		int			len = nl ? nl - (b->data + start) : b->len - start;
-
-		if (nl == NULL && len < ZJ_SHELL_LINE_MAX && !(at_eof && len > 0))
-			break;
 		char	   *line;
 
+		if (s->skipping)
+		{
+			start = nl ? nl - b->data + 1 : b->len;
+			s->skipping = nl == NULL;
+			if (nl == NULL)
+				break;
+			continue;
+		}
+		if (nl == NULL && len < ZJ_SHELL_LINE_MAX && !(at_eof && len > 0))
+			break;
 		if (len > ZJ_SHELL_LINE_MAX)
 			len = ZJ_SHELL_LINE_MAX;
 		/* Not pnstrdup: the line may hold NUL bytes. */
@@ -205,7 +217,13 @@ zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 		memcpy(line, b->data + start, len);
 		line[len] = '\0';
 		zj_shell_line(s, tail, line, len);
-		start += len + (nl != NULL && b->data + start + len == nl ? 1 : 0);
+		if (nl != NULL && b->data + start + len == nl)
+			start += len + 1;
+		else
+		{
+			start += len;
+			s->skipping = !at_eof;
+		}
 	}
 	memmove(b->data, b->data + start, b->len - start);
 	b->len -= start;
@@ -293,11 +311,13 @@ zj_shell_fail(int status, ZjShellTail *tail)
 void
 zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 {
-	ZjShellStream streams[2] = {{out_fd, false}, {err_fd, true}};
+	ZjShellStream streams[2] = {{out_fd, false, false}, {err_fd, true, false}};
 	ZjShellTail tail;
 	MemoryContext loop_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "zapjobs shell output",
 												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext scratch = AllocSetContextCreate(loop_cxt, "zapjobs shell lines",
+												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(loop_cxt);
 	TimestampTz drain_until = 0;
 	int			status = 0;
@@ -313,8 +333,12 @@ zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 		if (drain_until == 0 && waitpid(pid, &status, WNOHANG) == pid)
 			drain_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													  ZJ_SHELL_DRAIN_MS);
+		/* Lines live until the next round: memory stays flat (buffers grow in place). */
+		MemoryContextReset(scratch);
+		MemoryContextSwitchTo(scratch);
 		zj_shell_read(&streams[0], &tail);
 		zj_shell_read(&streams[1], &tail);
+		MemoryContextSwitchTo(loop_cxt);
 		if (drain_until != 0 &&
 			((streams[0].fd < 0 && streams[1].fd < 0) ||
 			 GetCurrentTimestamp() >= drain_until))
