@@ -318,8 +318,10 @@ COMMENT ON FUNCTION jobs.live_progress IS
     'Progress of the runs executing now, from shared memory (runs of roles you are a member of)';
 
 -- Views.  Each filters on the caller's membership in the run's owner,
--- as the row-level security of jobs.runs does (a view runs as its owner).
-CREATE VIEW jobs.active AS
+-- as the row-level security of jobs.runs does (a view runs as its owner),
+-- and is a security barrier: the caller's own conditions, which could
+-- reveal what they look at, are only applied after that filter.
+CREATE VIEW jobs.active WITH (security_barrier) AS
 SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.priority,
        r.run_at, r.started_at,
        CASE WHEN r.status = 'running' THEN clock_timestamp() - r.started_at END AS elapsed,
@@ -339,7 +341,7 @@ SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.priority,
 COMMENT ON VIEW jobs.active IS
     'Running and pending runs, with live progress, percent done, estimated time left and elapsed time';
 
-CREATE VIEW jobs.history AS
+CREATE VIEW jobs.history WITH (security_barrier) AS
 SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.max_attempts,
        r.created_at, r.started_at, r.finished_at, r.duration,
        r.error_sqlstate, r.error_message, r.output,
@@ -351,7 +353,7 @@ SELECT r.id, r.name, r.queue, r.owner, r.status, r.attempt, r.max_attempts,
  ORDER BY r.finished_at DESC, r.id DESC;
 COMMENT ON VIEW jobs.history IS 'Finished runs, newest first';
 
-CREATE VIEW jobs.failures AS
+CREATE VIEW jobs.failures WITH (security_barrier) AS
 SELECT a.run_id, r.name, r.queue, r.owner, a.attempt, a.outcome,
        a.started_at, a.finished_at, a.error_sqlstate, a.error_message,
        a.error_detail, a.error_hint, r.status AS run_status
@@ -362,7 +364,7 @@ SELECT a.run_id, r.name, r.queue, r.owner, a.attempt, a.outcome,
 COMMENT ON VIEW jobs.failures IS
     'Attempts that did not complete, with their errors, newest first';
 
-CREATE VIEW jobs.stats AS
+CREATE VIEW jobs.stats WITH (security_barrier) AS
 SELECT r.name,
        count(*) FILTER (WHERE r.status = 'scheduled') AS scheduled,
        count(*) FILTER (WHERE r.status = 'pending') AS pending,

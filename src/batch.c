@@ -147,13 +147,16 @@ zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 
 /*
  * A locked run interrupted by a cancel that was not its own (its timeout
- * is not reached: a batch's limit is shorter) or past the batch's limit
- * is rolled back and run again on its own.
+ * is not reached: a batch's limit is shorter), past the batch's limit, or
+ * that reported progress or logged, is rolled back and run again on its
+ * own.
  */
 static bool
 zj_batch_must_rerun(ZjRun *run, ErrorData *edata, bool limited,
 					TimestampTz start, int limit_ms)
 {
+	if (run->locked && zj_locked_run_reported)
+		return true;
 	if (!run->locked || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 		return false;
 	if (limited && TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit_ms))
@@ -192,6 +195,11 @@ zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 		enable_timeout_after(STATEMENT_TIMEOUT, limited ? limit_ms : timeout_ms);
 		zj_sql_run(parsetrees, run->command, zj_worker_run_cxt, true);
 		AfterTriggerFireDeferred();
+		if (zj_locked_run_reported)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("run " INT64_FORMAT " reports progress or logs: it runs on its own",
+							run->id)));
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		output = zj_worker_output();
 		zj_batch_subxact_end(true);

@@ -386,7 +386,7 @@ zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 #define ZJ_CLAIM_SET \
 	"UPDATE jobs.runs AS r SET status = 'running'," \
 	" attempt = r.attempt + 1, started_at = pg_catalog.clock_timestamp()," \
-	" worker_pid = $2, worker_epoch = $3"
+	" worker_pid = $2, worker_epoch = $3, shell_pgid = NULL"
 #define ZJ_CLAIM_RETURNING " RETURNING " ZJ_LOCK_COLUMNS
 
 /*

@@ -36,7 +36,7 @@
 #include "zapjobs.h"
 #include "bookkeeping.h"
 
-#define ZJ_LOG_WAIT_MS	5000	/* longest wait for the launcher */
+#define ZJ_LOG_WAIT_MS	2000	/* longest wait for the launcher */
 
 PG_FUNCTION_INFO_V1(zj_log);
 
@@ -51,6 +51,8 @@ static int32 zj_log_attempt = 0;
 static char zj_log_name[ZJ_NAME_MAX];
 static int	zj_log_lines = 0;
 static int	zj_log_dropped = 0;
+static bool zj_log_stalled = false;	/* the launcher did not take lines in
+										 * time: drop instead of waiting */
 
 static const char *const zj_log_levels[] = {"debug", "info", "notice", "warning", "error"};
 
@@ -84,9 +86,15 @@ zj_log_put(const char *level, const char *message, const char *context)
 	int			len;
 	int			room;
 
-	if (head - pg_atomic_read_u32(&zj_log_slot->log_tail) >= ZJ_LOG_RING_SIZE &&
-		!zj_log_wait_taken(head - ZJ_LOG_RING_SIZE + 1))
-		return false;
+	if (head - pg_atomic_read_u32(&zj_log_slot->log_tail) >= ZJ_LOG_RING_SIZE)
+	{
+		/* Wait for room once at most per run: a stuck launcher costs 2 s. */
+		if (zj_log_stalled || !zj_log_wait_taken(head - ZJ_LOG_RING_SIZE + 1))
+		{
+			zj_log_stalled = true;
+			return false;
+		}
+	}
 	line = &zj_log_slot->log[head % ZJ_LOG_RING_SIZE];
 	line->run_id = zj_log_run_id;
 	line->attempt = zj_log_attempt;
@@ -116,12 +124,27 @@ zj_log_put(const char *level, const char *message, const char *context)
 void
 zj_joblog_line(const char *level, const char *message, const char *context)
 {
+	if (!zj_worker_may_report())
+		return;
 	if (zj_log_lines >= zj_max_log_lines || !zj_log_put(level, message, context))
 	{
 		zj_log_dropped++;
 		return;
 	}
 	zj_log_lines++;
+}
+
+/* Would the server log a message of elevel?  (elog.c's is_log_level_output) */
+static bool
+zj_log_level_output(int elevel, int log_min_level)
+{
+	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
+		return log_min_level == LOG || log_min_level <= ERROR;
+	if (elevel == WARNING_CLIENT_ONLY)
+		return false;
+	if (log_min_level == LOG)
+		return elevel >= FATAL;
+	return elevel >= log_min_level;
 }
 
 /* Notices of a job join its log; those the server would not log stay out of it. */
@@ -139,7 +162,7 @@ zj_log_emit_hook(ErrorData *edata)
 		zj_in_hook = false;
 	}
 	/* We lowered log_min_messages to see these; the server log should not. */
-	if (edata->elevel >= INFO && edata->elevel < zj_server_log_level)
+	if (level != NULL && !zj_log_level_output(edata->elevel, zj_server_log_level))
 		edata->output_to_server = false;
 	if (zj_prev_emit_log_hook)
 		zj_prev_emit_log_hook(edata);
@@ -155,7 +178,9 @@ zj_joblog_attach(ZjWorkerSlot *slot)
 {
 	zj_log_slot = slot;
 	zj_server_log_level = log_min_messages;
-	if (log_min_messages > INFO)
+	if (!zj_log_level_output(INFO, log_min_messages) ||
+		!zj_log_level_output(NOTICE, log_min_messages) ||
+		!zj_log_level_output(WARNING, log_min_messages))
 		SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 	zj_prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = zj_log_emit_hook;
@@ -169,6 +194,7 @@ zj_joblog_begin_run(ZjRun *run)
 	strlcpy(zj_log_name, run->name ? run->name : "", sizeof(zj_log_name));
 	zj_log_lines = 0;
 	zj_log_dropped = 0;
+	zj_log_stalled = false;
 }
 
 /* The run's lines, and a note of those dropped, are in jobs.logs. */
@@ -186,7 +212,7 @@ zj_joblog_end_run(void)
 		zj_log_dropped = 0;
 	}
 	zj_log_run_id = 0;
-	if (zj_log_slot != NULL &&
+	if (zj_log_slot != NULL && !zj_log_stalled &&
 		!zj_log_wait_taken(pg_atomic_read_u32(&zj_log_slot->log_head)))
 		elog(LOG, "zapjobs could not flush the log of a run: the launcher does not take it");
 }
@@ -241,7 +267,7 @@ zj_log(PG_FUNCTION_ARGS)
 
 /* The JSON payload of a log line's event. */
 static void
-zj_log_payload(StringInfo buf, const ZjLogLine *line)
+zj_log_payload(StringInfo buf, const ZjLogLine *line, int64 log_id)
 {
 	const char *message = line->text;
 	int			len = strlen(message);
@@ -254,8 +280,8 @@ zj_log_payload(StringInfo buf, const ZjLogLine *line)
 		appendStringInfoString(buf, "null");
 	else
 		escape_json(buf, line->name);
-	appendStringInfo(buf, ",\"attempt\":%d,\"level\":\"%s\"", line->attempt,
-					 line->level);
+	appendStringInfo(buf, ",\"attempt\":%d,\"log_id\":" INT64_FORMAT ",\"level\":\"%s\"",
+					 line->attempt, log_id, line->level);
 	zj_publisher_append_time(buf, "at", line->at);
 	if (zj_event_detail == ZJ_DETAIL_FULL)
 	{
@@ -270,16 +296,17 @@ zj_log_payload(StringInfo buf, const ZjLogLine *line)
 	appendStringInfoChar(buf, '}');
 }
 
-/* Store lines in jobs.logs and publish them, in the current transaction. */
+/*
+ * Store lines in jobs.logs, in the current transaction; ids[i] gets the
+ * id of line i, or 0 if its run is gone.
+ */
 static void
-zj_log_store(ZjLogLine *lines, int n)
+zj_log_store(ZjLogLine *lines, int n, int64 *ids)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[6] = {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
-	StringInfoData buf;
 	int			i;
 
-	initStringInfo(&buf);
 	zj_book_begin();
 	for (i = 0; i < n; i++)
 	{
@@ -297,18 +324,45 @@ zj_log_store(ZjLogLine *lines, int n)
 			values[5] = CStringGetTextDatum(message + strlen(message) + 1);
 			nulls[5] = ' ';
 		}
-		zj_book_exec(&plan,
-					 "INSERT INTO jobs.logs (run_id, attempt, at, level, message, context)"
-					 " SELECT $1, $2, $3, $4, $5, $6::jsonb"
-					 " WHERE EXISTS (SELECT FROM jobs.runs r WHERE r.id = $1)",
-					 6, types, values, nulls);
+		ids[i] = 0;
+		if (zj_book_exec(&plan,
+						 "INSERT INTO jobs.logs (run_id, attempt, at, level, message, context)"
+						 " SELECT $1, $2, $3, $4, $5, $6::jsonb"
+						 " WHERE EXISTS (SELECT FROM jobs.runs r WHERE r.id = $1)"
+						 " RETURNING id",
+						 6, types, values, nulls) == 1)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+		}
 	}
 	zj_book_end();
+}
+
+/*
+ * Publish stored lines, in a transaction of their own: a full NOTIFY
+ * queue must not cost the lines themselves.  The log id makes every
+ * payload distinct (NOTIFY folds identical ones within a transaction).
+ */
+static void
+zj_log_publish(ZjLogLine *lines, int n, int64 *ids)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	zj_xact_begin();
 	for (i = 0; i < n; i++)
 	{
-		zj_log_payload(&buf, &lines[i]);
+		if (ids[i] == 0)
+			continue;
+		zj_log_payload(&buf, &lines[i], ids[i]);
 		Async_Notify(zj_channel, buf.data);
 	}
+	CommitTransactionCommand();
+	zj_after_notify_commit();
 	pfree(buf.data);
 }
 
@@ -349,15 +403,22 @@ zj_joblog_drain(void)
 		uint32		upto;
 		int			n = zj_log_take(slot, &lines, &upto);
 		MemoryContext cxt = CurrentMemoryContext;
+		int64	   *ids;
+		volatile bool stored = false;
 
 		if (n == 0)
 			continue;
+		ids = palloc0(sizeof(int64) * n);
 		PG_TRY();
 		{
 			zj_xact_begin();
-			zj_log_store(lines, n);
+			zj_log_store(lines, n, ids);
 			CommitTransactionCommand();
-			zj_after_notify_commit();
+			stored = true;
+			/* Stored: the worker may go on (its outcome is published later). */
+			pg_memory_barrier();
+			pg_atomic_write_u32(&slot->log_tail, upto);
+			zj_log_publish(lines, n, ids);
 		}
 		PG_CATCH();
 		{
@@ -365,11 +426,13 @@ zj_joblog_drain(void)
 			EmitErrorReport();
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
-			elog(LOG, "zapjobs dropped %d log line(s) it could not store", n);
+			elog(LOG, stored ? "zapjobs could not publish %d stored log line(s)" :
+				 "zapjobs dropped %d log line(s) it could not store", n);
 		}
 		PG_END_TRY();
 		pg_memory_barrier();
 		pg_atomic_write_u32(&slot->log_tail, upto);
+		pfree(ids);
 		pfree(lines);
 	}
 }

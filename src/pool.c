@@ -194,6 +194,7 @@ zj_pool_start(int slotno, Oid role)
 	pg_atomic_write_u64(&slot->heartbeat, 0);
 	pg_atomic_write_u64(&slot->runs_completed, 0);
 	pg_atomic_write_u64(&slot->runs_failed, 0);
+	zj_progress_clear(&slot->progress);
 	args.generation = slot->generation;
 	LWLockRelease(zj_shared->lock);
 

@@ -105,6 +105,17 @@ zj_progress_end_run(ZjRun *run)
 	zj_progress_write_end();
 }
 
+/* Forget a slot's progress (its worker left, or the slot is reused). */
+void
+zj_progress_clear(ZjProgress *p)
+{
+	pg_atomic_write_u32(&p->changecount, pg_atomic_read_u32(&p->changecount) + 1);
+	pg_write_barrier();
+	memset(&p->v, 0, sizeof(p->v));
+	pg_write_barrier();
+	pg_atomic_write_u32(&p->changecount, pg_atomic_read_u32(&p->changecount) + 1);
+}
+
 /* Reader side: a consistent copy; false if the slot has no run. */
 bool
 zj_progress_read(ZjProgress *p, ZjProgressValues *out)
@@ -203,7 +214,7 @@ zj_progress(PG_FUNCTION_ARGS)
 	current = zj_progress_count_arg(fcinfo, 0, "current");
 	if (!PG_ARGISNULL(1))
 		total = zj_progress_count_arg(fcinfo, 1, "total");
-	if (!zj_progress_in_job("jobs.progress()"))
+	if (!zj_progress_in_job("jobs.progress()") || !zj_worker_may_report())
 		PG_RETURN_VOID();
 
 	zj_progress_set(current, total,
@@ -223,7 +234,7 @@ zj_count_items(PG_FUNCTION_ARGS)
 	processed = PG_ARGISNULL(0) ? 0 : zj_progress_count_arg(fcinfo, 0, "processed");
 	succeeded = PG_ARGISNULL(1) ? 0 : zj_progress_count_arg(fcinfo, 1, "succeeded");
 	failed = PG_ARGISNULL(2) ? 0 : zj_progress_count_arg(fcinfo, 2, "failed");
-	if (!zj_progress_in_job("jobs.count_items()"))
+	if (!zj_progress_in_job("jobs.count_items()") || !zj_worker_may_report())
 		PG_RETURN_VOID();
 
 	v = &zj_my_progress->v;
@@ -333,7 +344,8 @@ zj_live_progress(PG_FUNCTION_ARGS)
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		ZjProgressValues v;
 
-		if (zj_progress_read(&slot->progress, &v) && v.at != 0 &&
+		if (slot->state == ZJ_SLOT_BUSY &&
+			zj_progress_read(&slot->progress, &v) && v.at != 0 &&
 			zj_progress_may_see(slot->role))
 			zj_progress_row(store, desc, &v);
 	}

@@ -36,6 +36,7 @@
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -120,21 +121,25 @@ zj_shell_close_fds(void)
 
 /* In the child: async-signal-safe calls only. */
 static void
-zj_shell_child(const char *dir, char **argv, char **envp, int out, int err)
+zj_shell_child(const char *dir, char **argv, char **envp, int out, int err,
+			   pid_t parent)
 {
 	sigset_t	none;
 	int			sig;
 	int			devnull;
 	static const char msg[] = "zapjobs: could not start /bin/sh\n";
 
+	/* Signals are blocked since before fork: no handler of ours runs here. */
+	for (sig = 1; sig < NSIG; sig++)
+		(void) signal(sig, SIG_DFL);
 	(void) setsid();
 #ifdef __linux__
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);				/* the worker died already */
 #endif
 	sigemptyset(&none);
 	(void) sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		(void) signal(sig, SIG_DFL);
 	devnull = open("/dev/null", O_RDONLY);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
@@ -176,20 +181,34 @@ zj_shell_spawn(ZjRun *run, int *out_fd, int *err_fd)
 	int			out[2];
 	int			err[2];
 	pid_t		pid;
+	pid_t		parent = getpid();
+	sigset_t	all;
+	sigset_t	old;
 
 	if (!zj_shell_exit_hook)
 	{
 		before_shmem_exit(zj_shell_on_exit, (Datum) 0);
 		zj_shell_exit_hook = true;
 	}
-	if (pipe(out) < 0 || pipe(err) < 0)
+	if (pipe(out) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create pipes for a shell job: %m")));
+	if (pipe(err) < 0)
+	{
+		close(out[0]);
+		close(out[1]);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create pipes for a shell job: %m")));
+	}
 	fflush(NULL);
+	sigfillset(&all);
+	(void) sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		zj_shell_child(zj_shell_directory, argv, envp, out[1], err[1]);
+		zj_shell_child(zj_shell_directory, argv, envp, out[1], err[1], parent);
+	(void) sigprocmask(SIG_SETMASK, &old, NULL);
 	close(out[1]);
 	close(err[1]);
 	if (pid < 0)
@@ -210,88 +229,100 @@ zj_shell_spawn(ZjRun *run, int *out_fd, int *err_fd)
 	return pid;
 }
 
-/* The child was reaped and its group killed: nothing to do at exit. */
-void
-zj_shell_forget(void)
-{
-	zj_shell_group = 0;
-}
-
-/* Is anyone of the group still there? */
+/*
+ * Is a process of group pgid running (not a zombie)?  With in_session,
+ * only one that is also in the session of that id counts: setsid made
+ * both the child's pid, so a reused pid elsewhere does not.
+ */
 static bool
-zj_shell_group_alive(pid_t pgid)
-{
-	return kill(-pgid, 0) == 0;
-}
-
-/*
- * Stop the group: SIGTERM, then SIGKILL once zapjobs.shell_kill_grace has
- * passed (0: at once); reap the child.  Returns its wait status.
- */
-int
-zj_shell_stop(pid_t pid, bool gently)
-{
-	int			status = 0;
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   gently ? zj_shell_kill_grace_ms : 0);
-
-	(void) kill(-pid, gently ? SIGTERM : SIGKILL);
-	while (zj_shell_group_alive(pid) && GetCurrentTimestamp() < deadline)
-	{
-		(void) waitpid(pid, &status, WNOHANG);
-		pg_usleep(10000L);
-	}
-	(void) kill(-pid, SIGKILL);
-	(void) waitpid(pid, &status, 0);
-	zj_shell_group = 0;
-	return status;
-}
-
-/*
- * After a crash: kill what is left of a run's process group.  Only if a
- * process of that group is also in the session of the same id (setsid
- * made both the child's pid): a reused pid in another session is spared.
- */
-void
-zj_shell_kill_orphans(pid_t pgid)
+zj_shell_group_running(pid_t pgid, bool in_session)
 {
 #ifdef __linux__
-	DIR		   *proc;
+	DIR		   *proc = opendir("/proc");
 	struct dirent *de;
-	bool		ours = false;
+	bool		found = false;
 
-	if (pgid <= 1 || !zj_shell_group_alive(pgid))
-		return;
-	proc = opendir("/proc");
-	while (proc != NULL && !ours && (de = readdir(proc)) != NULL)
+	while (proc != NULL && !found && (de = readdir(proc)) != NULL)
 	{
 		char		path[64];
 		char		buf[512];
 		FILE	   *f;
 		char	   *close_paren;
+		char		state = 0;
 		int			pgrp = 0;
 		int			session = 0;
 
 		if (!isdigit((unsigned char) de->d_name[0]))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
+		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		if (fgets(buf, sizeof(buf), f) != NULL &&
 			(close_paren = strrchr(buf, ')')) != NULL &&
-			sscanf(close_paren + 2, "%*c %*d %d %d", &pgrp, &session) == 2)
-			ours = pgrp == pgid && session == pgid;
+			sscanf(close_paren + 2, "%c %*d %d %d", &state, &pgrp, &session) == 3)
+			found = pgrp == pgid && state != 'Z' &&
+				(!in_session || session == pgid);
 		fclose(f);
 	}
 	if (proc != NULL)
 		closedir(proc);
-	if (ours)
-	{
-		elog(LOG, "zapjobs killed process group %d left by a shell job", (int) pgid);
-		(void) kill(-pgid, SIGKILL);
-	}
+	return found;
+#else
+	return kill(-pgid, 0) == 0;
 #endif
+}
+
+/* Has the child (not yet reaped) exited?  It stays a zombie, keeping its pid. */
+bool
+zj_shell_child_exited(pid_t pid)
+{
+	siginfo_t	info;
+
+	memset(&info, 0, sizeof(info));
+	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		info.si_pid == pid;
+}
+
+/*
+ * Stop the group: SIGTERM, then SIGKILL once zapjobs.shell_kill_grace has
+ * passed or nothing of it runs any more; then reap the child.  Until then
+ * the child, even a zombie, keeps the group's id from being reused.
+ */
+void
+zj_shell_stop(pid_t pid, bool gently)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   gently ? zj_shell_kill_grace_ms : 0);
+
+	if (zj_shell_group != pid)
+		return;					/* reaped already */
+	(void) kill(-pid, gently ? SIGTERM : SIGKILL);
+	while (GetCurrentTimestamp() < deadline && !ProcDiePending &&
+		   PostmasterIsAlive() && zj_shell_group_running(pid, false))
+		pg_usleep(20000L);
+	zj_shell_reap(pid);
+}
+
+/* Kill what is left of the group, then reap the child; its status. */
+int
+zj_shell_reap(pid_t pid)
+{
+	int			status = 0;
+
+	(void) kill(-pid, SIGKILL);
+	(void) waitpid(pid, &status, 0);
+	zj_shell_group = 0;
+	return status;
+}
+
+/* After a crash: kill what is left of a run's process group. */
+void
+zj_shell_kill_orphans(pid_t pgid)
+{
+	if (pgid <= 1 || !zj_shell_group_running(pgid, true))
+		return;
+	elog(LOG, "zapjobs killed process group %d left by a shell job", (int) pgid);
+	(void) kill(-pgid, SIGKILL);
 }
 
 /*
@@ -326,7 +357,7 @@ zj_shell_execute(ZjRun *run)
 		 * zapjobs.shell_kill_grace; the watchdog must not cut that short.
 		 */
 		zj_worker_unwatch();
-		(void) zj_shell_stop(pid, true);
+		zj_shell_stop(pid, true);
 		close(out);
 		close(err);
 		PG_RE_THROW();

@@ -90,7 +90,7 @@ zj_shell_remember(ZjShellTail *tail, const char *line)
 
 	if (tail->lines[tail->next] != NULL)
 		pfree(tail->lines[tail->next]);
-	tail->lines[tail->next] = pnstrdup(line, 200);
+	tail->lines[tail->next] = pnstrdup(line, pg_mbcliplen(line, strlen(line), 200));
 	tail->next = (tail->next + 1) % ZJ_SHELL_TAIL;
 	tail->count = Min(tail->count + 1, ZJ_SHELL_TAIL);
 	MemoryContextSwitchTo(old);
@@ -330,7 +330,7 @@ zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 		CHECK_FOR_INTERRUPTS();
 		if (!PostmasterIsAlive())
 			proc_exit(1);		/* zj_shell_on_exit kills the group */
-		if (drain_until == 0 && waitpid(pid, &status, WNOHANG) == pid)
+		if (drain_until == 0 && zj_shell_child_exited(pid))
 			drain_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													  ZJ_SHELL_DRAIN_MS);
 		/* Lines live until the next round: memory stays flat (buffers grow in place). */
@@ -346,8 +346,7 @@ zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 		zj_shell_poll(streams, drain_until ? 20 : 100);
 	}
 	/* Background processes it left behind end with the run. */
-	(void) kill(-pid, SIGKILL);
-	zj_shell_forget();
+	status = zj_shell_reap(pid);
 	MemoryContextSwitchTo(old);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		zj_shell_fail(status, &tail);

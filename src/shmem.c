@@ -79,6 +79,9 @@ zj_shmem_init_fresh(ZjShared *shared)
 		pg_atomic_init_u64(&shared->slots[i].heartbeat, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_completed, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_failed, 0);
+		pg_atomic_init_u32(&shared->slots[i].progress.changecount, 0);
+		pg_atomic_init_u32(&shared->slots[i].log_head, 0);
+		pg_atomic_init_u32(&shared->slots[i].log_tail, 0);
 	}
 
 	p = (char *) shared + MAXALIGN(offsetof(ZjShared, slots) +

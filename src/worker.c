@@ -41,6 +41,9 @@
 
 /* The run being executed, for jobs.input() and friends; NULL when idle. */
 ZjRun	   *zj_current_run = NULL;
+
+/* A run a batch only locked tried to report progress or log (see batch.c). */
+bool		zj_locked_run_reported = false;
 Jsonb	   *zj_explicit_output = NULL;
 bool		zj_output_was_set = false;
 
@@ -94,6 +97,9 @@ zj_worker_detach(int code, Datum arg)
 	ZjWorkerSlot *slot = zj_worker_slot();
 
 	zj_worker_requeue_on_shutdown();
+	/* Still ours (the slot is only reused once free): no stale progress. */
+	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
+		zj_progress_clear(&slot->progress);
 #ifdef ZJ_HAS_TIMEOUT_EVERY
 	/* Its timer must not write into the slot once another worker has it. */
 	disable_timeout(zj_worker_heartbeat_timeout, false);
@@ -301,6 +307,7 @@ zj_worker_begin_run(ZjRun *run)
 	zj_current_run = run;
 	zj_explicit_output = NULL;
 	zj_output_was_set = false;
+	zj_locked_run_reported = false;
 	zj_output_begin_run(zj_worker_run_cxt);
 	run->started_at = GetCurrentTimestamp();
 	run->deadline = run->started_at + (int64) zj_worker_timeout_ms(run) * 1000;
@@ -312,6 +319,21 @@ zj_worker_begin_run(ZjRun *run)
 	QueryCancelPending = zj_worker_slot()->cancel_id == run->id;
 	if (QueryCancelPending)
 		InterruptPending = true;
+}
+
+/*
+ * May the running job report progress or log lines?  Not a run a batch
+ * has only locked: to everyone else it is pending, so its lines would
+ * come before its "running" event.  It is noted, and the batch runs it
+ * again on its own, claimed (batch.c).
+ */
+bool
+zj_worker_may_report(void)
+{
+	if (zj_current_run == NULL || !zj_current_run->locked)
+		return true;
+	zj_locked_run_reported = true;
+	return false;
 }
 
 /* The watchdog leaves us alone: the job is stopping (a shell job's group). */

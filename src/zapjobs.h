@@ -324,6 +324,8 @@ extern void zj_worker_reset_session_state(void);
 extern ErrorData *zj_worker_catch_error(void);
 extern void zj_worker_count(bool completed);
 extern ZjRun *zj_current_run;
+extern bool zj_locked_run_reported;
+extern bool zj_worker_may_report(void);
 extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
 
@@ -379,6 +381,7 @@ extern void zj_progress_set(int64 current, int64 total, const char *message);
 extern void zj_progress_begin_run(ZjRun *run);
 extern void zj_progress_end_run(ZjRun *run);
 extern bool zj_progress_read(ZjProgress *p, ZjProgressValues *out);
+extern void zj_progress_clear(ZjProgress *p);
 extern long zj_progress_publish(void);
 extern void zj_progress_event(ZjRunEvent *ev, const ZjProgressValues *v,
 							  const char *name);
@@ -409,8 +412,9 @@ typedef enum ZjEventDetail
 /* shell.c, shell_output.c: shell jobs */
 extern void zj_shell_check_allowed(Oid role, bool at_start);
 extern pid_t zj_shell_spawn(ZjRun *run, int *out_fd, int *err_fd);
-extern int	zj_shell_stop(pid_t pid, bool gently);
-extern void zj_shell_forget(void);
+extern void zj_shell_stop(pid_t pid, bool gently);
+extern int	zj_shell_reap(pid_t pid);
+extern bool zj_shell_child_exited(pid_t pid);
 extern void zj_shell_kill_orphans(pid_t pgid);
 extern void zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd);
 extern void zj_shell_execute(ZjRun *run);
