@@ -21,6 +21,8 @@ OBJS = \
 	src/joblog.o \
 	src/shell.o \
 	src/shell_output.o \
+	src/cron.o \
+	src/schedule.o \
 	src/sqlexec.o \
 	src/output.o \
 	src/api.o \
@@ -29,7 +31,7 @@ OBJS = \
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
-REGRESS = api execution security reliability progress shell
+REGRESS = api execution security reliability progress shell schedule
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1

@@ -404,6 +404,197 @@ COMMENT ON VIEW jobs.workers IS
     'zapjobs worker processes: state, current run, heartbeat and counts';
 GRANT SELECT ON jobs.workers TO PUBLIC;
 
+CREATE FUNCTION jobs.next_run(schedule text, after timestamptz,
+                              timezone text DEFAULT NULL)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'zj_next_run'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION jobs.next_run IS
+    'When a schedule (cron or interval) fires next, strictly after the given time, in a time zone';
+
+-- Named job types, optionally on a schedule.  Names are one namespace; a
+-- definition belongs to the role that made it, and only its members may
+-- change it (row-level security).  The launcher fires schedules.
+CREATE TABLE jobs.definitions (
+    name            text PRIMARY KEY,
+    owner           regrole NOT NULL DEFAULT current_user::regrole,
+    command         text NOT NULL,
+    kind            text NOT NULL DEFAULT 'sql',
+    queue           text,
+    priority        integer,
+    max_attempts    integer,
+    timeout         interval,
+    max_concurrency integer CHECK (max_concurrency > 0),
+    description     text,
+    enabled         boolean NOT NULL DEFAULT true,
+    schedule        text,
+    timezone        text,
+    paused          boolean NOT NULL DEFAULT false,
+    next_run_at     timestamptz,
+    last_run_at     timestamptz,
+    last_run_id     bigint,
+    last_status     text,
+    skipped_ticks   bigint NOT NULL DEFAULT 0,
+    last_skipped_at timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (name <> '' AND octet_length(name) < 64),
+    CHECK (kind IN ('sql', 'shell'))
+);
+CREATE INDEX definitions_due_idx ON jobs.definitions (next_run_at)
+    WHERE schedule IS NOT NULL AND NOT paused AND enabled;
+COMMENT ON TABLE jobs.definitions IS
+    'Named jobs (jobs.define) and their schedules (jobs.schedule); the launcher fires due ones';
+
+ALTER TABLE jobs.definitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY definitions_of_members ON jobs.definitions
+    USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'));
+REVOKE ALL ON jobs.definitions FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON jobs.definitions TO PUBLIC;
+
+-- A definition's max_concurrency, as a job limit (set from the row only).
+CREATE FUNCTION jobs._sync_definition_limit(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    SELECT d.max_concurrency INTO n FROM jobs.definitions d WHERE d.name = _sync_definition_limit.name;
+    IF n IS NULL THEN
+        DELETE FROM jobs.job_limits l WHERE l.name = _sync_definition_limit.name;
+    ELSE
+        INSERT INTO jobs.job_limits AS l (name, max_concurrency)
+            VALUES (_sync_definition_limit.name, n)
+            ON CONFLICT ON CONSTRAINT job_limits_pkey DO UPDATE
+            SET max_concurrency = excluded.max_concurrency, updated_at = now();
+    END IF;
+    PERFORM jobs._limits_changed();
+END $$;
+
+CREATE FUNCTION jobs.define(name text, command text, kind text DEFAULT 'sql',
+                            queue text DEFAULT NULL, priority integer DEFAULT NULL,
+                            max_attempts integer DEFAULT NULL, timeout interval DEFAULT NULL,
+                            max_concurrency integer DEFAULT NULL,
+                            description text DEFAULT NULL, enabled boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('job name', name);
+    PERFORM jobs._check_limit(max_concurrency);
+    IF command IS NULL OR btrim(command) = '' THEN
+        RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF kind NOT IN ('sql', 'shell') THEN
+        RAISE EXCEPTION 'unknown job kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The kinds are ''sql'' and ''shell''.';
+    END IF;
+    INSERT INTO jobs.definitions AS d (name, command, kind, queue, priority, max_attempts,
+                                       timeout, max_concurrency, description, enabled)
+        VALUES (define.name, define.command, define.kind, define.queue, define.priority,
+                define.max_attempts, define.timeout, define.max_concurrency,
+                define.description, define.enabled)
+        ON CONFLICT ON CONSTRAINT definitions_pkey DO UPDATE
+        SET command = excluded.command, kind = excluded.kind, queue = excluded.queue,
+            priority = excluded.priority, max_attempts = excluded.max_attempts,
+            timeout = excluded.timeout, max_concurrency = excluded.max_concurrency,
+            description = excluded.description, enabled = excluded.enabled,
+            updated_at = now();
+    PERFORM jobs._sync_definition_limit(name);
+END $$;
+COMMENT ON FUNCTION jobs.define IS 'Create or update a named job (owned by current_user)';
+
+CREATE FUNCTION jobs.trigger(name text, input jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d jobs.definitions;
+BEGIN
+    SELECT * INTO d FROM jobs.definitions WHERE definitions.name = trigger.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT d.enabled THEN
+        RAISE EXCEPTION 'job "%" is disabled', name USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Enable it with jobs.define(..., enabled => true).';
+    END IF;
+    RETURN jobs.enqueue(d.command, queue => d.queue, priority => d.priority,
+                        max_attempts => d.max_attempts, timeout => d.timeout,
+                        input => trigger.input, name => d.name, kind => d.kind);
+END $$;
+COMMENT ON FUNCTION jobs.trigger IS 'Enqueue a run of a named job now, with its settings';
+
+CREATE FUNCTION jobs.drop(name text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM jobs.definitions d WHERE d.name = drop.name;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM jobs._sync_definition_limit(name);
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION jobs.drop IS 'Remove a named job and its schedule';
+
+-- Same argument order as pg_cron's cron.schedule(job_name, schedule, command).
+CREATE FUNCTION jobs.schedule(name text, schedule text, command text,
+                              timezone text DEFAULT NULL, kind text DEFAULT 'sql',
+                              queue text DEFAULT NULL, priority integer DEFAULT NULL,
+                              max_attempts integer DEFAULT NULL, timeout interval DEFAULT NULL,
+                              max_concurrency integer DEFAULT NULL,
+                              description text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_name text := $1;
+    v_schedule text := $2;
+    v_timezone text := $4;
+    first_run timestamptz;
+BEGIN
+    -- Also checks the expression and the time zone (errors say where).
+    first_run := jobs.next_run(v_schedule, now(),
+                               coalesce(v_timezone, current_setting('zapjobs.timezone')));
+    PERFORM jobs.define(v_name, $3, $5, $6, $7, $8, $9, $10, $11, true);
+    UPDATE jobs.definitions d
+       SET schedule = v_schedule, timezone = v_timezone,
+           paused = false, next_run_at = first_run, updated_at = now()
+     WHERE d.name = v_name;
+    PERFORM jobs._schedules_changed();
+END $$;
+COMMENT ON FUNCTION jobs.schedule IS
+    'Run a command on a schedule (cron or interval), as pg_cron''s cron.schedule does';
+
+CREATE FUNCTION jobs.unschedule(name text) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jobs.drop(name);
+$$;
+COMMENT ON FUNCTION jobs.unschedule IS 'Remove a scheduled job (as pg_cron''s cron.unschedule)';
+
+CREATE FUNCTION jobs.pause(name text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE jobs.definitions d SET paused = true, updated_at = now()
+     WHERE d.name = pause.name;
+    RETURN FOUND;
+END $$;
+COMMENT ON FUNCTION jobs.pause IS 'Stop firing a schedule until jobs.resume()';
+
+CREATE FUNCTION jobs.resume(name text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE jobs.definitions d
+       SET paused = false, updated_at = now(),
+           next_run_at = CASE WHEN d.schedule IS NULL THEN NULL
+                              ELSE jobs.next_run(d.schedule, now(), coalesce(d.timezone, current_setting('zapjobs.timezone'))) END
+     WHERE d.name = resume.name;
+    PERFORM jobs._schedules_changed();
+    RETURN FOUND;
+END $$;
+COMMENT ON FUNCTION jobs.resume IS 'Fire a paused schedule again, from its next tick';
+
+-- Wakes the launcher when the current transaction commits.
+CREATE FUNCTION jobs._schedules_changed() RETURNS void
+AS 'MODULE_PATHNAME', 'zj_schedules_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Runs and logs are user data: keep them in dumps.
 SELECT pg_catalog.pg_extension_config_dump('jobs.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.runs_id_seq', '');
@@ -412,3 +603,4 @@ SELECT pg_catalog.pg_extension_config_dump('jobs.logs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.attempts', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.queues', '');
 SELECT pg_catalog.pg_extension_config_dump('jobs.job_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('jobs.definitions', '');

@@ -37,6 +37,7 @@ char	   *zj_non_retryable_sqlstates = NULL;
 int			zj_max_crashes = 2;
 int			zj_kill_grace_ms = 500;
 int			zj_max_log_lines = 1000;
+char	   *zj_timezone = NULL;
 bool		zj_shell_enabled = true;
 char	   *zj_shell_directory = NULL;
 int			zj_shell_kill_grace_ms = 2000;
@@ -139,6 +140,10 @@ zj_init_define_runtime_gucs(void)
 							"job is stopped (timeout, cancel).",
 							NULL, &zj_shell_kill_grace_ms, 2000, 0, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("zapjobs.timezone",
+							   "Time zone of cron schedules created without one.",
+							   NULL, &zj_timezone, "UTC",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_log_lines",
 							"Log lines kept per attempt of a run; further "
 							"lines are counted in a last line.",

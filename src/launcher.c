@@ -175,6 +175,9 @@ zj_launcher_maintain(bool need_reap)
 	until_due = zj_launcher_promote();
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
+	until_due = zj_schedule_fire_due();
+	if (until_due >= 0)
+		sleep_ms = Min(sleep_ms, until_due);
 	zj_xact_begin();
 	zj_limits_refresh();
 	CommitTransactionCommand();

@@ -422,6 +422,29 @@ extern bool zj_shell_enabled;
 extern char *zj_shell_directory;
 extern int	zj_shell_kill_grace_ms;
 
+/* cron.c: schedules */
+typedef struct ZjSchedule
+{
+	bool		is_interval;	/* 'every 30 seconds': interval_us */
+	int64		interval_us;
+	uint64		minutes;		/* cron: bit per allowed value */
+	uint32		hours;
+	uint32		doms;
+	uint32		months;
+	uint32		dows;			/* 0 = Sunday */
+	bool		dom_star;		/* day of month was '*' */
+	bool		dow_star;		/* day of week was '*' */
+} ZjSchedule;
+
+extern void zj_schedule_parse(const char *text, ZjSchedule *s);
+extern struct pg_tz *zj_schedule_timezone(const char *name);
+extern TimestampTz zj_schedule_next(const ZjSchedule *s, TimestampTz after,
+									struct pg_tz *tz);
+extern char *zj_timezone;
+
+/* schedule.c: the launcher fires due schedules */
+extern long zj_schedule_fire_due(void);
+
 /* failure.c: how an attempt that did not complete ends */
 typedef enum ZjOutcome
 {

@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * schedule.c
+ *	  The launcher fires due schedules (jobs.definitions with a schedule):
+ *	  for each, a run owned by the definition's owner, with its settings,
+ *	  unless the run of the previous tick is still unfinished: then the
+ *	  tick is skipped and counted.  The next tick is computed from now, so
+ *	  after downtime a schedule runs once, not once per missed tick.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "zapjobs.h"
+#include "bookkeeping.h"
+
+#define ZJ_FIRE_BATCH 1000
+
+PG_FUNCTION_INFO_V1(zj_schedules_changed);
+
+/* jobs._schedules_changed(): the launcher looks again at commit. */
+Datum
+zj_schedules_changed(PG_FUNCTION_ARGS)
+{
+	zj_wakeup_note_scheduled();
+	PG_RETURN_VOID();
+}
+
+/* Columns of a due definition. */
+#define ZJ_DUE_QUERY \
+	"SELECT d.name, d.owner::oid, d.command, d.kind, d.queue, d.priority," \
+	" d.max_attempts, d.timeout, d.schedule, d.timezone," \
+	" (SELECT r.status FROM jobs.runs r WHERE r.id = d.last_run_id) IN " \
+	ZJ_UNFINISHED_STATUSES \
+	" FROM jobs.definitions d WHERE d.schedule IS NOT NULL AND NOT d.paused" \
+	" AND d.enabled AND d.next_run_at <= $1" \
+	" ORDER BY d.next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+
+/* Enqueue the run of a due definition (row tup of ZJ_DUE_QUERY). */
+static int64
+zj_schedule_enqueue(HeapTuple tup, TupleDesc desc, TimestampTz now)
+{
+	ZjNewRun	run;
+	Interval	zero;
+	Interval	base;
+	Interval	cap;
+	bool		isnull;
+	Datum		d;
+
+	memset(&run, 0, sizeof(run));
+	memset(&zero, 0, sizeof(zero));
+	memset(&base, 0, sizeof(base));
+	memset(&cap, 0, sizeof(cap));
+	run.name = zj_book_text(tup, desc, 1);
+	run.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	run.command = zj_book_text(tup, desc, 3);
+	run.kind = zj_book_text(tup, desc, 4);
+	run.queue = zj_book_text(tup, desc, 5);
+	if (run.queue == NULL)
+		run.queue = "default";
+	run.priority = zj_book_int4(tup, desc, 6);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	run.max_attempts = isnull ? zj_default_max_attempts : DatumGetInt32(d);
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	zero.time = (int64) zj_default_timeout_s * USECS_PER_SEC;
+	run.timeout = isnull ? &zero : DatumGetIntervalP(d);
+	run.run_at = now;
+	base.time = (int64) zj_retry_base_ms * 1000;
+	cap.time = (int64) zj_retry_max_delay_ms * 1000;
+	run.retry_base = &base;
+	run.retry_factor = zj_retry_factor;
+	run.retry_max_delay = &cap;
+	return zj_book_insert(&run);
+}
+
+/* Record a tick: fired (run_id) or skipped (0), and when the next is due. */
+static void
+zj_schedule_ticked(const char *name, int64 run_id, TimestampTz next, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', run_id ? ' ' : 'n', next ? ' ' : 'n', ' '};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int64GetDatum(run_id);
+	values[2] = TimestampTzGetDatum(next);
+	values[3] = TimestampTzGetDatum(now);
+	zj_book_exec(&plan,
+				 "UPDATE jobs.definitions d SET next_run_at = $3,"
+				 " last_run_at = CASE WHEN $2 IS NULL THEN d.last_run_at ELSE $4 END,"
+				 " last_run_id = coalesce($2, d.last_run_id),"
+				 " last_status = CASE WHEN $2 IS NULL THEN d.last_status ELSE 'pending' END,"
+				 " skipped_ticks = d.skipped_ticks + CASE WHEN $2 IS NULL THEN 1 ELSE 0 END,"
+				 " last_skipped_at = CASE WHEN $2 IS NULL THEN $4 ELSE d.last_skipped_at END"
+				 " WHERE d.name = $1",
+				 4, types, values, nulls);
+}
+
+/*
+ * The next tick of a definition's schedule after now; 0 if none, or if the
+ * row holds an invalid schedule or time zone (written around
+ * jobs.schedule()): that schedule stops, the others go on.
+ */
+static TimestampTz
+zj_schedule_next_tick(HeapTuple tup, TupleDesc desc, TimestampTz now)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *text = zj_book_text(tup, desc, 9);
+	char	   *tzname = zj_book_text(tup, desc, 10);
+	TimestampTz next = 0;
+
+	PG_TRY();
+	{
+		ZjSchedule	s;
+
+		zj_schedule_parse(text, &s);
+		next = zj_schedule_next(&s, now, zj_schedule_timezone(tzname));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		next = 0;
+	}
+	PG_END_TRY();
+	return next;
+}
+
+/* Fire up to a batch of due schedules in the current transaction; how many. */
+static int
+zj_schedule_fire_batch(TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2] = {TimestampTzGetDatum(now), Int32GetDatum(ZJ_FIRE_BATCH)};
+	SPITupleTable *due;
+	uint64		n;
+	uint64		i;
+
+	zj_book_begin();
+	zj_book_exec(&plan, ZJ_DUE_QUERY, 2, types, values, NULL);
+	due = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = due->vals[i];
+		bool		isnull;
+		bool		busy = DatumGetBool(SPI_getbinval(tup, due->tupdesc, 11, &isnull));
+		int64		run_id = 0;
+
+		/* A schedule never has two runs of itself unfinished. */
+		if (isnull || !busy)
+			run_id = zj_schedule_enqueue(tup, due->tupdesc, now);
+		zj_schedule_ticked(zj_book_text(tup, due->tupdesc, 1), run_id,
+						   zj_schedule_next_tick(tup, due->tupdesc, now), now);
+	}
+	zj_book_end();
+	return (int) n;
+}
+
+/* Keep definitions' last_status in step with their last runs. */
+static void
+zj_schedule_refresh_status(void)
+{
+	static SPIPlanPtr plan = NULL;
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "UPDATE jobs.definitions d SET last_status = r.status"
+				 " FROM jobs.runs r WHERE r.id = d.last_run_id"
+				 " AND d.last_status IS DISTINCT FROM r.status",
+				 0, NULL, NULL, NULL);
+	zj_book_end();
+}
+
+/* The earliest next_run_at of an active schedule, or 0. */
+static TimestampTz
+zj_schedule_earliest(void)
+{
+	static SPIPlanPtr plan = NULL;
+	TimestampTz t;
+
+	zj_book_begin();
+	zj_book_exec(&plan,
+				 "SELECT min(d.next_run_at) FROM jobs.definitions d"
+				 " WHERE d.schedule IS NOT NULL AND NOT d.paused AND d.enabled",
+				 0, NULL, NULL, NULL);
+	t = zj_book_time(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zj_book_end();
+	return t;
+}
+
+/*
+ * Launcher: fire what is due, in transactions of ZJ_FIRE_BATCH; returns
+ * ms until the next schedule is due, or -1.
+ */
+long
+zj_schedule_fire_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next;
+	int			n;
+
+	do
+	{
+		zj_xact_begin();
+		n = zj_schedule_fire_batch(now);
+		CommitTransactionCommand();
+		zj_publisher_run();
+	} while (n == ZJ_FIRE_BATCH);
+
+	zj_xact_begin();
+	zj_schedule_refresh_status();
+	next = zj_schedule_earliest();
+	CommitTransactionCommand();
+	if (next == 0)
+		return -1;
+	return Max(1, (long) ((next - GetCurrentTimestamp()) / 1000) + 1);
+}
