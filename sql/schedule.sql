@@ -74,3 +74,35 @@ SELECT jobs.next_run('every banana', now());
 SELECT jobs.next_run('every 0 seconds', now());
 SELECT jobs.next_run('* * * * *', now(), 'Mars/Olympus');
 SELECT jobs.next_run(NULL, now()) IS NULL AS null_schedule;
+
+-- Definitions: create, update, trigger, drop; another role cannot touch them.
+SELECT jobs.define('nightly', 'SELECT 7 AS seven', queue => 'reports', priority => 5,
+                   max_attempts => 2, timeout => '1 min', description => 'the nightly one');
+SELECT jobs.trigger('nightly', '{"day": "2026-11-21"}') AS t \gset
+SELECT jobs.wait(:t, timeout => '60 s');
+SELECT name, queue, priority, max_attempts, timeout, input, output
+  FROM jobs.runs WHERE id = :t;
+SELECT jobs.define('nightly', 'SELECT 8', enabled => false);
+SELECT jobs.trigger('nightly');
+SELECT jobs.trigger('no_such_job');
+SELECT jobs.define('', 'SELECT 1');
+SELECT jobs.define('x', ' ');
+SELECT jobs.define('x', 'SELECT 1', kind => 'python');
+SELECT jobs.schedule('every_minute', '*/1 * * * *', 'SELECT 1', timezone => 'Europe/London');
+SELECT jobs.schedule('bad', '* * *', 'SELECT 1');
+SELECT jobs.schedule('bad', '@daily', 'SELECT 1', timezone => 'Nowhere/Special');
+SELECT name, schedule, timezone, enabled, paused, next_run_at > now() AS in_future
+  FROM jobs.definitions ORDER BY name;
+SELECT jobs.pause('every_minute'), jobs.pause('no_such_job');
+SELECT paused FROM jobs.definitions WHERE name = 'every_minute';
+SELECT jobs.resume('every_minute');
+CREATE ROLE zj_sched_other LOGIN;
+SET ROLE zj_sched_other;
+SELECT count(*) AS visible FROM jobs.definitions;
+SELECT jobs.define('nightly', 'SELECT 666');
+SELECT jobs.pause('every_minute') AS paused_someone_elses;
+RESET ROLE;
+DROP ROLE zj_sched_other;
+SELECT command FROM jobs.definitions WHERE name = 'nightly';
+SELECT jobs.unschedule('every_minute'), jobs.drop('nightly'), jobs.drop('nightly');
+SELECT count(*) AS left FROM jobs.definitions;

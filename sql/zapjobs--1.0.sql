@@ -471,6 +471,14 @@ BEGIN
     PERFORM jobs._limits_changed();
 END $$;
 
+-- Is a job name taken by a role that caller is not a member of?  (Row-level
+-- security hides those rows from the caller itself.)
+CREATE FUNCTION jobs._name_taken_by_other(name text, caller name) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM jobs.definitions d WHERE d.name = $1
+                   AND NOT pg_catalog.pg_has_role($2, d.owner, 'MEMBER'));
+$$;
+
 CREATE FUNCTION jobs.define(name text, command text, kind text DEFAULT 'sql',
                             queue text DEFAULT NULL, priority integer DEFAULT NULL,
                             max_attempts integer DEFAULT NULL, timeout interval DEFAULT NULL,
@@ -481,6 +489,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM jobs._check_name('job name', name);
     PERFORM jobs._check_limit(max_concurrency);
+    IF jobs._name_taken_by_other(name, current_user) THEN
+        RAISE EXCEPTION 'job "%" is defined by another role', name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Job names are shared by all roles: choose another name.';
+    END IF;
     IF command IS NULL OR btrim(command) = '' THEN
         RAISE EXCEPTION 'command must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
