@@ -82,6 +82,10 @@ SELECT jobs.trigger('nightly', '{"day": "2026-11-21"}') AS t \gset
 SELECT jobs.wait(:t, timeout => '60 s');
 SELECT name, queue, priority, max_attempts, timeout, input, output
   FROM jobs.runs WHERE id = :t;
+-- The caller may override the definition's settings.
+SELECT jobs.trigger('nightly', queue => 'urgent', priority => -1, max_attempts => 1) AS t \gset
+SELECT jobs.wait(:t, timeout => '60 s');
+SELECT name, queue, priority, max_attempts, timeout FROM jobs.runs WHERE id = :t;
 SELECT jobs.define('nightly', 'SELECT 8', enabled => false);
 SELECT jobs.trigger('nightly');
 SELECT jobs.trigger('no_such_job');

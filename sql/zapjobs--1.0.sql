@@ -118,6 +118,7 @@ CREATE TABLE jobs.queues (
 CREATE TABLE jobs.job_limits (
     name            text PRIMARY KEY,
     max_concurrency integer NOT NULL CHECK (max_concurrency > 0),
+    from_definition boolean NOT NULL DEFAULT false,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
@@ -268,10 +269,11 @@ BEGIN
     IF max_concurrency IS NULL THEN
         DELETE FROM jobs.job_limits l WHERE l.name = set_job_concurrency.name;
     ELSE
-        INSERT INTO jobs.job_limits AS l (name, max_concurrency)
-            VALUES (set_job_concurrency.name, max_concurrency)
+        INSERT INTO jobs.job_limits AS l (name, max_concurrency, from_definition)
+            VALUES (set_job_concurrency.name, max_concurrency, false)
             ON CONFLICT ON CONSTRAINT job_limits_pkey DO UPDATE
-            SET max_concurrency = excluded.max_concurrency, updated_at = now();
+            SET max_concurrency = excluded.max_concurrency, from_definition = false,
+                updated_at = now();
     END IF;
     PERFORM jobs._limits_changed();
 END $$;
@@ -453,7 +455,9 @@ CREATE POLICY definitions_of_members ON jobs.definitions
 REVOKE ALL ON jobs.definitions FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON jobs.definitions TO PUBLIC;
 
--- A definition's max_concurrency, as a job limit (set from the row only).
+-- A definition's max_concurrency, as a job limit.  It only mirrors the
+-- definition row (which only its owner can change), and never touches a
+-- limit the DBA set with jobs.set_job_concurrency.
 CREATE FUNCTION jobs._sync_definition_limit(name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -461,12 +465,14 @@ DECLARE
 BEGIN
     SELECT d.max_concurrency INTO n FROM jobs.definitions d WHERE d.name = _sync_definition_limit.name;
     IF n IS NULL THEN
-        DELETE FROM jobs.job_limits l WHERE l.name = _sync_definition_limit.name;
+        DELETE FROM jobs.job_limits l
+         WHERE l.name = _sync_definition_limit.name AND l.from_definition;
     ELSE
-        INSERT INTO jobs.job_limits AS l (name, max_concurrency)
-            VALUES (_sync_definition_limit.name, n)
+        INSERT INTO jobs.job_limits AS l (name, max_concurrency, from_definition)
+            VALUES (_sync_definition_limit.name, n, true)
             ON CONFLICT ON CONSTRAINT job_limits_pkey DO UPDATE
-            SET max_concurrency = excluded.max_concurrency, updated_at = now();
+            SET max_concurrency = excluded.max_concurrency, updated_at = now()
+            WHERE l.from_definition;
     END IF;
     PERFORM jobs._limits_changed();
 END $$;
@@ -501,6 +507,23 @@ BEGIN
         RAISE EXCEPTION 'unknown job kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'The kinds are ''sql'' and ''shell''.';
     END IF;
+    IF queue IS NOT NULL THEN
+        PERFORM jobs._check_name('queue name', queue);
+    END IF;
+    IF max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_attempts must be between 1 and 1000, not %', max_attempts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF timeout <= interval '0' OR timeout > interval '24 days' THEN
+        RAISE EXCEPTION 'timeout must be positive and at most 24 days'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF kind = 'shell' AND NOT (current_setting('zapjobs.shell_enabled')::boolean
+                               AND pg_catalog.pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')) THEN
+        RAISE EXCEPTION 'permission denied to define shell jobs'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only superusers and members of pg_execute_server_program may run shell jobs, and only while zapjobs.shell_enabled is on.';
+    END IF;
     INSERT INTO jobs.definitions AS d (name, command, kind, queue, priority, max_attempts,
                                        timeout, max_concurrency, description, enabled)
         VALUES (define.name, define.command, define.kind, define.queue, define.priority,
@@ -516,8 +539,13 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION jobs.define IS 'Create or update a named job (owned by current_user)';
 
-CREATE FUNCTION jobs.trigger(name text, input jsonb DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION jobs.trigger(name text, input jsonb DEFAULT NULL,
+                             queue text DEFAULT NULL, priority integer DEFAULT NULL,
+                             run_at timestamptz DEFAULT NULL,
+                             max_attempts integer DEFAULT NULL,
+                             timeout interval DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+-- No SET search_path: jobs.enqueue records the caller's for the run.
 DECLARE
     d jobs.definitions;
 BEGIN
@@ -529,11 +557,16 @@ BEGIN
         RAISE EXCEPTION 'job "%" is disabled', name USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Enable it with jobs.define(..., enabled => true).';
     END IF;
-    RETURN jobs.enqueue(d.command, queue => d.queue, priority => d.priority,
-                        max_attempts => d.max_attempts, timeout => d.timeout,
+    RETURN jobs.enqueue(d.command,
+                        queue => coalesce(trigger.queue, d.queue),
+                        priority => coalesce(trigger.priority, d.priority),
+                        run_at => trigger.run_at,
+                        max_attempts => coalesce(trigger.max_attempts, d.max_attempts),
+                        timeout => coalesce(trigger.timeout, d.timeout),
                         input => trigger.input, name => d.name, kind => d.kind);
 END $$;
-COMMENT ON FUNCTION jobs.trigger IS 'Enqueue a run of a named job now, with its settings';
+COMMENT ON FUNCTION jobs.trigger IS
+    'Enqueue a run of a named job, with its settings unless given here';
 
 CREATE FUNCTION jobs.drop(name text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

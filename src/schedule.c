@@ -35,7 +35,7 @@ zj_schedules_changed(PG_FUNCTION_ARGS)
 	"SELECT d.name, d.owner::oid, d.command, d.kind, d.queue, d.priority," \
 	" d.max_attempts, d.timeout, d.schedule, d.timezone," \
 	" (SELECT r.status FROM jobs.runs r WHERE r.id = d.last_run_id) IN " \
-	ZJ_UNFINISHED_STATUSES \
+	ZJ_UNFINISHED_STATUSES ", d.next_run_at" \
 	" FROM jobs.definitions d WHERE d.schedule IS NOT NULL AND NOT d.paused" \
 	" AND d.enabled AND d.next_run_at <= $1" \
 	" ORDER BY d.next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"
@@ -119,7 +119,15 @@ zj_schedule_next_tick(HeapTuple tup, TupleDesc desc, TimestampTz now)
 		ZjSchedule	s;
 
 		zj_schedule_parse(text, &s);
-		next = zj_schedule_next(&s, now, zj_schedule_timezone(tzname));
+		if (s.is_interval)
+		{
+			/* From the tick that was due: no drift; after downtime, from now. */
+			next = zj_book_time(tup, desc, 12) + s.interval_us;
+			if (next <= now)
+				next = now + s.interval_us;
+		}
+		else
+			next = zj_schedule_next(&s, now, zj_schedule_timezone(tzname));
 	}
 	PG_CATCH();
 	{

@@ -3,9 +3,12 @@
 # whose runs outlast its interval never has two runs unfinished and counts
 # the ticks it skips; after the server was down for several ticks a
 # schedule runs once, then keeps its cadence; pause and resume; jobs.define,
-# jobs.trigger (the definition's settings, a disabled definition) and
-# jobs.drop; pg_dump and a restore into another server bring definitions
-# and schedules back working; invalid schedules and time zones fail at once.
+# jobs.trigger (the definition's settings, a disabled definition, the
+# caller's search_path) and jobs.drop; settings jobs.enqueue refuses are
+# refused by jobs.define and jobs.schedule; defining or dropping a job does
+# not remove a job limit its role may not manage; invalid schedules and time
+# zones fail at once; pg_dump and a restore into another server bring
+# definitions and schedules back working.
 use strict;
 use warnings;
 use lib 'test/perl';
@@ -25,7 +28,9 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE t.ticks (at timestamptz NOT NULL);
 	CREATE TABLE t.catch (at timestamptz NOT NULL);
 	CREATE TABLE t.paused (at timestamptz NOT NULL);
-	CREATE TABLE t.dumped (at timestamptz NOT NULL);});
+	CREATE TABLE t.dumped (at timestamptz NOT NULL);
+	CREATE TABLE public.plain (src text NOT NULL);
+	CREATE ROLE alice LOGIN;});
 
 # --- Helpers ---------------------------------------------------------------------
 
@@ -380,6 +385,52 @@ like($err, qr/ERROR:.*d1/, '... naming it') or diag($err);
 ok($rc != 0 || $out eq 'f', 'drop of a missing definition: false or an error')
   or diag("rc $rc out $out err $err");
 
+# Commands name tables as the caller would (the default search_path), as
+# with jobs.enqueue: a triggered run and a scheduled one.
+val($node, q{SELECT jobs.define('unq', 'INSERT INTO plain VALUES (''triggered'')')});
+my $tu = val($node, q{SELECT jobs.trigger('unq')});
+is(zj_wait($node, $tu), 'completed',
+	'trigger: a command naming a table of the caller\'s search_path completes')
+  or diag explain zj_run($node, $tu, qw(status error_message search_path));
+val($node, q{SELECT jobs.schedule('unq_s', 'every 1 second', 'INSERT INTO plain VALUES (''scheduled'')')});
+ok(defined wait_for($node,
+		"SELECT count(*) > 0 FROM jobs.runs WHERE name = 'unq_s' AND status IN $final", 't', 5),
+	'schedule: a run of a command naming a table of the default search_path finished');
+is( val($node,
+		"SELECT status FROM jobs.runs WHERE name = 'unq_s' AND status IN $final ORDER BY id LIMIT 1"),
+	'completed', '... and completed');
+val($node, q{SELECT jobs.unschedule('unq_s'); SELECT jobs.drop('unq')});
+ok(zj_wait_final($node, "name IN ('unq', 'unq_s')"), 'unq, unq_s: runs finished');
+
+# Settings jobs.enqueue refuses are refused when defined, not written into
+# the runs the launcher enqueues.
+for my $case (
+	[ q{jobs.define('badset', 'SELECT 1', max_attempts => 0)},               'max_attempts' ],
+	[ q{jobs.define('badset', 'SELECT 1', timeout => '-5 s')},               'timeout' ],
+	[ q{jobs.define('badset', 'SELECT 1', queue => '')},                     'queue' ],
+	[ q{jobs.schedule('badset', 'every 1 hour', 'SELECT 1', max_attempts => 0)}, 'max_attempts' ],
+	[ q{jobs.schedule('badset', 'every 1 hour', 'SELECT 1', timeout => '-5 s')}, 'timeout' ])
+{
+	my ($call, $what) = @$case;
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT $call");
+	isnt($rc, 0, "$call fails") or val($node, q{SELECT jobs.drop('badset')});
+	like($err, qr/ERROR:.*$what/, "... about $what") or diag($err);
+}
+is(val($node, "SELECT count(*) FROM jobs.definitions WHERE name = 'badset'"), '0',
+	'... and no definition with invalid settings exists');
+
+# A role without EXECUTE on jobs.set_job_concurrency cannot remove the
+# DBA's job limit by defining or dropping a job of that name.
+val($node, q{SELECT jobs.set_job_concurrency('etl', 2)});
+$node->psql('postgres', q{SELECT jobs.define('etl', 'SELECT 1')},
+	extra_params => [ '-U', 'alice' ]);
+is(val($node, "SELECT max_concurrency FROM jobs.job_limits WHERE name = 'etl'"), '2',
+	'alice\'s jobs.define of the name leaves the DBA\'s job limit alone');
+$node->psql('postgres', q{SELECT jobs.drop('etl')}, extra_params => [ '-U', 'alice' ]);
+is(val($node, "SELECT max_concurrency FROM jobs.job_limits WHERE name = 'etl'"), '2',
+	'... and so does her jobs.drop');
+val($node, q{SELECT jobs.drop('etl'); SELECT jobs.set_job_concurrency('etl', NULL)});
+
 # jobs.drop also removes a schedule: its runs stop.
 val($node, q{SELECT jobs.schedule('dropme', 'every 1 second', 'SELECT 1')});
 ok(defined wait_for($node, "SELECT count(*) > 0 FROM jobs.runs WHERE name = 'dropme'", 't', 5),
@@ -392,7 +443,7 @@ usleep(2_500_000);
 is(val($node, "SELECT count(*) FROM jobs.runs WHERE name = 'dropme' AND id > $dropme_last"),
 	'0', 'drop: no run of a dropped schedule');
 
-# --- (7) Invalid schedules and time zones fail at once -------------------------------------------
+# --- (6) Invalid schedules and time zones fail at once -------------------------------------------
 for my $case (
 	[ '61 * * * *',      1 ],
 	[ '* 25 * * *',      3 ],
@@ -430,7 +481,7 @@ like($err, qr/ERROR:  22023: invalid schedule/, 'next_run of an invalid schedule
 is(val($node, "SELECT count(*) FROM jobs.definitions WHERE name = 'bad'"), '0',
 	'the failed calls created no definition');
 
-# --- (6) pg_dump and restore ---------------------------------------------------------------------
+# --- (7) pg_dump and restore ---------------------------------------------------------------------
 # A definition, a cron schedule in a time zone that will not fire during
 # the test, a paused schedule, and an every-second schedule that is firing
 # while the dump is taken.
@@ -480,10 +531,12 @@ ok(defined wait_for($copy, qq{
 	SELECT count(*) >= 3 FROM t.dumped WHERE at > '$restored_at'::timestamptz}, 't', 5),
 	'restore: ... with its effects');
 ok(defined wait_for($copy, qq{
-	SELECT next_run_at > '$restored_at'::timestamptz AND last_status = 'completed'
-	       AND last_run_at > '$restored_at'::timestamptz
-	FROM jobs.definitions WHERE name = 'd_tick'}, 't', 5),
-	'restore: its next_run_at, last_run_at and last_status move on');
+	SELECT d.next_run_at > '$restored_at'::timestamptz
+	       AND d.last_run_at > '$restored_at'::timestamptz
+	       AND r.created_at > '$restored_at'::timestamptz AND d.last_status IS NOT NULL
+	FROM jobs.definitions d JOIN jobs.runs r ON r.id = d.last_run_id
+	WHERE d.name = 'd_tick'}, 't', 5),
+	'restore: its next_run_at, last_run_at and last_run_id move on');
 is( val($copy, qq{
 	SELECT count(*) FROM jobs.runs WHERE name IN ('d_paused', 'd_nightly')}),
 	'0', 'restore: the paused and the nightly schedules did not fire');
