@@ -17,6 +17,8 @@ SELECT jobs.next_run('0 * * * *', '2026-11-22 10:00:00+00');
 -- Day of month and day of week: either, when both are restricted.
 SELECT jobs.next_run('0 0 13 * 5', '2026-11-22 00:00+00');         -- Friday or the 13th
 SELECT jobs.next_run('0 0 13 * *', '2026-11-22 00:00+00');
+-- A day field starting with a star (steps too) is unrestricted: odd days that are Mondays.
+SELECT jobs.next_run('0 0 */2 * 1', '2026-11-22 00:00+00');
 -- Leap years; a date that never exists.
 SELECT jobs.next_run('0 0 29 2 *', '2026-03-01 00:00+00');
 SELECT jobs.next_run('0 0 29 2 *', '2028-02-29 00:00+00');
@@ -72,6 +74,7 @@ SELECT jobs.next_run('1,,2 * * * *', now());
 SELECT jobs.next_run('@sometimes', now());
 SELECT jobs.next_run('every banana', now());
 SELECT jobs.next_run('every 0 seconds', now());
+SELECT jobs.next_run('every 1000000000 months', now());
 SELECT jobs.next_run('* * * * *', now(), 'Mars/Olympus');
 SELECT jobs.next_run(NULL, now()) IS NULL AS null_schedule;
 
@@ -94,6 +97,7 @@ SELECT jobs.define('x', ' ');
 SELECT jobs.define('x', 'SELECT 1', kind => 'python');
 SELECT jobs.schedule('every_minute', '*/1 * * * *', 'SELECT 1', timezone => 'Europe/London');
 SELECT jobs.schedule('bad', '* * *', 'SELECT 1');
+SELECT jobs.schedule('bad', '0 0 30 2 *', 'SELECT 1');
 SELECT jobs.schedule('bad', '@daily', 'SELECT 1', timezone => 'Nowhere/Special');
 SELECT name, schedule, timezone, enabled, paused, next_run_at > now() AS in_future
   FROM jobs.definitions ORDER BY name;

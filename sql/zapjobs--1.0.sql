@@ -598,6 +598,11 @@ BEGIN
     -- Also checks the expression and the time zone (errors say where).
     first_run := jobs.next_run(v_schedule, now(),
                                coalesce(v_timezone, current_setting('zapjobs.timezone')));
+    IF first_run IS NULL THEN
+        RAISE EXCEPTION 'schedule "%" never fires', v_schedule
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Check the day of month against the month (February has no 30th).';
+    END IF;
     PERFORM jobs.define(v_name, $3, $5, $6, $7, $8, $9, $10, $11, true);
     UPDATE jobs.definitions d
        SET schedule = v_schedule, timezone = v_timezone,

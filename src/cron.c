@@ -153,7 +153,8 @@ zj_cron_field(const char *text, const char **p, const ZjCronField *f, bool *star
 {
 	uint64		bits = 0;
 
-	*star = **p == '*' && ((*p)[1] == '\0' || isspace((unsigned char) (*p)[1]));
+	/* As in Vixie cron and pg_cron, a field starting with a star (a step too) is unrestricted. */
+	*star = **p == '*';
 	for (;;)
 	{
 		bits |= zj_cron_item(text, p, f);
@@ -259,6 +260,10 @@ zj_cron_parse_interval(const char *text, ZjSchedule *s)
 			return false;
 		zj_cron_error(text, lit - text, "expected an interval such as '30 seconds'");
 	}
+	/* In double first: a huge month count must not wrap around. */
+	if ((double) iv->time + ((double) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY >
+		100.0 * 365 * USECS_PER_DAY)
+		zj_cron_error(text, lit - text, "an interval schedule must be at most 100 years");
 	s->interval_us = iv->time + ((int64) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY;
 	if (s->interval_us < USECS_PER_SEC)
 		zj_cron_error(text, lit - text, "an interval schedule must be at least 1 second");
@@ -286,6 +291,18 @@ zj_schedule_parse(const char *text, ZjSchedule *s)
 	if (zj_cron_parse_interval(text, s))
 		return;
 	zj_cron_parse_fields(text, text, s);
+}
+
+/* zapjobs.timezone must name a time zone. */
+bool
+zj_schedule_check_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || pg_tzset(*newval) == NULL)
+	{
+		GUC_check_errdetail("\"%s\" is not a known time zone.", *newval ? *newval : "");
+		return false;
+	}
+	return true;
 }
 
 /* The time zone by name, or zapjobs.timezone's for NULL; clear error if unknown. */

@@ -320,6 +320,32 @@ zj_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * Launcher: move up to max events from the ring into buf, in ring order,
  * stopping at the first slot whose transaction has not finished.
  */
+/*
+ * Ring positions: reserved so far (head), and whether the launcher has
+ * taken every slot before a position (nothing reserved before it waits).
+ */
+uint64
+zj_events_ring_head(void)
+{
+	uint64		head;
+
+	LWLockAcquire(zj_shared->ring_lock, LW_SHARED);
+	head = zj_shared->ring_head;
+	LWLockRelease(zj_shared->ring_lock);
+	return head;
+}
+
+bool
+zj_events_ring_passed(uint64 position)
+{
+	bool		passed;
+
+	LWLockAcquire(zj_shared->ring_lock, LW_SHARED);
+	passed = zj_shared->ring_tail >= position;
+	LWLockRelease(zj_shared->ring_lock);
+	return passed;
+}
+
 int
 zj_events_drain(ZjRunEvent *buf, int max)
 {

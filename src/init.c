@@ -143,7 +143,7 @@ zj_init_define_runtime_gucs(void)
 	DefineCustomStringVariable("zapjobs.timezone",
 							   "Time zone of cron schedules created without one.",
 							   NULL, &zj_timezone, "UTC",
-							   PGC_SUSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, zj_schedule_check_timezone, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_log_lines",
 							"Log lines kept per attempt of a run; further "
 							"lines are counted in a last line.",

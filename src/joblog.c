@@ -401,13 +401,31 @@ zj_joblog_drain(void)
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		ZjLogLine  *lines = NULL;
 		uint32		upto;
-		int			n = zj_log_take(slot, &lines, &upto);
+		uint64		ring_head;
+		int			n;
+
+		upto = 0;
+		n = zj_log_take(slot, &lines, &upto);
 		MemoryContext cxt = CurrentMemoryContext;
 		int64	   *ids;
 		volatile bool stored = false;
 
 		if (n == 0)
 			continue;
+		ring_head = zj_events_ring_head();
+
+		/*
+		 * The lines were written after their run's "running" event had its
+		 * slot in the ring, before ring_head: publish up to there first.
+		 * If a committing transaction still holds a slot before it, try
+		 * next time.
+		 */
+		zj_publisher_run();
+		if (!zj_events_ring_passed(ring_head))
+		{
+			pfree(lines);
+			continue;
+		}
 		ids = palloc0(sizeof(int64) * n);
 		PG_TRY();
 		{

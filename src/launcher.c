@@ -175,13 +175,14 @@ zj_launcher_maintain(bool need_reap)
 	until_due = zj_launcher_promote();
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
-	until_due = zj_schedule_fire_due();
-	if (until_due >= 0)
-		sleep_ms = Min(sleep_ms, until_due);
 	zj_xact_begin();
 	zj_limits_refresh();
 	CommitTransactionCommand();
 	zj_launcher_balance();
+	/* Last: whatever users wrote into jobs.definitions cannot stop the rest. */
+	until_due = zj_schedule_fire_due();
+	if (until_due >= 0)
+		sleep_ms = Min(sleep_ms, until_due);
 	pgstat_report_stat(false);
 	return sleep_ms;
 }

@@ -275,6 +275,7 @@ zj_progress_publish(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		next = -1;
+	uint64		ring_head;
 	int			i;
 
 	if (zj_published_count == NULL)
@@ -295,6 +296,16 @@ zj_progress_publish(void)
 			continue;
 		next = ZJ_PROGRESS_EVERY_MS;
 		if (!TimestampDifferenceExceeds(zj_published_at[i], now, ZJ_PROGRESS_EVERY_MS))
+			continue;
+
+		/*
+		 * The run's "running" event had its ring slot before the job could
+		 * report, so before ring_head read now: take the ring up to there
+		 * first; if a committing transaction still holds a slot, next round.
+		 */
+		ring_head = zj_events_ring_head();
+		zj_publisher_drain_all();
+		if (!zj_events_ring_passed(ring_head))
 			continue;
 		zj_progress_event(&ev, &v, NULL);
 		zj_publisher_add(&ev);

@@ -11,7 +11,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -34,48 +37,12 @@ zj_schedules_changed(PG_FUNCTION_ARGS)
 #define ZJ_DUE_QUERY \
 	"SELECT d.name, d.owner::oid, d.command, d.kind, d.queue, d.priority," \
 	" d.max_attempts, d.timeout, d.schedule, d.timezone," \
-	" (SELECT r.status FROM jobs.runs r WHERE r.id = d.last_run_id) IN " \
+	" (SELECT r.status FROM jobs.runs r WHERE r.id = d.last_run_id" \
+	"  AND r.owner = d.owner) IN " \
 	ZJ_UNFINISHED_STATUSES ", d.next_run_at" \
 	" FROM jobs.definitions d WHERE d.schedule IS NOT NULL AND NOT d.paused" \
 	" AND d.enabled AND d.next_run_at <= $1" \
 	" ORDER BY d.next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-
-/* Enqueue the run of a due definition (row tup of ZJ_DUE_QUERY). */
-static int64
-zj_schedule_enqueue(HeapTuple tup, TupleDesc desc, TimestampTz now)
-{
-	ZjNewRun	run;
-	Interval	zero;
-	Interval	base;
-	Interval	cap;
-	bool		isnull;
-	Datum		d;
-
-	memset(&run, 0, sizeof(run));
-	memset(&zero, 0, sizeof(zero));
-	memset(&base, 0, sizeof(base));
-	memset(&cap, 0, sizeof(cap));
-	run.name = zj_book_text(tup, desc, 1);
-	run.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	run.command = zj_book_text(tup, desc, 3);
-	run.kind = zj_book_text(tup, desc, 4);
-	run.queue = zj_book_text(tup, desc, 5);
-	if (run.queue == NULL)
-		run.queue = "default";
-	run.priority = zj_book_int4(tup, desc, 6);
-	d = SPI_getbinval(tup, desc, 7, &isnull);
-	run.max_attempts = isnull ? zj_default_max_attempts : DatumGetInt32(d);
-	d = SPI_getbinval(tup, desc, 8, &isnull);
-	zero.time = (int64) zj_default_timeout_s * USECS_PER_SEC;
-	run.timeout = isnull ? &zero : DatumGetIntervalP(d);
-	run.run_at = now;
-	base.time = (int64) zj_retry_base_ms * 1000;
-	cap.time = (int64) zj_retry_max_delay_ms * 1000;
-	run.retry_base = &base;
-	run.retry_factor = zj_retry_factor;
-	run.retry_max_delay = &cap;
-	return zj_book_insert(&run);
-}
 
 /* Record a tick: fired (run_id) or skipped (0), and when the next is due. */
 static void
@@ -95,7 +62,8 @@ zj_schedule_ticked(const char *name, int64 run_id, TimestampTz next, TimestampTz
 				 " last_run_at = CASE WHEN $2 IS NULL THEN d.last_run_at ELSE $4 END,"
 				 " last_run_id = coalesce($2, d.last_run_id),"
 				 " last_status = CASE WHEN $2 IS NULL THEN d.last_status ELSE 'pending' END,"
-				 " skipped_ticks = d.skipped_ticks + CASE WHEN $2 IS NULL THEN 1 ELSE 0 END,"
+				 " skipped_ticks = d.skipped_ticks + CASE WHEN $2 IS NULL"
+				 "  AND d.skipped_ticks < 9223372036854775807 THEN 1 ELSE 0 END,"
 				 " last_skipped_at = CASE WHEN $2 IS NULL THEN $4 ELSE d.last_skipped_at END"
 				 " WHERE d.name = $1",
 				 4, types, values, nulls);
@@ -140,6 +108,96 @@ zj_schedule_next_tick(HeapTuple tup, TupleDesc desc, TimestampTz now)
 	return next;
 }
 
+/* A due definition, copied out of the query that locked it. */
+typedef struct ZjDue
+{
+	char	   *name;
+	ZjNewRun	run;
+	Interval	timeout;
+	Interval	retry_base;
+	Interval	retry_max_delay;
+	bool		busy;			/* its previous run is unfinished */
+	TimestampTz next;			/* its next tick, 0 for none */
+} ZjDue;
+
+/*
+ * Copy due definition tup (ZJ_DUE_QUERY) into d, in the current context.
+ * Users write these rows: values jobs.enqueue would refuse fall back to
+ * the defaults.
+ */
+static void
+zj_schedule_copy_due(HeapTuple tup, TupleDesc desc, TimestampTz now, ZjDue *d)
+{
+	bool		isnull;
+	Datum		v;
+	Interval   *iv;
+
+	memset(d, 0, sizeof(*d));
+	d->name = zj_book_text(tup, desc, 1);
+	d->run.name = d->name;
+	d->run.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	d->run.command = zj_book_text(tup, desc, 3);
+	d->run.kind = zj_book_text(tup, desc, 4);
+	d->run.queue = zj_book_text(tup, desc, 5);
+	if (d->run.queue == NULL || d->run.queue[0] == '\0' ||
+		strlen(d->run.queue) >= ZJ_NAME_MAX)
+		d->run.queue = "default";
+	d->run.priority = zj_book_int4(tup, desc, 6);
+	v = SPI_getbinval(tup, desc, 7, &isnull);
+	d->run.max_attempts = (isnull || DatumGetInt32(v) < 1 || DatumGetInt32(v) > 1000) ?
+		zj_default_max_attempts : DatumGetInt32(v);
+	v = SPI_getbinval(tup, desc, 8, &isnull);
+	iv = isnull ? NULL : DatumGetIntervalP(v);
+	d->timeout.time = (int64) zj_default_timeout_s * USECS_PER_SEC;
+	if (iv != NULL && iv->month == 0 && iv->day == 0 && iv->time > 0 &&
+		iv->time <= (int64) PG_INT32_MAX * 1000)
+		d->timeout = *iv;
+	d->run.timeout = &d->timeout;
+	d->run.run_at = now;
+	d->retry_base.time = (int64) zj_retry_base_ms * 1000;
+	d->retry_max_delay.time = (int64) zj_retry_max_delay_ms * 1000;
+	d->run.retry_base = &d->retry_base;
+	d->run.retry_factor = zj_retry_factor;
+	d->run.retry_max_delay = &d->retry_max_delay;
+	v = SPI_getbinval(tup, desc, 11, &isnull);
+	d->busy = !isnull && DatumGetBool(v);
+	d->next = zj_schedule_next_tick(tup, desc, now);
+}
+
+/*
+ * Fire one due definition in a subtransaction: bad data in one row costs
+ * that schedule its tick, never the others or the launcher's round.
+ */
+static void
+zj_schedule_fire_one(ZjDue *d, TimestampTz now)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		/* A schedule never has two runs of itself unfinished. */
+		int64		run_id = d->busy ? 0 : zj_book_insert(&d->run);
+
+		zj_book_begin();
+		zj_schedule_ticked(d->name, run_id, d->next, now);
+		zj_book_end();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		elog(LOG, "zapjobs could not fire schedule \"%s\"", d->name);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
 /* Fire up to a batch of due schedules in the current transaction; how many. */
 static int
 zj_schedule_fire_batch(TimestampTz now)
@@ -147,29 +205,26 @@ zj_schedule_fire_batch(TimestampTz now)
 	static SPIPlanPtr plan = NULL;
 	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[2] = {TimestampTzGetDatum(now), Int32GetDatum(ZJ_FIRE_BATCH)};
-	SPITupleTable *due;
-	uint64		n;
-	uint64		i;
+	MemoryContext cxt = CurrentMemoryContext;
+	ZjDue	   *due;
+	int			n;
+	int			i;
 
 	zj_book_begin();
-	zj_book_exec(&plan, ZJ_DUE_QUERY, 2, types, values, NULL);
-	due = SPI_tuptable;
-	n = SPI_processed;
+	n = zj_book_exec(&plan, ZJ_DUE_QUERY, 2, types, values, NULL);
+	due = MemoryContextAllocZero(cxt, sizeof(ZjDue) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup = due->vals[i];
-		bool		isnull;
-		bool		busy = DatumGetBool(SPI_getbinval(tup, due->tupdesc, 11, &isnull));
-		int64		run_id = 0;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		/* A schedule never has two runs of itself unfinished. */
-		if (isnull || !busy)
-			run_id = zj_schedule_enqueue(tup, due->tupdesc, now);
-		zj_schedule_ticked(zj_book_text(tup, due->tupdesc, 1), run_id,
-						   zj_schedule_next_tick(tup, due->tupdesc, now), now);
+		zj_schedule_copy_due(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, now, &due[i]);
+		MemoryContextSwitchTo(old);
 	}
 	zj_book_end();
-	return (int) n;
+	/* The rows stay locked by this transaction; no bookkeeping nests. */
+	for (i = 0; i < n; i++)
+		zj_schedule_fire_one(&due[i], now);
+	return n;
 }
 
 /* Keep definitions' last_status in step with their last runs. */
@@ -181,8 +236,11 @@ zj_schedule_refresh_status(void)
 	zj_book_begin();
 	zj_book_exec(&plan,
 				 "UPDATE jobs.definitions d SET last_status = r.status"
-				 " FROM jobs.runs r WHERE r.id = d.last_run_id"
-				 " AND d.last_status IS DISTINCT FROM r.status",
+				 " FROM jobs.runs r WHERE r.id = d.last_run_id AND r.owner = d.owner"
+				 " AND d.name IN (SELECT d2.name FROM jobs.definitions d2"
+				 "  JOIN jobs.runs r2 ON r2.id = d2.last_run_id AND r2.owner = d2.owner"
+				 "  WHERE d2.last_status IS DISTINCT FROM r2.status"
+				 "  FOR UPDATE OF d2 SKIP LOCKED)",
 				 0, NULL, NULL, NULL);
 	zj_book_end();
 }

@@ -281,6 +281,8 @@ extern void zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 						   TimestampTz run_at, TimestampTz started_at,
 						   TimestampTz finished_at, const char *sqlstate);
 extern int	zj_events_drain(ZjRunEvent *buf, int max);
+extern uint64 zj_events_ring_head(void);
+extern bool zj_events_ring_passed(uint64 position);
 
 /* publisher.c: NOTIFY from the launcher */
 extern void zj_publisher_run(void);
@@ -437,6 +439,8 @@ typedef struct ZjSchedule
 } ZjSchedule;
 
 extern void zj_schedule_parse(const char *text, ZjSchedule *s);
+extern bool zj_schedule_check_timezone(char **newval, void **extra,
+									   GucSource source);
 extern struct pg_tz *zj_schedule_timezone(const char *name);
 extern TimestampTz zj_schedule_next(const ZjSchedule *s, TimestampTz after,
 									struct pg_tz *tz);
