@@ -52,32 +52,46 @@ typedef struct ZjFailRow
 	double		retry_max_delay_s;
 } ZjFailRow;
 
+/*
+ * The next entry of a zapjobs.non_retryable_sqlstates list at *p: its
+ * start, with *len its length (0 at the end, or at a character that
+ * belongs to no entry, which *p then stays on).
+ */
+static const char *
+zj_failure_next_entry(const char **p, int *len)
+{
+	const char *start;
+
+	while (**p == ' ' || **p == ',')
+		(*p)++;
+	start = *p;
+	while (isalnum((unsigned char) **p))
+		(*p)++;
+	*len = *p - start;
+	return start;
+}
+
 /* Is every entry of a zapjobs.non_retryable_sqlstates list well formed? */
 bool
 zj_failure_check_sqlstates(char **newval, void **extra, GucSource source)
 {
-	const char *p = *newval;
+	const char *p = *newval ? *newval : "";
+	const char *entry;
+	int			len;
 
-	while (p != NULL && *p != '\0')
+	while ((entry = zj_failure_next_entry(&p, &len)), len > 0)
 	{
-		int			len = 0;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		while (isalnum((unsigned char) p[len]))
-			len++;
-		if (len != 0 && len != 2 && len != 5)
+		if (len != 2 && len != 5)
 		{
 			GUC_check_errdetail("\"%.*s\" is neither a SQLSTATE (5 characters) nor a class (2).",
-								len, p);
+								len, entry);
 			return false;
 		}
-		if (len == 0 && *p != '\0')
-		{
-			GUC_check_errdetail("Separate SQLSTATEs and classes with commas.");
-			return false;
-		}
-		p += len;
+	}
+	if (*p != '\0')
+	{
+		GUC_check_errdetail("Separate SQLSTATEs and classes with commas.");
+		return false;
 	}
 	return true;
 }
@@ -86,20 +100,13 @@ zj_failure_check_sqlstates(char **newval, void **extra, GucSource source)
 static bool
 zj_failure_sqlstate_listed(const char *sqlstate)
 {
-	const char *p = zj_non_retryable_sqlstates;
+	const char *p = zj_non_retryable_sqlstates ? zj_non_retryable_sqlstates : "";
+	const char *entry;
+	int			len;
 
-	while (p != NULL && *p != '\0')
-	{
-		int			len = 0;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		while (isalnum((unsigned char) p[len]))
-			len++;
-		if (len > 0 && pg_strncasecmp(p, sqlstate, len) == 0)
+	while ((entry = zj_failure_next_entry(&p, &len)), len > 0)
+		if (pg_strncasecmp(entry, sqlstate, len) == 0)
 			return true;
-		p += len;
-	}
 	return false;
 }
 

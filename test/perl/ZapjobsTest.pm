@@ -7,7 +7,9 @@ package ZapjobsTest;
 use strict;
 use warnings;
 
+use Encode ();
 use Exporter 'import';
+use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -15,6 +17,7 @@ use Test::More;
 our @EXPORT = qw(
   zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
   zj_unfinished_count zj_final_statuses zj_sql zj_psql_verbose
+  zj_listen zj_listen_drain zj_listen_until zj_listen_quit
 );
 
 # Final statuses of a run.
@@ -156,6 +159,82 @@ sub zj_wait_status
 	my ($node, $id, $status) = @_;
 	return $node->poll_query_until('postgres',
 		"SELECT status FROM jobs.runs WHERE id = $id", $status);
+}
+
+# --- A LISTEN job_update session and the events it receives -------------------
+#
+# zj_listen(NODE): a session listening on job_update, as a hash ref with
+# {events} (decoded payloads, in arrival order, each with _bytes, its
+# size, and _received, the time it was read), {bad} (payloads that are not
+# strict UTF-8 JSON objects with a "type") and {raw} (every payload).  A
+# listener lives for one test section: a background psql session has a
+# fixed time budget.
+my $zj_json = JSON::PP->new;
+
+sub zj_listen
+{
+	my ($node) = @_;
+	my $psql = $node->background_psql('postgres');
+	$psql->query_safe('LISTEN job_update');
+	return { psql => $psql, events => [], bad => [], raw => [] };
+}
+
+# zj_listen_drain(L, SQL): run SQL (default SELECT 1) in the listener and
+# collect the notifications that arrived; returns the query's own output.
+sub zj_listen_drain
+{
+	my ($l, $sql) = @_;
+	my $out = $l->{psql}->query($sql // 'SELECT 1');
+	my @rest;
+	for my $line (split /\n/, $out)
+	{
+		if ($line !~
+			/^Asynchronous notification "job_update" with payload "(.*)" received from server process with PID \d+\.$/
+		  )
+		{
+			push @rest, $line;
+			next;
+		}
+		my $raw = $1;
+		push @{ $l->{raw} }, $raw;
+		my $chars = eval {
+			Encode::decode('UTF-8', $raw, Encode::FB_CROAK | Encode::LEAVE_SRC);
+		};
+		my $ev = defined $chars ? eval { $zj_json->decode($chars) } : undef;
+		if (!defined $ev || ref $ev ne 'HASH' || !defined $ev->{type})
+		{
+			push @{ $l->{bad} }, $raw;
+			next;
+		}
+		$ev->{_bytes} = length $raw;
+		$ev->{_received} = time();
+		push @{ $l->{events} }, $ev;
+	}
+	return join("\n", @rest);
+}
+
+# zj_listen_until(L, COND): drain L until COND->() is true or the deadline
+# passed; returns COND->().
+sub zj_listen_until
+{
+	my ($l, $cond) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	zj_listen_drain($l);
+	while (!$cond->() && time() < $deadline)
+	{
+		# The launcher publishes shortly after the change: poll.
+		zj_listen_drain($l, 'SELECT pg_sleep(0.05)');
+	}
+	return $cond->();
+}
+
+# zj_listen_quit(L): collect what is left and close the session.
+sub zj_listen_quit
+{
+	my ($l) = @_;
+	zj_listen_drain($l);
+	$l->{psql}->quit;
+	return;
 }
 
 1;

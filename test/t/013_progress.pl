@@ -22,55 +22,11 @@ my $node = zj_new_node('progress', max_workers => 2,
 
 sub val { return zj_sql($node, $_[0]) }
 
-# --- Helpers: a LISTEN job_update session and its events ---------------------
-#
-# new_listener(): a session listening on job_update.  drain(L, SQL): runs
-# SQL (default SELECT 1) in it and reads the notifications that arrived
-# since the last drain into L's list, in arrival order.  Each payload must
-# be strict UTF-8 and a JSON object with a "type"; the others go to L's
-# {bad} list.  A listener lives for one section only (a background psql
-# session has a fixed time budget).
-my $json = JSON::PP->new;
+# --- Helpers: a LISTEN job_update session (zj_listen in ZapjobsTest) ------------
 
-sub new_listener
-{
-	my $psql = $node->background_psql('postgres');
-	$psql->query_safe('LISTEN job_update');
-	return { psql => $psql, events => [], bad => [], raw => [] };
-}
-
-sub drain
-{
-	my ($l, $sql) = @_;
-	my $out = $l->{psql}->query($sql // 'SELECT 1');
-	for my $line (split /\n/, $out)
-	{
-		next
-		  unless $line =~
-		  /^Asynchronous notification "job_update" with payload "(.*)" received from server process with PID \d+\.$/;
-		my $raw = $1;
-		push @{ $l->{raw} }, $raw;
-		my $chars = eval {
-			Encode::decode('UTF-8', $raw, Encode::FB_CROAK | Encode::LEAVE_SRC);
-		};
-		my $ev = defined $chars ? eval { $json->decode($chars) } : undef;
-		if (!defined $ev || ref $ev ne 'HASH' || !defined $ev->{type})
-		{
-			push @{ $l->{bad} }, $raw;
-			next;
-		}
-		push @{ $l->{events} }, $ev;
-	}
-	return;
-}
-
-sub quit_listener
-{
-	my ($l) = @_;
-	drain($l);
-	$l->{psql}->quit;
-	return;
-}
+sub new_listener { return zj_listen($node) }
+sub drain { return zj_listen_drain(@_) }
+sub quit_listener { return zj_listen_quit(@_) }
 
 # Events of TYPE about run ID (with their position in arrival order).
 sub events_of

@@ -179,47 +179,12 @@ END
 	}
 }
 
-# --- Helpers: a LISTEN job_update session (as in 014_logs_views.pl) -----------
-my $json = JSON::PP->new;
+# --- Helpers: a LISTEN job_update session (zj_listen in ZapjobsTest) ------------
 
-sub new_listener
-{
-	my $psql = $node->background_psql('postgres');
-	$psql->query_safe('LISTEN job_update');
-	return { psql => $psql, events => [], bad => [] };
-}
-
-# Run SQL (default SELECT 1) in the listener, collect the notifications
-# that arrived; returns the query's own output.
-sub drain
-{
-	my ($l, $sql) = @_;
-	my $out = $l->{psql}->query($sql // 'SELECT 1');
-	my @rest;
-	for my $line (split /\n/, $out)
-	{
-		if ($line !~
-			/^Asynchronous notification "job_update" with payload "(.*)" received from server process with PID \d+\.$/
-		  )
-		{
-			push @rest, $line;
-			next;
-		}
-		my $raw = $1;
-		my $chars = eval {
-			Encode::decode('UTF-8', $raw, Encode::FB_CROAK | Encode::LEAVE_SRC);
-		};
-		my $ev = defined $chars ? eval { $json->decode($chars) } : undef;
-		if (!defined $ev || ref $ev ne 'HASH' || !defined $ev->{type})
-		{
-			push @{ $l->{bad} }, $raw;
-			next;
-		}
-		$ev->{_received} = time();
-		push @{ $l->{events} }, $ev;
-	}
-	return join("\n", @rest);
-}
+sub new_listener { return zj_listen($node) }
+sub drain { return zj_listen_drain(@_) }
+sub quit_listener { return zj_listen_quit(@_) }
+sub drain_until { return zj_listen_until(@_) }
 
 sub events_of
 {
@@ -229,26 +194,6 @@ sub events_of
 		  && defined $_->{id}
 		  && $_->{id} eq $id
 	} @{ $l->{events} };
-}
-
-sub drain_until
-{
-	my ($l, $cond) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	drain($l);
-	while (!$cond->() && time() < $deadline)
-	{
-		drain($l, 'SELECT pg_sleep(0.05)');
-	}
-	return $cond->();
-}
-
-sub quit_listener
-{
-	my ($l) = @_;
-	drain($l);
-	$l->{psql}->quit;
-	return;
 }
 
 # --- (1) A simple shell job: output, levels, environment --------------------------
@@ -291,7 +236,7 @@ ok(exists $lines{'attempt=1'}, '... ZAPJOBS_ATTEMPT is 1');
 my ($input_line) = grep { /^input=/ } keys %lines;
 my $input_json = defined $input_line ? substr($input_line, 6) : undef;
 is_deeply(
-	(defined $input_json ? eval { $json->decode($input_json) } : undef),
+	(defined $input_json ? eval { JSON::PP->new->decode($input_json) } : undef),
 	{ a => 1 },
 	'... ZAPJOBS_INPUT is the input as JSON')
   or diag('input line: ' . ($input_line // '<none>'));
