@@ -51,6 +51,13 @@ typedef enum ZjBatchOutcome
 /* Runs the last batch got through: where the next one starts locking. */
 static int	zj_batch_last_size = 1;
 
+/*
+ * Locked runs that completed, written together (zj_book_finish_locked_
+ * many) before the next lock scan, which would find them still pending
+ * (our own locks do not make it skip them), and before the commit.
+ */
+static List *zj_batch_completed = NIL;
+
 /* Context and resource owner of the batch transaction itself. */
 static MemoryContext zj_batch_cxt;
 static ResourceOwner zj_batch_owner;
@@ -74,6 +81,13 @@ zj_batch_subxact_end(bool keep)
 }
 
 static bool zj_batch_parse(ZjRun *run, List **parsetrees);
+
+static void
+zj_batch_write_completed(void)
+{
+	zj_book_finish_locked_many(zj_batch_completed);
+	zj_batch_completed = NIL;
+}
 
 /*
  * Was the run pending when a worker last died or the server crashed (see
@@ -133,7 +147,13 @@ zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 {
 	ZjFailure	f;
 
-	if (edata == NULL && run->locked)
+	if (edata == NULL && run->locked && run->progress == NULL)
+	{
+		run->finished_at = GetCurrentTimestamp();
+		run->output = output;
+		zj_batch_completed = lappend(zj_batch_completed, run);
+	}
+	else if (edata == NULL && run->locked)
 		zj_book_finish_locked(run, output);
 	else if (edata == NULL)
 		zj_book_complete(run, output);
@@ -267,6 +287,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			zj_worker_reset_session_state();
 			done++;
 		}
+		zj_batch_write_completed();
 		want = Min(want * 2, ZJ_BATCH_LOCK_MAX);
 	}
 	zj_batch_last_size = done;
@@ -290,9 +311,11 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 	StartTransactionCommand();
 	zj_batch_cxt = CurTransactionContext;
 	zj_batch_owner = CurrentResourceOwner;
+	zj_batch_completed = NIL;
 	PG_TRY();
 	{
 		alone = zj_batch_loop(first, first_trees);
+		zj_batch_write_completed();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
@@ -301,6 +324,7 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		ZjFailure	f;
 
 		HOLD_INTERRUPTS();
+		zj_batch_completed = NIL;
 		edata = zj_worker_catch_error();
 		/* Between jobs cancel is held once (see zj_worker_main). */
 		QueryCancelHoldoffCount = 1;

@@ -22,10 +22,15 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "jit/jit.h"
 #include "miscadmin.h"
+#include "optimizer/cost.h"
+#include "optimizer/planner.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/array.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -52,6 +57,10 @@ typedef struct ZjBookState
 
 /* Saved by zj_book_begin; errors unwind it through transaction abort. */
 static ZjBookState zj_book_state;
+
+/* Between zj_book_begin and zj_book_end: see zj_book_planner. */
+static bool zj_book_planning_rules = false;
+static planner_hook_type zj_book_prev_planner = NULL;
 
 const char *
 zj_status_name(ZjRunStatus status)
@@ -92,37 +101,85 @@ zj_book_begin(void)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
-
-	/*
-	 * Every bookkeeping query has an index made for it.  Plans are cached,
-	 * and one made while jobs.runs looked empty (after CREATE EXTENSION or
-	 * TRUNCATE) would otherwise scan a million rows until autoanalyze.
-	 */
-	(void) set_config_option("enable_seqscan", "off",
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-
-	/*
-	 * A scan with no index to use (jobs.queues has a handful of rows) then
-	 * costs as much as a disabled plan, which would be JIT-compiled every
-	 * time: tens of milliseconds for a query of microseconds.
-	 */
-	(void) set_config_option("jit", "off",
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
+	zj_book_planning_rules = true;
 }
 
 void
 zj_book_end(void)
 {
+	zj_book_planning_rules = false;
 	PopActiveSnapshot();
 	SPI_finish();
 	AtEOXact_GUC(true, zj_book_state.guc_level);
 	SetUserIdAndSecContext(zj_book_state.saved_user,
 						   zj_book_state.saved_sec_context);
+}
+
+/*
+ * Plan bookkeeping statements with index scans that return rows in the
+ * order asked, never a scan of the table or a sort, and without JIT.
+ * Every bookkeeping query has an index made for it; plans are cached, and
+ * statistics taken while a queue was empty (or the table after TRUNCATE)
+ * price a sort of "all" pending runs at nothing: the next burst of 50,000
+ * runs would then sort them all for every claim.  JIT: a scan of a small
+ * settings table with no index to use costs as much as a disabled plan,
+ * and would be compiled every time.  The settings are swapped for the
+ * planner call only, so the statements themselves cost no GUC changes.
+ */
+static PlannedStmt *
+zj_book_planner(Query *parse, const char *query_string, int cursor_options,
+				ParamListInfo bound_params)
+{
+	bool		saved[4] = {enable_seqscan, enable_bitmapscan, enable_sort,
+	jit_enabled};
+	PlannedStmt *result;
+
+	if (zj_book_planning_rules)
+		enable_seqscan = enable_bitmapscan = enable_sort = jit_enabled = false;
+	PG_TRY();
+	{
+		result = zj_book_prev_planner ?
+			zj_book_prev_planner(parse, query_string, cursor_options, bound_params) :
+			standard_planner(parse, query_string, cursor_options, bound_params);
+	}
+	PG_FINALLY();
+	{
+		enable_seqscan = saved[0];
+		enable_bitmapscan = saved[1];
+		enable_sort = saved[2];
+		jit_enabled = saved[3];
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* An error in bookkeeping leaves the planner's rules to the user again. */
+static void
+zj_book_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		zj_book_planning_rules = false;
+}
+
+static void
+zj_book_subxact_callback(SubXactEvent event, SubTransactionId my_subid,
+						 SubTransactionId parent_subid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		zj_book_planning_rules = false;
+}
+
+/* _PG_init: install the planner hook and the callbacks that reset it. */
+void
+zj_book_install_planner(void)
+{
+	zj_book_prev_planner = planner_hook;
+	planner_hook = zj_book_planner;
+	RegisterXactCallback(zj_book_xact_callback, NULL);
+	RegisterSubXactCallback(zj_book_subxact_callback, NULL);
 }
 
 /*
@@ -190,32 +247,35 @@ zj_book_int4(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? 0 : DatumGetInt32(d);
 }
 
+/* Record the event of a row a transition returned, from column first. */
+void
+zj_book_record_event(HeapTuple tup, TupleDesc desc, int first)
+{
+	bool		isnull;
+	ZjRunEvent	ev;
+
+	zj_events_fill(&ev,
+				   DatumGetInt64(SPI_getbinval(tup, desc, first, &isnull)),
+				   zj_book_text(tup, desc, first + 1),
+				   zj_book_int4(tup, desc, first + 2),
+				   zj_book_int4(tup, desc, first + 3),
+				   zj_book_text(tup, desc, first + 4),
+				   zj_book_text(tup, desc, first + 5),
+				   zj_book_time(tup, desc, first + 6),
+				   zj_book_time(tup, desc, first + 7),
+				   zj_book_time(tup, desc, first + 8),
+				   zj_book_text(tup, desc, first + 9));
+	zj_events_add(&ev);
+}
+
 /* Record the events of the rows a transition returned, from column first. */
 void
 zj_book_record_events(int first)
 {
-	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		i;
 
 	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		ZjRunEvent	ev;
-
-		zj_events_fill(&ev,
-					   DatumGetInt64(SPI_getbinval(tup, desc, first, &isnull)),
-					   zj_book_text(tup, desc, first + 1),
-					   zj_book_int4(tup, desc, first + 2),
-					   zj_book_int4(tup, desc, first + 3),
-					   zj_book_text(tup, desc, first + 4),
-					   zj_book_text(tup, desc, first + 5),
-					   zj_book_time(tup, desc, first + 6),
-					   zj_book_time(tup, desc, first + 7),
-					   zj_book_time(tup, desc, first + 8),
-					   zj_book_text(tup, desc, first + 9));
-		zj_events_add(&ev);
-	}
+		zj_book_record_event(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, first);
 }
 
 /* The parameters of the INSERT of a new run. */
@@ -472,30 +532,49 @@ zj_book_locked_runs(MemoryContext cxt)
  * Lock up to n pending runs of this role for a batch (batch.c) without
  * changing them: to everyone else they stay pending, skipped while locked,
  * until the batch commits their outcomes; the ones it does not get to are
- * released untouched at commit.  One index scan for the lot.
+ * released untouched at commit.  One index scan for the lot.  Returns at
+ * most n runs: a power of two of them (zj_book_lock_limit).
  */
 List *
 zj_book_lock_pending(Oid role, int n, MemoryContext cxt)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {REGROLEOID, INT4OID};
-	Datum		values[2];
+	static SPIPlanPtr plans[ZJ_LOCK_PLANS];
+	Oid			types[1] = {REGROLEOID};
+	Datum		values[1];
+	int			slot = zj_book_lock_limit(n);
 	List	   *runs;
 
 	if (zj_limits_active())
 		return zj_book_lock_pending_unlimited(role, n, cxt);
 	values[0] = ObjectIdGetDatum(role);
-	values[1] = Int32GetDatum(n);
 	zj_book_begin();
-	zj_book_exec(&plan,
-				 "SELECT " ZJ_LOCK_COLUMNS
-				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
-				 " ORDER BY r.priority, r.run_at, r.id"
-				 " LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
-				 2, types, values, NULL);
+	zj_book_exec(&plans[slot],
+				 plans[slot] ? NULL :
+				 psprintf("SELECT " ZJ_LOCK_COLUMNS
+						  " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
+						  " ORDER BY r.priority, r.run_at, r.id"
+						  " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED", 1 << slot),
+				 1, types, values, NULL);
 	runs = zj_book_locked_runs(cxt);
 	zj_book_end();
 	return runs;
+}
+
+/*
+ * The plan to lock up to n runs with: the one for LIMIT 2^slot, the
+ * largest not above n.  The limit is written into each plan's text: with
+ * "LIMIT $2" the plan cache either plans every call afresh (a custom plan
+ * looks cheaper) or settles on a generic plan costed to fetch a tenth of
+ * the table, which can be a sort of every pending run.
+ */
+int
+zj_book_lock_limit(int n)
+{
+	int			slot = 0;
+
+	while (slot + 1 < ZJ_LOCK_PLANS && (2 << slot) <= n)
+		slot++;
+	return slot;
 }
 
 /* The run's change to running, for a run that went straight past it. */
@@ -537,8 +616,8 @@ zj_book_finish_locked(ZjRun *run, Jsonb *output)
 	values[0] = Int64GetDatum(run->id);
 	values[1] = TimestampTzGetDatum(run->started_at);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[3] = Int32GetDatum(MyProcPid);
-	values[4] = Int64GetDatum((int64) zj_shared->epoch);
+	values[4] = Int32GetDatum(MyProcPid);
+	values[5] = Int64GetDatum((int64) zj_shared->epoch);
 	values[5] = output ? JsonbPGetDatum(output) : (Datum) 0;
 	nulls[5] = output ? ' ' : 'n';
 	values[6] = Int32GetDatum(run->attempt);
@@ -557,6 +636,93 @@ zj_book_finish_locked(ZjRun *run, Jsonb *output)
 	zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	zj_book_record_progress(run);
 	zj_book_record_events(1);
+	zj_book_end();
+}
+
+/* A one-dimensional array of n values of type elemtype. */
+static Datum
+zj_book_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/* The runs' ids, starts, ends and outputs as the arrays $1 to $4. */
+static void
+zj_book_finished_params(List *runs, Datum *params)
+{
+	int			n = list_length(runs);
+	Datum	   *ids = palloc(n * sizeof(Datum));
+	Datum	   *starts = palloc(n * sizeof(Datum));
+	Datum	   *ends = palloc(n * sizeof(Datum));
+	Datum	   *outputs = palloc(n * sizeof(Datum));
+	bool	   *no_output = palloc(n * sizeof(bool));
+	ListCell   *lc;
+
+	foreach(lc, runs)
+	{
+		ZjRun	   *run = lfirst(lc);
+		int			i = foreach_current_index(lc);
+
+		ids[i] = Int64GetDatum(run->id);
+		starts[i] = TimestampTzGetDatum(run->started_at);
+		ends[i] = TimestampTzGetDatum(run->finished_at);
+		outputs[i] = PointerGetDatum(run->output);
+		no_output[i] = run->output == NULL;
+	}
+	params[0] = zj_book_array(ids, NULL, n, INT8OID);
+	params[1] = zj_book_array(starts, NULL, n, TIMESTAMPTZOID);
+	params[2] = zj_book_array(ends, NULL, n, TIMESTAMPTZOID);
+	params[3] = zj_book_array(outputs, no_output, n, JSONBOID);
+}
+
+/*
+ * zj_book_finish_locked for many runs at once (none with progress): one
+ * UPDATE, since starting the executor costs more than updating a row.
+ * Each run's started_at, finished_at and output are its own; the rows
+ * are found by id, so the plan is the same whatever the statistics.
+ */
+void
+zj_book_finish_locked_many(List *runs)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[6] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, JSONBARRAYOID, INT4OID, INT8OID};
+	Datum		values[6];
+	uint64		i;
+
+	if (runs == NIL)
+		return;
+	zj_book_finished_params(runs, values);
+	values[4] = Int32GetDatum(MyProcPid);
+	values[5] = Int64GetDatum((int64) zj_shared->epoch);
+	zj_book_begin();
+	if (zj_book_exec(&plan,
+					 "UPDATE jobs.runs AS r SET status = 'completed',"
+					 " attempt = r.attempt + 1,"
+					 " started_at = $2[pg_catalog.array_position($1, r.id)],"
+					 " finished_at = $3[pg_catalog.array_position($1, r.id)],"
+					 " duration = $3[pg_catalog.array_position($1, r.id)]"
+					 "  - $2[pg_catalog.array_position($1, r.id)],"
+					 " output = $4[pg_catalog.array_position($1, r.id)],"
+					 " worker_pid = $5, worker_epoch = $6," ZJ_CLEAR_ERROR
+					 " WHERE r.id = ANY ($1) AND r.status " ZJ_NOT_VIA_CLAIM_INDEX
+					 " RETURNING " ZJ_EVENT_COLUMNS,
+					 6, types, values, NULL) != list_length(runs))
+		elog(ERROR, "zapjobs lost the lock on runs of a batch");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		zj_book_record_running(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		zj_book_record_event(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	}
 	zj_book_end();
 }
 

@@ -42,9 +42,14 @@ extern int	zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs,
 extern char *zj_book_text(HeapTuple tup, TupleDesc desc, int col);
 extern TimestampTz zj_book_time(HeapTuple tup, TupleDesc desc, int col);
 extern int32 zj_book_int4(HeapTuple tup, TupleDesc desc, int col);
+extern void zj_book_record_event(HeapTuple tup, TupleDesc desc, int first);
 extern void zj_book_record_events(int first);
 extern ZjRun *zj_book_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt);
 extern List *zj_book_locked_runs(MemoryContext cxt);
+
+/* Plans locking pending runs for a batch: LIMIT 1, 2, 4, ..., 32. */
+#define ZJ_LOCK_PLANS 6
+extern int	zj_book_lock_limit(int n);
 extern ZjClaimResult zj_book_claim_direct(Oid role, ZjRun **run,
 										  MemoryContext cxt, int64 only_id);
 extern void zj_book_record_running(HeapTuple tup, TupleDesc desc);

@@ -291,9 +291,10 @@ zj_failure_write(ZjRun *run, const ZjFailure *f, const char *status,
 /*
  * End an attempt that did not complete: a claimed (running) run, or one a
  * batch locked while pending (run->locked).  The caller's transaction
- * commits it.  Nothing happens if the run has moved on meanwhile.
+ * commits it.  Nothing happens if the run has moved on meanwhile: then
+ * false is returned.
  */
-void
+bool
 zj_book_fail(ZjRun *run, const ZjFailure *f)
 {
 	ZjFailRow	row;
@@ -308,7 +309,7 @@ zj_book_fail(ZjRun *run, const ZjFailure *f)
 		(!run->locked && row.attempt != run->attempt))
 	{
 		zj_book_end();
-		return;
+		return false;
 	}
 	crashes = row.crashes + (f->crashed ? 1 : 0);
 	if (row.cancel_requested)
@@ -334,6 +335,7 @@ zj_book_fail(ZjRun *run, const ZjFailure *f)
 	}
 	zj_failure_write(run, &decided, status, next_retry, crashes);
 	zj_book_end();
+	return true;
 }
 
 /* Is the worker that claimed this attempt still executing it? */
@@ -389,8 +391,8 @@ typedef struct ZjReapee
 	int32		shell_pgid;		/* a shell run's process group, or 0 */
 } ZjReapee;
 
-/* End the attempt of a running run whose worker is gone. */
-static void
+/* End the attempt of a running run whose worker is gone; false if it had ended. */
+static bool
 zj_failure_reap_one(const ZjReapee *r)
 {
 	ZjRun		run;
@@ -419,7 +421,7 @@ zj_failure_reap_one(const ZjReapee *r)
 							 run.id, zj_failure_interval_text(run.timeout_ms));
 		f.detail = "The job did not stop at its deadline; its worker was terminated.";
 	}
-	zj_book_fail(&run, &f);
+	return zj_book_fail(&run, &f);
 }
 
 /* The running runs whose worker is gone, in *n entries. */
@@ -458,29 +460,37 @@ zj_failure_find_orphans(int *n)
 		if (r->crashed || !zj_failure_worker_alive(r->id, r->pid, DatumGetInt64(epoch)))
 			(*n)++;
 	}
-	if (*n > 0)
-		zj_failure_no_batch_below_max_id();
 	zj_book_end();
 	return found;
 }
 
 /*
- * End the attempts of running runs whose worker is gone.  A worker sets
- * its slot's claimed_id before its claim commits and clears it after the
- * outcome commits, and zj_book_fail re-checks the row under lock, so a
- * run finishing while we look is never touched.
+ * End the attempts of running runs whose worker is gone; returns how
+ * many.  A worker sets its slot's claimed_id before its claim commits and
+ * clears it after the outcome commits, and zj_book_fail re-checks the row
+ * under lock, so a run finishing while we look (its worker already on the
+ * next) is never touched, nor counted: under load that is most of what
+ * zj_failure_find_orphans finds, and only real orphans may stop batches.
  */
 int
 zj_book_reap(void)
 {
 	int			n;
 	int			i;
+	int			reaped = 0;
 	ZjReapee   *orphans = zj_failure_find_orphans(&n);
 
 	for (i = 0; i < n; i++)
-		zj_failure_reap_one(&orphans[i]);
+		if (zj_failure_reap_one(&orphans[i]))
+			reaped++;
 	pfree(orphans);
-	return n;
+	if (reaped > 0)
+	{
+		zj_book_begin();
+		zj_failure_no_batch_below_max_id();
+		zj_book_end();
+	}
+	return reaped;
 }
 
 /*

@@ -223,6 +223,7 @@ _PG_init(void)
 	zj_preloaded = true;
 
 	zj_shmem_install_hooks();
+	zj_book_install_planner();
 
 	/* pg_upgrade starts the server with our library: stay out of its way. */
 	if (!IsBinaryUpgrade)

@@ -185,25 +185,26 @@ zj_book_claim_limited(Oid role, ZjRun **run, MemoryContext cxt)
 List *
 zj_book_lock_pending_unlimited(Oid role, int n, MemoryContext cxt)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[4] = {REGROLEOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[4];
+	static SPIPlanPtr plans[ZJ_LOCK_PLANS];
+	Oid			types[3] = {REGROLEOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	int			slot = zj_book_lock_limit(n);
 	ZjLimits	l;
 	List	   *runs;
 
 	zj_book_begin();
 	zj_limits_read(&l);
 	values[0] = ObjectIdGetDatum(role);
-	values[1] = Int32GetDatum(n);
-	values[2] = l.limited_queues;
-	values[3] = l.limited_names;
-	zj_book_exec(&plan,
-				 "SELECT " ZJ_LOCK_COLUMNS
-				 " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
-				 " AND r.queue <> ALL ($3) AND coalesce(r.name, '') <> ALL ($4)"
-				 " ORDER BY r.priority, r.run_at, r.id"
-				 " LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED",
-				 4, types, values, NULL);
+	values[1] = l.limited_queues;
+	values[2] = l.limited_names;
+	zj_book_exec(&plans[slot],
+				 plans[slot] ? NULL :
+				 psprintf("SELECT " ZJ_LOCK_COLUMNS
+						  " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1"
+						  " AND r.queue <> ALL ($2) AND coalesce(r.name, '') <> ALL ($3)"
+						  " ORDER BY r.priority, r.run_at, r.id"
+						  " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED", 1 << slot),
+				 3, types, values, NULL);
 	runs = zj_book_locked_runs(cxt);
 	zj_book_end();
 	return runs;

@@ -271,6 +271,8 @@ typedef struct ZjRun
 	bool		locked;			/* locked pending by a batch, not claimed:
 								 * its outcome is written straight from
 								 * pending (zj_book_finish_locked) */
+	TimestampTz finished_at;	/* a locked run's end, until it is written */
+	Jsonb	   *output;			/* its output, likewise */
 } ZjRun;
 
 /* events.c: capture in the committing backend */
@@ -339,6 +341,7 @@ extern int64 zj_batch_execute(ZjRun *first, List *first_trees);
 extern void zj_xact_begin(void);
 extern void zj_book_begin(void);
 extern void zj_book_end(void);
+extern void zj_book_install_planner(void);
 typedef enum ZjClaimResult
 {
 	ZJ_CLAIM_NONE = 0,			/* nothing to claim */
@@ -351,6 +354,7 @@ extern ZjClaimResult zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
 extern void zj_book_complete(ZjRun *run, Jsonb *output);
 extern List *zj_book_lock_pending(Oid role, int n, MemoryContext cxt);
 extern void zj_book_finish_locked(ZjRun *run, Jsonb *output);
+extern void zj_book_finish_locked_many(List *runs);
 extern int	zj_book_promote_due(TimestampTz *next_due);
 extern int	zj_book_demand(Oid *roles, int *pending, int max, int cap);
 extern int	zj_book_fail_role(Oid role, const char *sqlstate, const char *message,
@@ -473,7 +477,7 @@ extern void zj_failure_from_error(ZjFailure *f, ZjRun *run, ErrorData *edata);
 extern bool zj_failure_is_retryable(const ZjFailure *f);
 extern bool zj_failure_check_sqlstates(char **newval, void **extra,
 									   GucSource source);
-extern void zj_book_fail(ZjRun *run, const ZjFailure *f);
+extern bool zj_book_fail(ZjRun *run, const ZjFailure *f);
 extern int	zj_book_reap(void);
 extern bool zj_book_requeue(int64 id, int32 attempt);
 
