@@ -196,7 +196,13 @@ zj_xact_begin(void)
 	XactIsoLevel = XACT_READ_COMMITTED;
 }
 
-/* Run a statement through a plan prepared on first use. */
+/*
+ * Run a statement through a plan prepared on first use.  Always the
+ * generic plan: planned under zj_book_planner's rules, it is as good as
+ * one planned for the values at hand, and planning it for every call
+ * (what the plan cache does when a custom plan looks cheaper, as for
+ * "run_at <= $1") would cost more than most of these statements.
+ */
 int
 zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 Datum *values, const char *nulls)
@@ -205,7 +211,8 @@ zj_book_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types,
+										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "zapjobs could not prepare \"%s\": %s",
@@ -391,7 +398,7 @@ zj_book_insert(const ZjNewRun *run)
 	zj_events_add(&ev);
 
 	if (scheduled)
-		zj_wakeup_note_scheduled();
+		zj_wakeup_note_scheduled(run->run_at);
 	else
 		zj_wakeup_note_enqueue(run->owner);
 	return id;
@@ -804,19 +811,27 @@ zj_book_promote_due(TimestampTz *next_due)
 {
 	static SPIPlanPtr promote = NULL;
 	static SPIPlanPtr earliest = NULL;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
 	int			n;
 	uint64		i;
 	bool		isnull;
 
+	/*
+	 * "Now" as a parameter, not clock_timestamp(): a volatile function
+	 * cannot bound the index scan, which would then read every run
+	 * scheduled for later on each call (on each commit that schedules one).
+	 */
+	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	zj_book_begin();
 	n = zj_book_exec(&promote,
 					 "UPDATE jobs.runs AS r SET status = 'pending'"
 					 " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
 					 "  WHERE q.status IN ('scheduled', 'awaiting_retry')"
-					 "  AND q.run_at <= pg_catalog.clock_timestamp()"
+					 "  AND q.run_at <= $1"
 					 "  ORDER BY q.run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)"
 					 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner",
-					 0, NULL, NULL, NULL);
+					 1, types, values, NULL);
 	zj_book_record_events(1);
 	for (i = 0; i < SPI_processed; i++)
 		zj_wakeup_note_enqueue(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],

@@ -285,7 +285,7 @@ zj_failure_write(ZjRun *run, const ZjFailure *f, const char *status,
 
 	zj_failure_history(run->id, f->outcome, now);
 	if (!final)
-		zj_wakeup_note_scheduled();
+		zj_wakeup_note_scheduled(next_retry);
 }
 
 /*

@@ -108,6 +108,9 @@ zj_launcher_promote(void)
 	TimestampTz next_due = 0;
 	int			n;
 
+	/* Before our snapshots: see zj_wakeup_before_next_due. */
+	pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	pg_memory_barrier();
 	do
 	{
 		zj_xact_begin();
@@ -116,6 +119,8 @@ zj_launcher_promote(void)
 		zj_publisher_run();
 	} while (n >= 1000);
 
+	pg_atomic_write_u64(&zj_shared->next_due,
+						(uint64) (next_due == 0 ? ZJ_NEXT_DUE_NONE : next_due));
 	if (next_due == 0)
 		return -1;
 	return Max(1, (long) ((next_due - GetCurrentTimestamp()) / 1000) + 1);

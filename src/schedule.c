@@ -29,7 +29,7 @@ PG_FUNCTION_INFO_V1(zj_schedules_changed);
 Datum
 zj_schedules_changed(PG_FUNCTION_ARGS)
 {
-	zj_wakeup_note_scheduled();
+	zj_wakeup_note_scheduled(0);
 	PG_RETURN_VOID();
 }
 

@@ -71,6 +71,7 @@ zj_shmem_init_fresh(ZjShared *shared)
 	pg_atomic_init_u32(&shared->limits_active, 1);
 	pg_atomic_init_u32(&shared->limits_changes, 0);
 	pg_atomic_init_u64(&shared->batch_min_id, 0);
+	pg_atomic_init_u64(&shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));

@@ -31,6 +31,7 @@ static int	zj_nwake = 0;
 static bool zj_wake_overflow = false;	/* more owners than zj_wake holds */
 static bool zj_wake_scheduled = false;	/* scheduled runs: launcher must
 										 * see their run_at */
+static TimestampTz zj_wake_scheduled_at;	/* the earliest of them */
 static bool zj_wake_registered = false;
 static bool zj_wake_limits = false;	/* queue settings or limits changed */
 
@@ -40,6 +41,8 @@ typedef struct ZjCancel
 	int64		run_id;
 	int			level;
 } ZjCancel;
+
+static bool zj_wakeup_before_next_due(TimestampTz run_at);
 
 static ZjCancel *zj_cancels = NULL;	/* in TopMemoryContext */
 static int	zj_ncancels = 0;
@@ -87,7 +90,7 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 			zj_wakeup_role(zj_wake[i].owner, zj_wake[i].runs, false);
 		if (zj_wake_overflow)
 			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
-		if (zj_wake_scheduled)
+		if (zj_wake_scheduled && zj_wakeup_before_next_due(zj_wake_scheduled_at))
 			zj_request_maintenance();
 		for (i = 0; i < zj_ncancels; i++)
 			zj_control_interrupt(zj_cancels[i].run_id);
@@ -149,12 +152,35 @@ zj_wakeup_register(void)
 	return true;
 }
 
-/* Note that the current transaction scheduled a run for later. */
+/*
+ * Note that the current transaction scheduled a run for run_at (0: for a
+ * time not known here).  The launcher is woken at commit only if that is
+ * before the promotion it already waits for.
+ */
 void
-zj_wakeup_note_scheduled(void)
+zj_wakeup_note_scheduled(TimestampTz run_at)
 {
-	if (zj_wakeup_register())
-		zj_wake_scheduled = true;
+	if (!zj_wakeup_register())
+		return;
+	if (!zj_wake_scheduled || run_at < zj_wake_scheduled_at)
+		zj_wake_scheduled_at = run_at;
+	zj_wake_scheduled = true;
+}
+
+/*
+ * Is run_at, just committed, before the launcher's next promotion?  The
+ * launcher marks that time unknown before it takes the snapshot it
+ * computes the time in: either that snapshot sees our commit, or we see
+ * "unknown", or the time it stored, computed without us, is compared.
+ */
+static bool
+zj_wakeup_before_next_due(TimestampTz run_at)
+{
+	int64		next;
+
+	pg_memory_barrier();
+	next = (int64) pg_atomic_read_u64(&zj_shared->next_due);
+	return next == ZJ_NEXT_DUE_UNKNOWN || run_at < next;
 }
 
 /* Note that the current transaction made a run of owner pending. */

@@ -206,6 +206,8 @@ typedef struct ZjShared
 										 * them */
 	pg_atomic_uint64 batch_min_id;	/* runs below this id are never run in
 									 * a batch: a crash interrupted them */
+	pg_atomic_uint64 next_due;	/* (int64) when the launcher promotes next:
+								 * ZJ_NEXT_DUE_UNKNOWN or _NONE */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
@@ -516,7 +518,9 @@ extern ZjRoleProblem zj_role_check(Oid role, char **name);
 
 /* wakeup.c */
 extern void zj_wakeup_note_enqueue(Oid owner);
-extern void zj_wakeup_note_scheduled(void);
+#define ZJ_NEXT_DUE_UNKNOWN PG_INT64_MIN	/* being computed */
+#define ZJ_NEXT_DUE_NONE PG_INT64_MAX		/* nothing scheduled */
+extern void zj_wakeup_note_scheduled(TimestampTz run_at);
 extern void zj_wakeup_note_cancel(int64 run_id);
 extern void zj_wakeup_note_limits(void);
 
