@@ -102,3 +102,40 @@ GRANT CONNECT ON DATABASE contrib_regression TO PUBLIC;
 DELETE FROM jobs.runs WHERE id = :s;
 DROP ROLE zj_regress_user;
 DROP ROLE zj_regress_nologin;
+
+-- jobs.enqueue_many: one run per input, in one statement, ids in input order.
+SELECT jobs.enqueue_many('SELECT jobs.input() AS got',
+                         ARRAY['{"n": 1}', NULL, '{"n": 3}']::jsonb[],
+                         name => 'many', priority => 5, max_attempts => 2) AS ids \gset
+SELECT cardinality(:'ids'::bigint[]) AS n,
+       (:'ids'::bigint[])[1] < (:'ids'::bigint[])[2]
+       AND (:'ids'::bigint[])[2] < (:'ids'::bigint[])[3] AS ascending;
+SELECT jobs.wait(id, timeout => '60 s') FROM unnest(:'ids'::bigint[]) WITH ORDINALITY u(id, n) ORDER BY n;
+SELECT u.n, r.name, r.queue, r.priority, r.max_attempts, r.input, r.output
+  FROM unnest(:'ids'::bigint[]) WITH ORDINALITY u(id, n) JOIN jobs.runs r ON r.id = u.id
+ ORDER BY u.n;
+-- Scheduled for later, every run alike.
+SELECT cardinality(jobs.enqueue_many('SELECT 1', array_fill(NULL::jsonb, ARRAY[10]),
+                                     run_at => now() + interval '1 hour', queue => 'later')) AS scheduled;
+SELECT status, queue, count(*) FROM jobs.runs WHERE queue = 'later' GROUP BY 1, 2;
+DELETE FROM jobs.runs WHERE queue = 'later';
+-- Nothing to enqueue: nothing happens.
+SELECT jobs.enqueue_many('SELECT 1', '{}') AS none;
+-- Bad input changes nothing.
+SELECT count(*) AS before FROM jobs.runs \gset
+SELECT jobs.enqueue_many('SELECT 1', NULL);
+SELECT jobs.enqueue_many('SELECT 1', ARRAY[ARRAY['{}'::jsonb]]);
+SELECT jobs.enqueue_many(' ', ARRAY['{}'::jsonb]);
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], max_attempts => 0);
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], kind => 'perl');
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], queue => '');
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], timeout => '-1 s');
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], retry_factor => 0.5);
+SELECT count(*) = :before AS unchanged FROM jobs.runs;
+-- The same rules as jobs.enqueue for who may own runs.
+CREATE ROLE zj_regress_many NOLOGIN;
+SET ROLE zj_regress_many;
+SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb]);
+RESET ROLE;
+DROP ROLE zj_regress_many;
+DELETE FROM jobs.runs WHERE name = 'many';

@@ -159,6 +159,25 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION jobs.enqueue IS
     'Enqueue a job run owned by current_user; returns its id at once';
 
+CREATE FUNCTION jobs.enqueue_many(
+    command      text,
+    inputs       jsonb[],
+    queue        text DEFAULT NULL,
+    priority     integer DEFAULT NULL,
+    run_at       timestamptz DEFAULT NULL,
+    max_attempts integer DEFAULT NULL,
+    timeout      interval DEFAULT NULL,
+    name         text DEFAULT NULL,
+    kind         text DEFAULT NULL,
+    retry_base   interval DEFAULT NULL,
+    retry_factor float8 DEFAULT NULL,
+    retry_max_delay interval DEFAULT NULL)
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'zj_enqueue_many'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION jobs.enqueue_many IS
+    'Enqueue one run per element of inputs, otherwise alike, in one statement; returns their ids in the order of inputs';
+
 CREATE FUNCTION jobs.wait(run_id bigint, timeout interval DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'zj_wait'

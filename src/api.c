@@ -29,6 +29,7 @@
 #include "zapjobs.h"
 
 PG_FUNCTION_INFO_V1(zj_enqueue);
+PG_FUNCTION_INFO_V1(zj_enqueue_many);
 PG_FUNCTION_INFO_V1(zj_wait);
 PG_FUNCTION_INFO_V1(zj_input);
 PG_FUNCTION_INFO_V1(zj_current_run_id);
@@ -80,10 +81,10 @@ zj_api_command_arg(FunctionCallInfo fcinfo)
 }
 
 static const char *
-zj_api_kind_arg(FunctionCallInfo fcinfo)
+zj_api_kind_arg(FunctionCallInfo fcinfo, int argno)
 {
-	const char *kind = PG_ARGISNULL(8) ? "sql" :
-		text_to_cstring(PG_GETARG_TEXT_PP(8));
+	const char *kind = PG_ARGISNULL(argno) ? "sql" :
+		text_to_cstring(PG_GETARG_TEXT_PP(argno));
 
 	if (strcmp(kind, "shell") == 0)
 	{
@@ -99,13 +100,13 @@ zj_api_kind_arg(FunctionCallInfo fcinfo)
 }
 
 static TimestampTz
-zj_api_run_at_arg(FunctionCallInfo fcinfo)
+zj_api_run_at_arg(FunctionCallInfo fcinfo, int argno)
 {
 	TimestampTz run_at;
 
-	if (PG_ARGISNULL(3))
+	if (PG_ARGISNULL(argno))
 		return GetCurrentTransactionStartTimestamp();
-	run_at = PG_GETARG_TIMESTAMPTZ(3);
+	run_at = PG_GETARG_TIMESTAMPTZ(argno);
 	if (TIMESTAMP_NOT_FINITE(run_at))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -114,13 +115,13 @@ zj_api_run_at_arg(FunctionCallInfo fcinfo)
 }
 
 static int32
-zj_api_max_attempts_arg(FunctionCallInfo fcinfo)
+zj_api_max_attempts_arg(FunctionCallInfo fcinfo, int argno)
 {
 	int32		n;
 
-	if (PG_ARGISNULL(4))
+	if (PG_ARGISNULL(argno))
 		return zj_default_max_attempts;
-	n = PG_GETARG_INT32(4);
+	n = PG_GETARG_INT32(argno);
 	if (n < 1 || n > 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -137,18 +138,18 @@ zj_api_interval_usecs(Interval *iv)
 }
 
 static Interval *
-zj_api_timeout_arg(FunctionCallInfo fcinfo)
+zj_api_timeout_arg(FunctionCallInfo fcinfo, int argno)
 {
 	Interval   *timeout;
 	double		usecs;
 
-	if (PG_ARGISNULL(5))
+	if (PG_ARGISNULL(argno))
 	{
 		timeout = palloc0(sizeof(Interval));
 		timeout->time = (int64) zj_default_timeout_s * USECS_PER_SEC;
 		return timeout;
 	}
-	timeout = PG_GETARG_INTERVAL_P(5);
+	timeout = PG_GETARG_INTERVAL_P(argno);
 	usecs = zj_api_interval_usecs(timeout);
 	if (usecs <= 0)
 		ereport(ERROR,
@@ -187,13 +188,13 @@ zj_api_delay_arg(FunctionCallInfo fcinfo, int argno, const char *what,
 }
 
 static double
-zj_api_retry_factor_arg(FunctionCallInfo fcinfo)
+zj_api_retry_factor_arg(FunctionCallInfo fcinfo, int argno)
 {
 	double		factor;
 
-	if (PG_ARGISNULL(11))
+	if (PG_ARGISNULL(argno))
 		return zj_retry_factor;
-	factor = PG_GETARG_FLOAT8(11);
+	factor = PG_GETARG_FLOAT8(argno);
 	if (!(factor >= 1.0 && factor <= 100.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -273,6 +274,51 @@ zj_api_warn_if_unserved(void)
 						 zj_database)));
 }
 
+/* Where jobs.enqueue and jobs.enqueue_many take their common arguments. */
+typedef struct ZjApiArgPositions
+{
+	int			queue;
+	int			priority;
+	int			run_at;
+	int			max_attempts;
+	int			timeout;
+	int			name;
+	int			kind;
+	int			retry_base;
+	int			retry_factor;
+	int			retry_max_delay;
+} ZjApiArgPositions;
+
+static const ZjApiArgPositions zj_enqueue_args = {1, 2, 3, 4, 5, 7, 8, 10, 11, 12};
+static const ZjApiArgPositions zj_enqueue_many_args = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+
+/* The settings of the new run(s), checked; the owner may own jobs. */
+static void
+zj_api_new_run(FunctionCallInfo fcinfo, const ZjApiArgPositions *at,
+			   ZjNewRun *run)
+{
+	PreventCommandIfReadOnly("jobs.enqueue()");
+	memset(run, 0, sizeof(*run));
+	run->command = zj_api_command_arg(fcinfo);
+	run->queue = zj_api_name_arg(fcinfo, at->queue, "queue name", "default");
+	run->priority = PG_ARGISNULL(at->priority) ? 0 : PG_GETARG_INT32(at->priority);
+	run->run_at = zj_api_run_at_arg(fcinfo, at->run_at);
+	run->max_attempts = zj_api_max_attempts_arg(fcinfo, at->max_attempts);
+	run->timeout = zj_api_timeout_arg(fcinfo, at->timeout);
+	run->name = zj_api_name_arg(fcinfo, at->name, "job name", NULL);
+	run->kind = zj_api_kind_arg(fcinfo, at->kind);
+	run->retry_base = zj_api_delay_arg(fcinfo, at->retry_base, "retry_base",
+									   zj_retry_base_ms);
+	run->retry_factor = zj_api_retry_factor_arg(fcinfo, at->retry_factor);
+	run->retry_max_delay = zj_api_delay_arg(fcinfo, at->retry_max_delay,
+											"retry_max_delay",
+											zj_retry_max_delay_ms);
+	run->owner = GetUserId();
+	run->search_path = GetConfigOption("search_path", false, false);
+	zj_api_check_owner(run->owner);
+	zj_api_warn_if_unserved();
+}
+
 /*
  * jobs.enqueue(command, queue, priority, run_at, max_attempts, timeout,
  *				input, name, kind, dedupe_key, retry_base, retry_factor,
@@ -283,27 +329,50 @@ zj_enqueue(PG_FUNCTION_ARGS)
 {
 	ZjNewRun	run;
 
-	PreventCommandIfReadOnly("jobs.enqueue()");
-	run.command = zj_api_command_arg(fcinfo);
-	run.queue = zj_api_name_arg(fcinfo, 1, "queue name", "default");
-	run.priority = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
-	run.run_at = zj_api_run_at_arg(fcinfo);
-	run.max_attempts = zj_api_max_attempts_arg(fcinfo);
-	run.timeout = zj_api_timeout_arg(fcinfo);
+	zj_api_new_run(fcinfo, &zj_enqueue_args, &run);
 	run.input = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
-	run.name = zj_api_name_arg(fcinfo, 7, "job name", NULL);
-	run.kind = zj_api_kind_arg(fcinfo);
 	run.dedupe_key = zj_api_dedupe_key_arg(fcinfo);
-	run.retry_base = zj_api_delay_arg(fcinfo, 10, "retry_base", zj_retry_base_ms);
-	run.retry_factor = zj_api_retry_factor_arg(fcinfo);
-	run.retry_max_delay = zj_api_delay_arg(fcinfo, 12, "retry_max_delay",
-										   zj_retry_max_delay_ms);
-	run.owner = GetUserId();
-	run.search_path = GetConfigOption("search_path", false, false);
-
-	zj_api_check_owner(run.owner);
-	zj_api_warn_if_unserved();
 	PG_RETURN_INT64(zj_book_insert(&run));
+}
+
+/* The inputs of jobs.enqueue_many: a one-dimensional array, maybe empty. */
+static ArrayType *
+zj_api_inputs_arg(FunctionCallInfo fcinfo)
+{
+	ArrayType  *inputs;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("inputs must not be NULL"),
+				 errhint("Pass one element per run; a NULL element is a run without input.")));
+	inputs = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(inputs) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("inputs must be a one-dimensional array"),
+				 errhint("Pass one element per run.")));
+	return inputs;
+}
+
+/*
+ * jobs.enqueue_many(command, inputs, queue, priority, run_at,
+ *					 max_attempts, timeout, name, kind, retry_base,
+ *					 retry_factor, retry_max_delay) RETURNS bigint[]
+ *
+ * One run per element of inputs, all otherwise alike, with one INSERT:
+ * the set-based way to enqueue thousands.  Returns their ids in the order
+ * of inputs.
+ */
+Datum
+zj_enqueue_many(PG_FUNCTION_ARGS)
+{
+	ZjNewRun	run;
+	ArrayType  *inputs;
+
+	zj_api_new_run(fcinfo, &zj_enqueue_many_args, &run);
+	inputs = zj_api_inputs_arg(fcinfo);
+	PG_RETURN_ARRAYTYPE_P(zj_book_insert_many(&run, inputs));
 }
 
 /* A run's status as the caller sees it (row-level security applies). */

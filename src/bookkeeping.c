@@ -119,26 +119,34 @@ zj_book_end(void)
 }
 
 /*
- * Plan bookkeeping statements with index scans that return rows in the
- * order asked, never a scan of the table or a sort, and without JIT.
- * Every bookkeeping query has an index made for it; plans are cached, and
- * statistics taken while a queue was empty (or the table after TRUNCATE)
- * price a sort of "all" pending runs at nothing: the next burst of 50,000
- * runs would then sort them all for every claim.  JIT: a scan of a small
+ * Plan bookkeeping statements as lookups: index scans that return rows in
+ * the order asked and nested loops over them; never a scan of a whole
+ * table or index to sort it or hash it, and no JIT.  Every bookkeeping
+ * query has an index made for it, and its plan is cached: one made while
+ * jobs.runs was small (after CREATE EXTENSION or TRUNCATE), or with
+ * statistics taken while a queue was empty, would otherwise price a sort
+ * of "all" pending runs, or a hash of all runs, at nothing, and keep
+ * doing it for a table grown to millions.  JIT: a scan of a small
  * settings table with no index to use costs as much as a disabled plan,
  * and would be compiled every time.  The settings are swapped for the
- * planner call only, so the statements themselves cost no GUC changes.
+ * planner call only, so executing a statement changes no GUC.
  */
 static PlannedStmt *
 zj_book_planner(Query *parse, const char *query_string, int cursor_options,
 				ParamListInfo bound_params)
 {
-	bool		saved[4] = {enable_seqscan, enable_bitmapscan, enable_sort,
-	jit_enabled};
+	bool	   *rules[] = {&enable_seqscan, &enable_bitmapscan, &enable_sort,
+	&enable_hashjoin, &enable_mergejoin, &jit_enabled};
+	bool		saved[lengthof(rules)];
 	PlannedStmt *result;
+	int			i;
 
-	if (zj_book_planning_rules)
-		enable_seqscan = enable_bitmapscan = enable_sort = jit_enabled = false;
+	for (i = 0; i < lengthof(rules); i++)
+	{
+		saved[i] = *rules[i];
+		if (zj_book_planning_rules)
+			*rules[i] = false;
+	}
 	PG_TRY();
 	{
 		result = zj_book_prev_planner ?
@@ -147,10 +155,8 @@ zj_book_planner(Query *parse, const char *query_string, int cursor_options,
 	}
 	PG_FINALLY();
 	{
-		enable_seqscan = saved[0];
-		enable_bitmapscan = saved[1];
-		enable_sort = saved[2];
-		jit_enabled = saved[3];
+		for (i = 0; i < lengthof(rules); i++)
+			*rules[i] = saved[i];
 	}
 	PG_END_TRY();
 	return result;
@@ -400,8 +406,65 @@ zj_book_insert(const ZjNewRun *run)
 	if (scheduled)
 		zj_wakeup_note_scheduled(run->run_at);
 	else
-		zj_wakeup_note_enqueue(run->owner);
+		zj_wakeup_note_enqueue(run->owner, 1);
 	return id;
+}
+
+/*
+ * enqueue_many: one run per element of inputs, with one INSERT; returns
+ * their ids, in the order of inputs, as an int8[] in the caller's memory.
+ */
+ArrayType *
+zj_book_insert_many(const ZjNewRun *run, ArrayType *inputs)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		INT4OID, TEXTOID, REGROLEOID, JSONBARRAYOID, TEXTOID, TIMESTAMPTZOID,
+	INT4OID, INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, TEXTOID};
+	Datum		values[ZJ_INSERT_NARGS];
+	char		nulls[ZJ_INSERT_NARGS];
+	bool		scheduled = run->run_at > GetCurrentTimestamp();
+	MemoryContext caller = CurrentMemoryContext;
+	Datum	   *ids;
+	uint64		i;
+	ArrayType  *result;
+
+	zj_book_insert_params(run, scheduled, values, nulls);
+	values[7] = PointerGetDatum(inputs);
+	nulls[7] = ' ';
+	zj_book_begin();
+	/* Rows are inserted, numbered and returned in the order unnest gives. */
+	zj_book_exec(&plan,
+				 "INSERT INTO jobs.runs AS r (name, kind, command, queue,"
+				 " priority, status, owner, input, search_path, run_at,"
+				 " max_attempts, timeout, retry_base, retry_factor,"
+				 " retry_max_delay) SELECT $1, $2, $3, $4, $5, $6, $7, i.input,"
+				 " $9, $10, $11, $12, $13, $14, $15"
+				 " FROM pg_catalog.unnest($8) AS i(input) RETURNING r.id",
+				 ZJ_INSERT_NARGS, types, values, nulls);
+	ids = MemoryContextAlloc(caller, Max(SPI_processed, 1) * sizeof(Datum));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		ZjRunEvent	ev;
+
+		ids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+							   &isnull);
+		zj_events_fill(&ev, DatumGetInt64(ids[i]),
+					   scheduled ? "scheduled" : "pending", 0,
+					   run->max_attempts, run->name, run->queue, run->run_at,
+					   0, 0, NULL);
+		zj_events_add(&ev);
+	}
+	MemoryContextSwitchTo(caller);
+	result = construct_array(ids, (int) SPI_processed, INT8OID, sizeof(int64),
+							 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	if (SPI_processed > 0 && scheduled)
+		zj_wakeup_note_scheduled(run->run_at);
+	else if (SPI_processed > 0)
+		zj_wakeup_note_enqueue(run->owner, (int64) SPI_processed);
+	zj_book_end();
+	return result;
 }
 
 /* Keep a shell run's process group for the reaper; commits with the caller. */
@@ -837,7 +900,7 @@ zj_book_promote_due(TimestampTz *next_due)
 		zj_wakeup_note_enqueue(DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 															  SPI_tuptable->tupdesc,
 															  ZJ_EVENT_NCOLS + 1,
-															  &isnull)));
+															  &isnull)), 1);
 
 	zj_book_exec(&earliest,
 				 "SELECT min(run_at) FROM jobs.runs"

@@ -206,7 +206,7 @@ zj_retry(PG_FUNCTION_ARGS)
 	}
 	zj_book_end();
 	if (requeued)
-		zj_wakeup_note_enqueue(owner);
+		zj_wakeup_note_enqueue(owner, 1);
 	PG_RETURN_BOOL(requeued);
 }
 

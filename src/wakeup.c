@@ -183,9 +183,9 @@ zj_wakeup_before_next_due(TimestampTz run_at)
 	return next == ZJ_NEXT_DUE_UNKNOWN || run_at < next;
 }
 
-/* Note that the current transaction made a run of owner pending. */
+/* Note that the current transaction made runs of owner pending. */
 void
-zj_wakeup_note_enqueue(Oid owner)
+zj_wakeup_note_enqueue(Oid owner, int64 runs)
 {
 	int			i;
 
@@ -195,7 +195,7 @@ zj_wakeup_note_enqueue(Oid owner)
 	{
 		if (zj_wake[i].owner == owner)
 		{
-			zj_wake[i].runs++;
+			zj_wake[i].runs += runs;
 			return;
 		}
 	}
@@ -205,7 +205,7 @@ zj_wakeup_note_enqueue(Oid owner)
 		return;
 	}
 	zj_wake[zj_nwake].owner = owner;
-	zj_wake[zj_nwake].runs = 1;
+	zj_wake[zj_nwake].runs = runs;
 	zj_nwake++;
 }
 

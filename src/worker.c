@@ -402,6 +402,8 @@ zj_worker_execute_and_complete(ZjRun *run)
 		zj_xact_begin();
 	}
 	zj_worker_job_done(run);
+	/* Whoever sees the run completed sees its session locks released too. */
+	zj_worker_reset_session_state();
 	zj_book_complete(run, output);
 	CommitTransactionCommand();
 	zj_worker_count(true);

@@ -24,6 +24,7 @@
 #include "utils/tuplestore.h"
 #include "utils/timestamp.h"
 #include "utils/guc.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "compat.h"
@@ -381,6 +382,7 @@ typedef struct ZjNewRun
 } ZjNewRun;
 
 extern int64 zj_book_insert(const ZjNewRun *run);
+extern ArrayType *zj_book_insert_many(const ZjNewRun *run, ArrayType *inputs);
 extern void zj_book_set_shell_pgid(ZjRun *run, pid_t pgid);
 
 /* progress.c: live progress of running jobs */
@@ -517,7 +519,7 @@ typedef enum ZjRoleProblem
 extern ZjRoleProblem zj_role_check(Oid role, char **name);
 
 /* wakeup.c */
-extern void zj_wakeup_note_enqueue(Oid owner);
+extern void zj_wakeup_note_enqueue(Oid owner, int64 runs);
 #define ZJ_NEXT_DUE_UNKNOWN PG_INT64_MIN	/* being computed */
 #define ZJ_NEXT_DUE_NONE PG_INT64_MAX		/* nothing scheduled */
 extern void zj_wakeup_note_scheduled(TimestampTz run_at);
