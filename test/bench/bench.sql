@@ -6,18 +6,29 @@ CREATE TABLE bench_commit (at timestamptz NOT NULL DEFAULT now());
 
 -- Sections 4 and 5: every enqueued run with the transaction that enqueued
 -- it, so that latency = started_at - pg_xact_commit_timestamp(xid).
-CREATE TABLE bench_enq (run_id bigint NOT NULL, xid xid8 NOT NULL);
+CREATE TABLE bench_enq (run_id bigint NOT NULL, xid xid8 NOT NULL,
+                        acked_at timestamptz);
 
 -- Section 8: notifications as received by listen.c.
 CREATE TABLE bench_events (recv_us bigint NOT NULL, payload text NOT NULL);
 
 -- Enqueue n runs of 'SELECT 1', one per transaction, gap seconds apart.
+-- acked_at: the moment the enqueuing COMMIT returned (the run is visible to
+-- the workers from then on; the commit timestamp is taken before the
+-- commit's WAL flush).
 CREATE PROCEDURE bench_trickle(n int, gap float8)
 LANGUAGE plpgsql AS $$
+DECLARE
+    r   bigint;
+    t   timestamptz;
 BEGIN
     FOR i IN 1..n LOOP
         INSERT INTO bench_enq (run_id, xid)
-            SELECT jobs.enqueue('SELECT 1'), pg_current_xact_id();
+            SELECT jobs.enqueue('SELECT 1'), pg_current_xact_id()
+            RETURNING run_id INTO r;
+        COMMIT;
+        t := clock_timestamp();
+        UPDATE bench_enq SET acked_at = t WHERE run_id = r;
         COMMIT;
         PERFORM pg_sleep(gap);
     END LOOP;
@@ -56,6 +67,13 @@ CREATE VIEW bench_wake AS
     SELECT r.id, r.status,
            extract(epoch FROM r.started_at - pg_xact_commit_timestamp(xid(e.xid))) * 1000 AS ms
     FROM bench_enq e JOIN jobs.runs r ON r.id = e.run_id;
+
+-- The same from the moment the enqueuing COMMIT returned (section 4).
+CREATE VIEW bench_wake_acked AS
+    SELECT r.id, r.status,
+           extract(epoch FROM r.started_at - e.acked_at) * 1000 AS ms
+    FROM bench_enq e JOIN jobs.runs r ON r.id = e.run_id
+    WHERE e.acked_at IS NOT NULL;
 
 -- Notification latency: local receive time - the event's "at", in ms.
 CREATE VIEW bench_event_latency AS
