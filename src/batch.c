@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -36,10 +37,14 @@
 #include "zapjobs.h"
 
 /*
- * Runs in one batch, at most: past 64 subtransactions with an xid, every
- * snapshot in the cluster would have to consult pg_subtrans.
+ * Runs in one batch, at most; zapjobs.batch_time bounds it first.  Runs
+ * that write give the batch a subtransaction xid each: past 64 of them
+ * (PGPROC_MAX_CACHED_SUBXIDS) every snapshot in the cluster would have to
+ * consult pg_subtrans, so no run starts once ZJ_BATCH_MAX_SUBXIDS are
+ * taken (a run may take several).
  */
-#define ZJ_BATCH_MAX_RUNS 48
+#define ZJ_BATCH_MAX_RUNS 256
+#define ZJ_BATCH_MAX_SUBXIDS 48
 #define ZJ_BATCH_LOCK_MAX 32		/* runs locked by one scan, at most */
 
 typedef enum ZjBatchOutcome
@@ -81,6 +86,15 @@ zj_batch_subxact_end(bool keep)
 }
 
 static bool zj_batch_parse(ZjRun *run, List **parsetrees);
+
+/* May one more run join the batch (done runs have, after the first)? */
+static bool
+zj_batch_has_room(int done)
+{
+	return done < ZJ_BATCH_MAX_RUNS &&
+		MyProc->subxidStatus.count < ZJ_BATCH_MAX_SUBXIDS &&
+		!MyProc->subxidStatus.overflowed;
+}
 
 static void
 zj_batch_write_completed(void)
@@ -261,7 +275,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 		elog(ERROR, "first run of a batch cannot overrun");
 	zj_worker_reset_session_state();
 
-	while (done < ZJ_BATCH_MAX_RUNS && GetCurrentTimestamp() < deadline)
+	while (zj_batch_has_room(done) && GetCurrentTimestamp() < deadline)
 	{
 		List	   *locked = zj_book_lock_pending(zj_worker_role(),
 												  Min(want, ZJ_BATCH_MAX_RUNS - done),
@@ -276,7 +290,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			List	   *trees;
 
 			/* Runs left over stay pending: the commit releases them. */
-			if (GetCurrentTimestamp() >= deadline)
+			if (GetCurrentTimestamp() >= deadline || !zj_batch_has_room(done))
 				break;
 			if (zj_batch_suspect(run) || !zj_batch_parse(run, &trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
