@@ -91,7 +91,7 @@ static bool zj_batch_parse(ZjRun *run, List **parsetrees);
 static bool
 zj_batch_has_room(int done)
 {
-	return done < ZJ_BATCH_MAX_RUNS &&
+	return 1 + done < ZJ_BATCH_MAX_RUNS &&
 		MyProc->subxidStatus.count < ZJ_BATCH_MAX_SUBXIDS &&
 		!MyProc->subxidStatus.overflowed;
 }
@@ -278,7 +278,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 	while (zj_batch_has_room(done) && GetCurrentTimestamp() < deadline)
 	{
 		List	   *locked = zj_book_lock_pending(zj_worker_role(),
-												  Min(want, ZJ_BATCH_MAX_RUNS - done),
+												  Min(want, ZJ_BATCH_MAX_RUNS - 1 - done),
 												  zj_worker_run_cxt);
 		ListCell   *lc;
 

@@ -74,5 +74,93 @@ is( $node->safe_psql('postgres',
 		q{SELECT indisvalid FROM pg_index WHERE indexrelid = 'run_order_label'::regclass}),
 	't', 'and builds a valid index');
 
+# Launcher wake gating: a commit that schedules a run wakes the launcher
+# only if the run is due before the launcher's next known due time.  Every
+# run below can start in time only through that wake-up or the launcher's
+# own sleep-until-due (the poll is 1 h).
+
+# launcher_settled(ID): wait until run ID's commit is at least a second old
+# and the launcher sleeps on its latch again, so it has recomputed its next
+# due time with that run in view.
+sub launcher_settled
+{
+	my ($id) = @_;
+	return $node->poll_query_until(
+		'postgres', qq{
+		SELECT clock_timestamp() > r.created_at + interval '1 s'
+		   AND EXISTS (SELECT 1 FROM pg_stat_activity
+		               WHERE backend_type = 'zapjobs launcher'
+		                 AND wait_event = 'Extension')
+		FROM jobs.runs r WHERE r.id = $id});
+}
+
+# wait_started(ID, SECONDS): poll until run ID has started, for at most
+# SECONDS after its run_at; returns whether it did.
+sub wait_started
+{
+	my ($id, $secs) = @_;
+	return $node->poll_query_until(
+		'postgres', qq{
+		SELECT started_at IS NOT NULL
+		    OR clock_timestamp() > run_at + make_interval(secs => $secs)
+		FROM jobs.runs WHERE id = $id})
+	  && zj_run($node, $id, 'started_at')->{started_at};
+}
+
+# started_at - run_at of run ID, in seconds (a million if it has not started).
+sub start_delay
+{
+	my ($id) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(extract(epoch FROM started_at - run_at), 1e6) FROM jobs.runs WHERE id = $id");
+}
+
+# A, due in 30 s, is the launcher's next due time; B, due in 2 s, commits
+# after the launcher has computed that: B's commit must wake it.
+my $run_a = zj_enqueue($node, 'SELECT 30', run_at => "now() + interval '30 seconds'");
+ok(launcher_settled($run_a), 'the launcher has seen run A (due in 30 s)');
+my $run_b = zj_enqueue($node, 'SELECT 2', run_at => "now() + interval '2 seconds'");
+is(zj_run($node, $run_b, 'status')->{status}, 'scheduled', 'run B (due in 2 s) is scheduled');
+ok(wait_started($run_b, 10), 'run B, due before the launcher\'s next due run A, started');
+cmp_ok(start_delay($run_b), '>=', 0, 'run B did not start before its run_at');
+cmp_ok(start_delay($run_b), '<', 1.5,
+	'run B started within 1.5 s of its run_at (its commit woke the launcher)');
+is(zj_run($node, $run_a, 'status')->{status}, 'scheduled',
+	'run A is still scheduled (not promoted with B)');
+
+# The other way round: D, due in 3 s, is the next due; E, due in an hour,
+# commits after and need not wake the launcher.  D must still be on time.
+my $run_d = zj_enqueue($node, 'SELECT 3', run_at => "now() + interval '3 seconds'");
+ok(launcher_settled($run_d), 'the launcher has seen run D (due in 3 s)');
+my $run_e = zj_enqueue($node, 'SELECT 3600', run_at => "now() + interval '1 hour'");
+ok(wait_started($run_d, 10), 'run D started although run E (due later) committed after it');
+cmp_ok(start_delay($run_d), '>=', 0, 'run D did not start before its run_at');
+cmp_ok(start_delay($run_d), '<', 1.5, 'run D started within 1.5 s of its run_at');
+is(zj_run($node, $run_e, 'status')->{status}, 'scheduled',
+	'run E (due in an hour) is still scheduled');
+
+# Many runs scheduled an hour ahead in one transaction, then C due in 1 s.
+$node->safe_psql('postgres', q{
+	SELECT count(jobs.enqueue('SELECT 1', name => 'later',
+	                          run_at => now() + interval '1 hour'))
+	FROM generate_series(1, 2000)});
+my $last_later = $node->safe_psql('postgres',
+	q{SELECT max(id) FROM jobs.runs WHERE name = 'later'});
+ok(launcher_settled($last_later), 'the launcher has seen the 2,000 runs due in an hour');
+my $run_c = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 second'");
+ok(wait_started($run_c, 10), 'run C (due in 1 s) started behind 2,000 runs due in an hour');
+cmp_ok(start_delay($run_c), '>=', 0, 'run C did not start before its run_at');
+cmp_ok(start_delay($run_c), '<', 1.5, 'run C started within 1.5 s of its run_at');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM jobs.runs WHERE name = 'later' AND status = 'scheduled'}),
+	'2000', 'the 2,000 runs due in an hour are all still scheduled');
+
+# A, the first of them all, still starts on time: the launcher kept it as
+# its next due time through B's, D's and C's promotions.
+ok(wait_started($run_a, 10), 'run A (due 30 s after its enqueue) started');
+cmp_ok(start_delay($run_a), '>=', 0, 'run A did not start before its run_at');
+cmp_ok(start_delay($run_a), '<', 1.5, 'run A started within 1.5 s of its run_at');
+is(zj_wait($node, $run_a, timeout => '60 s'), 'completed', 'run A completed');
+
 $node->stop;
 done_testing();

@@ -104,4 +104,90 @@ ok( $node->poll_query_until('postgres',
 ok(!$node->log_contains('terminated by signal'), 'no process crashed');
 
 $node->stop;
+
+# Burn-down under load: rounds of 20,000 no-op runs, each round committed
+# in one transaction, four workers, the default batch time.  Runs that
+# complete while the launcher's reaper looks at them (their worker already
+# on the next run) must not be taken for orphans: a false "reaped" would
+# end or retry a finished run and make every run pending at that moment
+# run alone, without batches.  The reaper passes every 5 s: the next round
+# is enqueued while a round's worth is still queued, so that the workers
+# stay busy, with thousands of runs pending, for at least 12 s from the
+# first start, whatever the machine's speed.
+my $burn = zj_new_node('batch_burn', max_workers => 4,
+	conf => "zapjobs.batch_time = '5ms'\n");
+my $burn_round = 20000;
+my $burn_runs = "name = 'burn'";
+my $burn_log_offset = -s $burn->logfile;
+my @burn_rounds;    # [first id, last id] of each round
+my $burn_short = 0;    # rounds that did not enqueue a full round
+for (;;)
+{
+	my ($lo, $hi, $n) = split /\|/, $burn->safe_psql('postgres', qq{
+		SELECT min(id), max(id), count(*) FROM (
+		  SELECT jobs.enqueue('SELECT 1', name => 'burn') AS id
+		  FROM generate_series(1, $burn_round)) e});
+	push @burn_rounds, [ $lo, $hi ];
+	$burn_short++ if $n != $burn_round || $hi - $lo + 1 != $burn_round;
+	last
+	  if @burn_rounds >= 40
+	  || $burn->safe_psql('postgres', qq{
+			SELECT clock_timestamp() - min(started_at) >= interval '12 s'
+			FROM jobs.runs WHERE $burn_runs}) eq 't';
+	# Top up once less than a round is left to run.
+	last
+	  unless $burn->poll_query_until('postgres', qq{
+		SELECT count(*) < $burn_round FROM jobs.runs WHERE $burn_runs
+		  AND status NOT IN ('completed', 'failed', 'cancelled')});
+}
+my $burn_n = $burn_round * @burn_rounds;
+is($burn_short, 0,
+	"$burn_n no-op runs enqueued in rounds of $burn_round, one transaction each");
+
+ok(zj_wait_final($burn, $burn_runs), 'the burn-down finished every run');
+is( $burn->safe_psql('postgres', qq{
+		SELECT string_agg(status || ':' || n, ' ' ORDER BY status) FROM (
+		  SELECT status, count(*) AS n FROM jobs.runs WHERE $burn_runs
+		  GROUP BY status) s}),
+	"completed:$burn_n", "all $burn_n burn-down runs completed, none failed");
+is( $burn->safe_psql('postgres', qq{
+		SELECT count(*) FROM jobs.runs WHERE $burn_runs
+		  AND (attempt <> 1 OR crashes <> 0 OR error_sqlstate IS NOT NULL)}),
+	'0', 'each burn-down run completed at its first attempt, without error');
+is( $burn->safe_psql('postgres', qq{
+		SELECT count(*) FROM jobs.attempts a JOIN jobs.runs r ON r.id = a.run_id
+		WHERE r.$burn_runs}),
+	'0', 'no burn-down attempt was recorded as failed or interrupted');
+my $burn_log = slurp_file($burn->logfile, $burn_log_offset);
+my @reaped = $burn_log =~ /^(.*zapjobs reaped.*)$/mg;
+is(scalar(@reaped), 0,
+	'the reaper reaped nothing during the burn-down (no false orphans)')
+  or diag(join("\n", @reaped));
+unlike($burn_log, qr/terminated by signal/,
+	'no process crashed during the burn-down');
+my ($burn_secs, $burn_xacts) = split /\|/, $burn->safe_psql('postgres', qq{
+	SELECT round(extract(epoch FROM max(finished_at) - min(started_at))::numeric, 1),
+	       count(DISTINCT xmin::text)
+	FROM jobs.runs WHERE $burn_runs});
+cmp_ok($burn_secs, '>=', 11,
+	'the burn-down outlasted two reaper intervals (5 s each)');
+cmp_ok($burn_xacts, '<', $burn_n / 4,
+	'burn-down runs shared transactions: batches were never turned off');
+# Per round too: a false reap makes the runs then pending (thousands of
+# one round at least) run one per transaction.
+my $burn_ranges = join(', ',
+	map { "($_, $burn_rounds[$_ - 1][0], $burn_rounds[$_ - 1][1])" }
+	  1 .. @burn_rounds);
+is( $burn->safe_psql('postgres', qq{
+		SELECT string_agg(round || ':' || xacts, ' ' ORDER BY round) FROM (
+		  SELECT v.round, count(DISTINCT r.xmin::text) AS xacts
+		  FROM (VALUES $burn_ranges) v(round, lo, hi)
+		  JOIN jobs.runs r ON r.id BETWEEN v.lo AND v.hi
+		  GROUP BY v.round) s
+		WHERE xacts >= $burn_round / 4}),
+	'', 'every round\'s runs shared transactions (fewer than a quarter as many)');
+diag("burn-down of $burn_n runs in " . scalar(@burn_rounds)
+	  . " rounds took $burn_secs s, in $burn_xacts transactions");
+
+$burn->stop;
 done_testing();
