@@ -65,6 +65,7 @@ zj_launcher_detach(int code, Datum arg)
 {
 	zj_shared->launcher = NULL;
 	zj_shared->database = InvalidOid;
+	pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 }
 
 /* Is the extension there?  Tell workers of a dropped one to leave. */
@@ -172,7 +173,11 @@ zj_launcher_maintain(bool need_reap)
 	long		until_due;
 
 	if (!zj_launcher_check_extension(&need_reap))
+	{
+		/* Nothing promotes: every commit scheduling a run must wake us. */
+		pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 		return sleep_ms;
+	}
 	if (need_reap ||
 		TimestampDifferenceExceeds(zj_launcher_last_reap, GetCurrentTimestamp(),
 								   ZJ_REAP_INTERVAL_MS))
