@@ -113,10 +113,14 @@ $node->stop;
 # run alone, without batches.  The reaper passes every 5 s: the next round
 # is enqueued while a round's worth is still queued, so that the workers
 # stay busy, with thousands of runs pending, for at least 12 s from the
-# first start, whatever the machine's speed.
+# first start, whatever the machine's speed.  A reaper pass hits the race
+# only now and then (a run must finish between its snapshot and its look
+# at the workers): ZJ_BURN_SECONDS=60 makes a regression far likelier to
+# show.
 my $burn = zj_new_node('batch_burn', max_workers => 4,
 	conf => "zapjobs.batch_time = '5ms'\n");
 my $burn_round = 20000;
+my $burn_min_secs = $ENV{ZJ_BURN_SECONDS} // 12;
 my $burn_runs = "name = 'burn'";
 my $burn_log_offset = -s $burn->logfile;
 my @burn_rounds;    # [first id, last id] of each round
@@ -132,7 +136,8 @@ for (;;)
 	last
 	  if @burn_rounds >= 40
 	  || $burn->safe_psql('postgres', qq{
-			SELECT clock_timestamp() - min(started_at) >= interval '12 s'
+			SELECT clock_timestamp() - min(started_at)
+			         >= make_interval(secs => $burn_min_secs)
 			FROM jobs.runs WHERE $burn_runs}) eq 't';
 	# Top up once less than a round is left to run.
 	last
@@ -169,7 +174,7 @@ my ($burn_secs, $burn_xacts) = split /\|/, $burn->safe_psql('postgres', qq{
 	SELECT round(extract(epoch FROM max(finished_at) - min(started_at))::numeric, 1),
 	       count(DISTINCT xmin::text)
 	FROM jobs.runs WHERE $burn_runs});
-cmp_ok($burn_secs, '>=', 11,
+cmp_ok($burn_secs, '>=', $burn_min_secs - 1,
 	'the burn-down outlasted two reaper intervals (5 s each)');
 cmp_ok($burn_xacts, '<', $burn_n / 4,
 	'burn-down runs shared transactions: batches were never turned off');
@@ -190,4 +195,39 @@ diag("burn-down of $burn_n runs in " . scalar(@burn_rounds)
 	  . " rounds took $burn_secs s, in $burn_xacts transactions");
 
 $burn->stop;
+
+# Batch size: runs that write take a subtransaction id each, and a batch
+# stops taking runs at 48 of them (past 64 every snapshot in the cluster
+# would consult pg_subtrans); runs that take none may fill a batch far
+# beyond that (up to 256).  One worker and a long batch_time, so that only
+# those limits end a batch.
+my $sized = zj_new_node('batch_size', max_workers => 1,
+	conf => "zapjobs.batch_time = '2s'\nzapjobs.default_max_attempts = 1\n");
+$sized->safe_psql('postgres', 'CREATE TABLE written (n int)');
+$sized->safe_psql('postgres', q{
+	SELECT count(jobs.enqueue('INSERT INTO written VALUES (1)', name => 'writes'))
+	FROM generate_series(1, 400)});
+ok(zj_wait_final($sized, "name = 'writes'"), 'the writing runs finished');
+$sized->safe_psql('postgres', q{
+	SELECT count(jobs.enqueue('SELECT 1', name => 'reads'))
+	FROM generate_series(1, 600)});
+ok(zj_wait_final($sized, "name = 'reads'"), 'the read-only runs finished');
+is( $sized->safe_psql('postgres', q{
+		SELECT string_agg(name || ':' || status || ':' || n, ' ' ORDER BY name) FROM (
+		  SELECT name, status, count(*) AS n FROM jobs.runs GROUP BY 1, 2) s}),
+	'reads:completed:600 writes:completed:400', 'every run completed');
+is($sized->safe_psql('postgres', 'SELECT count(*) FROM written'), '400',
+	'each writing run wrote once');
+my ($most_writes, $batches_writes) = split /\|/, $sized->safe_psql('postgres', q{
+	SELECT max(n), count(*) FROM (SELECT count(*) AS n FROM jobs.runs
+	WHERE name = 'writes' GROUP BY xmin::text) b});
+cmp_ok($most_writes, '<=', 48, "a batch of writing runs held at most 48 of them ($most_writes)");
+cmp_ok($batches_writes, '<', 400 / 8, "writing runs still shared transactions ($batches_writes batches)");
+my $most_reads = $sized->safe_psql('postgres', q{
+	SELECT max(n) FROM (SELECT count(*) AS n FROM jobs.runs
+	WHERE name = 'reads' GROUP BY xmin::text) b});
+cmp_ok($most_reads, '>', 48, "read-only runs filled larger batches ($most_reads runs)");
+cmp_ok($most_reads, '<=', 256, 'but at most 256');
+$sized->stop;
+
 done_testing();
