@@ -19,19 +19,22 @@ CREATE TABLE bench_events (recv_us bigint NOT NULL, payload text NOT NULL);
 CREATE PROCEDURE bench_trickle(n int, gap float8)
 LANGUAGE plpgsql AS $$
 DECLARE
-    r   bigint;
-    t   timestamptz;
+    ids     bigint[] := '{}';
+    acked   timestamptz[] := '{}';
+    r       bigint;
 BEGIN
     FOR i IN 1..n LOOP
         INSERT INTO bench_enq (run_id, xid)
             SELECT jobs.enqueue('SELECT 1'), pg_current_xact_id()
             RETURNING run_id INTO r;
         COMMIT;
-        t := clock_timestamp();
-        UPDATE bench_enq SET acked_at = t WHERE run_id = r;
-        COMMIT;
+        -- Kept in memory: writing it now would compete with the worker.
+        ids := ids || r;
+        acked := acked || clock_timestamp();
         PERFORM pg_sleep(gap);
     END LOOP;
+    UPDATE bench_enq e SET acked_at = a.t
+      FROM unnest(ids, acked) AS a(id, t) WHERE e.run_id = a.id;
 END
 $$;
 
