@@ -131,6 +131,7 @@ SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], kind => 'perl');
 SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], queue => '');
 SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], timeout => '-1 s');
 SELECT jobs.enqueue_many('SELECT 1', ARRAY['{}'::jsonb], retry_factor => 0.5);
+SELECT jobs.enqueue_many('SELECT 1', array_fill(NULL::jsonb, ARRAY[1000001]));
 SELECT count(*) = :before AS unchanged FROM jobs.runs;
 -- The same rules as jobs.enqueue for who may own runs.
 CREATE ROLE zj_regress_many NOLOGIN;

@@ -97,6 +97,15 @@ SELECT count(*) AS things FROM app.things;
 SELECT jobs.enqueue($$SET work_mem = '7MB'; CREATE TEMP TABLE leftover (x int);
   SELECT pg_advisory_lock(42)$$) AS r \gset
 SELECT jobs.wait(:r, timeout => '60 s');
+-- Its worker resets the session just after the run's commit: wait for that
+-- (the next job may run in another worker, and pg_locks is cluster-wide).
+DO $$
+BEGIN
+  FOR i IN 1..3000 LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory');
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$;
 SELECT jobs.enqueue($$SELECT current_setting('work_mem') AS work_mem,
   to_regclass('pg_temp.leftover') AS leftover,
   (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory') AS advisory$$) AS r \gset

@@ -36,6 +36,7 @@ PG_FUNCTION_INFO_V1(zj_current_run_id);
 PG_FUNCTION_INFO_V1(zj_set_output);
 
 #define ZJ_MAX_TIMEOUT_MS ((int64) PG_INT32_MAX)
+#define ZJ_ENQUEUE_MANY_MAX 1000000	/* runs per jobs.enqueue_many call */
 
 static const char *
 zj_api_name_arg(FunctionCallInfo fcinfo, int argno, const char *what,
@@ -332,6 +333,8 @@ zj_enqueue(PG_FUNCTION_ARGS)
 	zj_api_new_run(fcinfo, &zj_enqueue_args, &run);
 	run.input = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
 	run.dedupe_key = zj_api_dedupe_key_arg(fcinfo);
+	if (run.dedupe_key != NULL)
+		zj_worker_check_sees_runs("jobs.enqueue() with a dedupe_key");
 	PG_RETURN_INT64(zj_book_insert(&run));
 }
 
@@ -352,6 +355,12 @@ zj_api_inputs_arg(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("inputs must be a one-dimensional array"),
 				 errhint("Pass one element per run.")));
+	/* Each run's event is kept in memory until commit: bound them. */
+	if (ArrayGetNItems(ARR_NDIM(inputs), ARR_DIMS(inputs)) > ZJ_ENQUEUE_MANY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("inputs has more than %d elements", ZJ_ENQUEUE_MANY_MAX),
+				 errhint("Call jobs.enqueue_many several times.")));
 	return inputs;
 }
 
@@ -473,6 +482,8 @@ zj_wait(PG_FUNCTION_ARGS)
 	int64		run_id;
 	TimestampTz deadline = 0;
 	char	   *status;
+
+	zj_worker_check_sees_runs("jobs.wait()");
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

@@ -686,8 +686,8 @@ zj_book_finish_locked(ZjRun *run, Jsonb *output)
 	values[0] = Int64GetDatum(run->id);
 	values[1] = TimestampTzGetDatum(run->started_at);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[4] = Int32GetDatum(MyProcPid);
-	values[5] = Int64GetDatum((int64) zj_shared->epoch);
+	values[3] = Int32GetDatum(MyProcPid);
+	values[4] = Int64GetDatum((int64) zj_shared->epoch);
 	values[5] = output ? JsonbPGetDatum(output) : (Datum) 0;
 	nulls[5] = output ? ' ' : 'n';
 	values[6] = Int32GetDatum(run->attempt);

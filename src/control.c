@@ -114,6 +114,8 @@ zj_cancel(PG_FUNCTION_ARGS)
 	bool		marked;
 	bool		running = false;
 
+	zj_worker_check_sees_runs("jobs.cancel()");
+
 	PreventCommandIfReadOnly("jobs.cancel()");
 	zj_control_check_access(id, "cancel");
 	values[0] = Int64GetDatum(id);
@@ -181,6 +183,8 @@ zj_retry(PG_FUNCTION_ARGS)
 	bool		requeued;
 	Oid			owner = InvalidOid;
 	bool		isnull;
+
+	zj_worker_check_sees_runs("jobs.retry()");
 
 	PreventCommandIfReadOnly("jobs.retry()");
 	zj_control_check_access(id, "retry");

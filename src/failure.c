@@ -481,15 +481,18 @@ zj_book_reap(void)
 	ZjReapee   *orphans = zj_failure_find_orphans(&n);
 
 	for (i = 0; i < n; i++)
-		if (zj_failure_reap_one(&orphans[i]))
-			reaped++;
-	pfree(orphans);
-	if (reaped > 0)
 	{
-		zj_book_begin();
-		zj_failure_no_batch_below_max_id();
-		zj_book_end();
+		if (!zj_failure_reap_one(&orphans[i]))
+			continue;
+		/* At once: shared memory keeps it should a later reap fail. */
+		if (reaped++ == 0)
+		{
+			zj_book_begin();
+			zj_failure_no_batch_below_max_id();
+			zj_book_end();
+		}
 	}
+	pfree(orphans);
 	return reaped;
 }
 

@@ -336,6 +336,25 @@ zj_worker_may_report(void)
 	return false;
 }
 
+/*
+ * A run a batch has only locked acts on other runs (jobs.cancel, retry,
+ * wait, or an enqueue with a dedupe_key).  The runs the batch completed
+ * before it are written in a while (batch.c), so it would see, and could
+ * change, them as pending.  It stops here and runs again on its own, once
+ * the batch has committed.
+ */
+void
+zj_worker_check_sees_runs(const char *what)
+{
+	if (zj_current_run == NULL || !zj_current_run->locked)
+		return;
+	zj_locked_run_reported = true;
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("run " INT64_FORMAT " calls %s: it runs on its own",
+					zj_current_run->id, what)));
+}
+
 /* The watchdog leaves us alone: the job is stopping (a shell job's group). */
 void
 zj_worker_unwatch(void)
@@ -402,8 +421,6 @@ zj_worker_execute_and_complete(ZjRun *run)
 		zj_xact_begin();
 	}
 	zj_worker_job_done(run);
-	/* Whoever sees the run completed sees its session locks released too. */
-	zj_worker_reset_session_state();
 	zj_book_complete(run, output);
 	CommitTransactionCommand();
 	zj_worker_count(true);

@@ -333,6 +333,7 @@ extern void zj_worker_count(bool completed);
 extern ZjRun *zj_current_run;
 extern bool zj_locked_run_reported;
 extern bool zj_worker_may_report(void);
+extern void zj_worker_check_sees_runs(const char *what);
 extern Jsonb *zj_explicit_output;
 extern bool zj_output_was_set;
 

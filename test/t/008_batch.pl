@@ -228,6 +228,33 @@ my $most_reads = $sized->safe_psql('postgres', q{
 	WHERE name = 'reads' GROUP BY xmin::text) b});
 cmp_ok($most_reads, '>', 48, "read-only runs filled larger batches ($most_reads runs)");
 cmp_ok($most_reads, '<=', 256, 'but at most 256');
+
+# A run of a batch that acts on other runs (jobs.cancel, jobs.wait, a
+# dedupe_key) runs on its own once the batch committed: the batch writes
+# the runs it completed a little later, so it would see them pending.
+$sized->safe_psql('postgres', q{
+	DO $$
+	DECLARE v bigint;
+	BEGIN
+	  PERFORM jobs.enqueue('SELECT 1', name => 'lead');
+	  v := jobs.enqueue('SELECT 1', name => 'victim', dedupe_key => 'k1');
+	  PERFORM jobs.enqueue(format('SELECT jobs.cancel(%s) AS cancelled', v), name => 'canceller');
+	  PERFORM jobs.enqueue(format($q$SELECT jobs.wait(%s, timeout => '5 s') AS seen$q$, v),
+	                       name => 'waiter');
+	  PERFORM jobs.enqueue($q$SELECT jobs.enqueue('SELECT 1', name => 'follow', dedupe_key => 'k1') AS id$q$,
+	                       name => 'deduper');
+	END $$});
+ok(zj_wait_final($sized, "name IN ('lead', 'victim', 'canceller', 'waiter', 'deduper', 'follow')"),
+	'the runs acting on other runs finished');
+is( $sized->safe_psql('postgres', q{
+		SELECT string_agg(name || ':' || status || ':' || coalesce(output::text, ''), ' ' ORDER BY id)
+		FROM jobs.runs WHERE name IN ('victim', 'canceller', 'waiter')}),
+	'victim:completed:{"?column?": 1} canceller:completed:{"cancelled": false} waiter:completed:{"seen": "completed"}',
+	'they saw the run the batch completed before them as completed');
+is( $sized->safe_psql('postgres', q{
+		SELECT (d.output->>'id')::bigint = f.id AND f.status = 'completed'
+		FROM jobs.runs d, jobs.runs f WHERE d.name = 'deduper' AND f.name = 'follow'}),
+	't', 'a dedupe_key held by a completed run enqueued a new run');
 $sized->stop;
 
 done_testing();
