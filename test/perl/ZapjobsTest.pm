@@ -17,7 +17,7 @@ use Test::More;
 our @EXPORT = qw(
   zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
   zj_unfinished_count zj_final_statuses zj_sql zj_psql_verbose
-  zj_listen zj_listen_drain zj_listen_until zj_listen_quit
+  zj_listen zj_listen_drain zj_listen_until zj_listen_quit zj_listen_events
 );
 
 # Final statuses of a run.
@@ -226,6 +226,18 @@ sub zj_listen_until
 		zj_listen_drain($l, 'SELECT pg_sleep(0.05)');
 	}
 	return $cond->();
+}
+
+# zj_listen_events(L, ID, TYPE): the events of type TYPE about run ID that
+# L collected, in arrival order.
+sub zj_listen_events
+{
+	my ($l, $id, $type) = @_;
+	return grep {
+		     $_->{type} eq $type
+		  && defined $_->{id}
+		  && $_->{id} eq $id
+	} @{ $l->{events} };
 }
 
 # zj_listen_quit(L): collect what is left and close the session.

@@ -24,10 +24,6 @@ sub val { return zj_sql($node, $_[0]) }
 
 # --- Helpers: a LISTEN job_update session (zj_listen in ZapjobsTest) ------------
 
-sub new_listener { return zj_listen($node) }
-sub drain { return zj_listen_drain(@_) }
-sub quit_listener { return zj_listen_quit(@_) }
-
 # Events of TYPE about run ID (with their position in arrival order).
 sub events_of
 {
@@ -57,11 +53,11 @@ sub drain_until_final
 {
 	my ($l, $id) = @_;
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-	drain($l);
+	zj_listen_drain($l);
 	while (!defined final_event($l, $id) && time() < $deadline)
 	{
 		# Events are sent by the launcher shortly after the change.
-		drain($l, 'SELECT pg_sleep(0.05)');
+		zj_listen_drain($l, 'SELECT pg_sleep(0.05)');
 	}
 	return defined final_event($l, $id);
 }
@@ -87,7 +83,7 @@ BEGIN
   END LOOP;
 END $$};
 
-my $listener = new_listener();
+my $listener = zj_listen($node);
 my $watcher = $node->background_psql('postgres');
 my $id = zj_enqueue($node, $loop_job, name => 'looper');
 
@@ -99,7 +95,7 @@ $progress_while_running = 0;
 my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 while (time() < $deadline)
 {
-	drain($listener);
+	zj_listen_drain($listener);
 	my $n_progress = scalar events_of($listener, $id, 'progress');
 	my $row = $watcher->query_safe(
 		qq{SELECT concat_ws('|', status, coalesce(progress_current::text, ''),
@@ -205,7 +201,7 @@ is_deeply([ grep { $_->{elapsed} eq '' || $_->{elapsed} < 0 } @samples ],
 
 # (b) Events.
 ok(drain_until_final($listener, $id), 'the final run event arrived');
-quit_listener($listener);
+zj_listen_quit($listener);
 is_deeply($listener->{bad}, [],
 	'every payload is strict UTF-8 JSON with a "type"');
 my @progress = events_of($listener, $id, 'progress');
@@ -362,7 +358,7 @@ for my $bad ('jobs.progress(-1, 10)', 'jobs.count_items(1, -1)')
 }
 
 # --- (f) A tight loop ---------------------------------------------------------------------
-$listener = new_listener();
+$listener = zj_listen($node);
 my $t0 = time();
 my $tight = zj_enqueue($node,
 	q{DO $$ BEGIN
@@ -377,7 +373,7 @@ note(sprintf('tight loop: %.2f s from enqueue to completion; ran %s s',
 is(zj_run($node, $tight, 'progress_current')->{progress_current},
 	'200000', '... progress_current is 200000');
 ok(drain_until_final($listener, $tight), '... its final run event arrived');
-quit_listener($listener);
+zj_listen_quit($listener);
 is_deeply($listener->{bad}, [], '... all payloads valid');
 @progress = events_of($listener, $tight, 'progress');
 $secs = run_secs($tight);
@@ -397,11 +393,11 @@ sub run_until
 	my $rid;
 	while (1)
 	{
-		my $l = new_listener();
+		my $l = zj_listen($node);
 		$rid = zj_enqueue($node, $command, max_attempts => 1);
 		zj_wait($node, $rid);
 		drain_until_final($l, $rid);
-		quit_listener($l);
+		zj_listen_quit($l);
 		return ($rid, $l) if $check->($l, $rid) || time() > $deadline;
 	}
 }

@@ -31,22 +31,6 @@ sub val_as { return zj_sql($node, $_[1], user => $_[0]) }
 
 # --- Helpers: a LISTEN job_update session (zj_listen in ZapjobsTest) ------------
 
-sub new_listener { return zj_listen($node) }
-sub drain { return zj_listen_drain(@_) }
-sub quit_listener { return zj_listen_quit(@_) }
-sub drain_until { return zj_listen_until(@_) }
-
-# Events of TYPE about run ID, in arrival order.
-sub events_of
-{
-	my ($l, $id, $type) = @_;
-	return grep {
-		     $_->{type} eq $type
-		  && defined $_->{id}
-		  && $_->{id} eq $id
-	} @{ $l->{events} };
-}
-
 # Events of run ID of other kinds than "run" that did not arrive between
 # its "running" event and its final one (as "type:position" strings).
 sub out_of_order
@@ -119,7 +103,7 @@ sub newest_first
 }
 
 # --- (a) jobs.log() inside a job ---------------------------------------------------------
-my $l = new_listener();
+my $l = zj_listen($node);
 my $lg = zj_enqueue($node,
 	q{SELECT jobs.log('info', 'hello from a job', '{"k": 1, "s": "x"}');
 	  SELECT jobs.log('WARNING', 'second line')}, name => 'logger');
@@ -133,14 +117,14 @@ is( val(qq{SELECT string_agg(concat_ws('|', attempt, level, message, context::te
 is( val(qq{SELECT bool_and(l.at BETWEEN r.started_at AND r.finished_at + interval '5 s')
 	       FROM jobs.logs l JOIN jobs.runs r ON r.id = l.run_id WHERE l.run_id = $lg}),
 	't', '... timestamped while the job ran');
-ok(drain_until($l, sub { events_of($l, $lg, 'log') >= 2 }),
+ok(zj_listen_until($l, sub { zj_listen_events($l, $lg, 'log') >= 2 }),
 	'... and published as 2 log events');
-ok( drain_until(
-		$l, sub { grep { $_->{status} eq 'completed' } events_of($l, $lg, 'run') }),
+ok( zj_listen_until(
+		$l, sub { grep { $_->{status} eq 'completed' } zj_listen_events($l, $lg, 'run') }),
 	'... and the run\'s completed event');
-quit_listener($l);
+zj_listen_quit($l);
 is_deeply($l->{bad}, [], '... payloads are strict UTF-8 JSON with a "type"');
-my @le = events_of($l, $lg, 'log');
+my @le = zj_listen_events($l, $lg, 'log');
 is(join('|', map { $_->{level} // 'null' } @le), 'info|warning', '... levels');
 is(join('|', map { $_->{message} // 'null' } @le),
 	'hello from a job|second line', '... messages');
@@ -215,7 +199,7 @@ is( logs_of($raise),
 	'... RAISE NOTICE/INFO/WARNING and server notices land in order with their levels');
 
 # --- (e) Long, multibyte and odd messages ---------------------------------------------------
-$l = new_listener();
+$l = zj_listen($node);
 # 20000 bytes each, of 2-, 3- and 4-byte characters.
 my %big = (233 => 10000, 8364 => 6667, 128512 => 5000);
 my $big = zj_enqueue($node,
@@ -233,9 +217,9 @@ for my $cp (sort { $a <=> $b } keys %big)
 		'1',
 		"... the U+" . sprintf('%04X', $cp) . " line is kept, non-empty, as (a prefix of) the message");
 }
-ok(drain_until($l, sub { events_of($l, $big, 'log') >= 3 }),
+ok(zj_listen_until($l, sub { zj_listen_events($l, $big, 'log') >= 3 }),
 	'... 3 log events published');
-my @big = events_of($l, $big, 'log');
+my @big = zj_listen_events($l, $big, 'log');
 
 my $odd_msg = qq{a"b\\c\n\t\x01\x1f\x7f</script>\x{2028}};
 my $odd = zj_enqueue($node,
@@ -248,12 +232,12 @@ is( val(qq{SELECT message = E'a"b\\\\c\\n\\t' || chr(1) || chr(31) || chr(127)
 	              AND context->>'q' = 'x"y'
 	       FROM jobs.logs WHERE run_id = $odd}),
 	't', '... stored as written, with its context');
-ok(drain_until($l, sub { events_of($l, $odd, 'log') >= 1 }),
+ok(zj_listen_until($l, sub { zj_listen_events($l, $odd, 'log') >= 1 }),
 	'... published as a log event');
-ok( drain_until(
-		$l, sub { grep { $_->{status} eq 'completed' } events_of($l, $odd, 'run') }),
+ok( zj_listen_until(
+		$l, sub { grep { $_->{status} eq 'completed' } zj_listen_events($l, $odd, 'run') }),
 	'... and the run\'s completed event');
-quit_listener($l);
+zj_listen_quit($l);
 is_deeply([ map { out_of_order($l, $_) } $big, $odd ], [],
 	'the log events of both runs come between their running and completed events');
 is_deeply($l->{bad}, [], 'all payloads are strict UTF-8 JSON objects with a "type"');
@@ -267,7 +251,7 @@ for my $ev (@big)
 		'... its message is non-empty, cut between characters of the original')
 	  or diag('message starts with ' . substr($m, 0, 20));
 }
-my ($oe) = events_of($l, $odd, 'log');
+my ($oe) = zj_listen_events($l, $odd, 'log');
 is(($oe // {})->{message}, $odd_msg,
 	'quotes, backslashes and control characters survive JSON escaping');
 ok(!($oe // {})->{truncated}, '... not marked truncated');

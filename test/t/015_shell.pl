@@ -179,23 +179,6 @@ END
 	}
 }
 
-# --- Helpers: a LISTEN job_update session (zj_listen in ZapjobsTest) ------------
-
-sub new_listener { return zj_listen($node) }
-sub drain { return zj_listen_drain(@_) }
-sub quit_listener { return zj_listen_quit(@_) }
-sub drain_until { return zj_listen_until(@_) }
-
-sub events_of
-{
-	my ($l, $id, $type) = @_;
-	return grep {
-		     $_->{type} eq $type
-		  && defined $_->{id}
-		  && $_->{id} eq $id
-	} @{ $l->{events} };
-}
-
 # --- (1) A simple shell job: output, levels, environment --------------------------
 my $basic_cmd = <<'EOS';
 echo hello
@@ -289,7 +272,7 @@ done
 echo '::log error boom'
 echo '::output {"done":true}'
 EOS
-my $l = new_listener();
+my $l = zj_listen($node);
 my $live = shell($live_cmd, name => 'live_shell', max_attempts => 1);
 my ($seen_view, $seen_view_prog);
 my $deadline = time() + 90;
@@ -309,21 +292,21 @@ while (time() < $deadline)
 	{
 		$seen_view //= "$nlogs lines, progress $cur";
 	}
-	drain($l, 'SELECT pg_sleep(0.1)');
+	zj_listen_drain($l, 'SELECT pg_sleep(0.1)');
 	last if $final{$status};
 }
 is(zj_wait($node, $live), 'completed', 'a job printing lines and progress for 5 s completes');
 ok(defined $seen_view,
 	'... while it ran, jobs.logs had lines and jobs.active showed progress below 5')
   and note("seen while running: $seen_view");
-ok( drain_until(
-		$l, sub { grep { $_->{status} eq 'completed' } events_of($l, $live, 'run') }),
+ok( zj_listen_until(
+		$l, sub { grep { $_->{status} eq 'completed' } zj_listen_events($l, $live, 'run') }),
 	'... its completed event arrives');
-quit_listener($l);
+zj_listen_quit($l);
 is_deeply($l->{bad}, [], '... payloads are strict UTF-8 JSON objects with a "type"');
 my $fin = val("SELECT extract(epoch FROM finished_at) FROM jobs.runs WHERE id = $live");
-my @log_ev = events_of($l, $live, 'log');
-my @prog_ev = events_of($l, $live, 'progress');
+my @log_ev = zj_listen_events($l, $live, 'log');
+my @prog_ev = zj_listen_events($l, $live, 'progress');
 my ($first_log) = @log_ev;
 my ($first_prog) = @prog_ev;
 ok(defined $first_log && $first_log->{_received} < $fin - 1,
