@@ -161,14 +161,13 @@ zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
 {
 	ZjFailure	f;
 
-	if (edata == NULL && run->locked && run->progress == NULL)
+	if (edata == NULL && run->locked)
 	{
+		Assert(run->progress == NULL);
 		run->finished_at = GetCurrentTimestamp();
 		run->output = output;
 		zj_batch_completed = lappend(zj_batch_completed, run);
 	}
-	else if (edata == NULL && run->locked)
-		zj_book_finish_locked(run, output);
 	else if (edata == NULL)
 		zj_book_complete(run, output);
 	else

@@ -291,8 +291,12 @@ zj_book_record_events(int first)
 		zj_book_record_event(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, first);
 }
 
-/* The parameters of the INSERT of a new run. */
+/* The parameters of the INSERT of a new run, and its columns but one. */
 #define ZJ_INSERT_NARGS 16
+#define ZJ_INSERT_INTO \
+	"INSERT INTO jobs.runs AS r (name, kind, command, queue, priority," \
+	" status, owner, input, search_path, run_at, max_attempts, timeout," \
+	" retry_base, retry_factor, retry_max_delay"
 static void
 zj_book_insert_params(const ZjNewRun *run, bool scheduled, Datum *values,
 					  char *nulls)
@@ -340,10 +344,7 @@ zj_book_insert_row(const ZjNewRun *run, bool scheduled, int64 *id)
 	if (run->dedupe_key == NULL)
 	{
 		zj_book_exec(&plain,
-					 "INSERT INTO jobs.runs AS r (name, kind, command, queue,"
-					 " priority, status, owner, input, search_path, run_at,"
-					 " max_attempts, timeout, retry_base, retry_factor,"
-					 " retry_max_delay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+					 ZJ_INSERT_INTO ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
 					 " $9, $10, $11, $12, $13, $14, $15) RETURNING r.id",
 					 ZJ_INSERT_NARGS, types, values, nulls);
 		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -353,10 +354,7 @@ zj_book_insert_row(const ZjNewRun *run, bool scheduled, int64 *id)
 	for (;;)
 	{
 		if (zj_book_exec(&insert,
-						 "INSERT INTO jobs.runs AS r (name, kind, command, queue,"
-						 " priority, status, owner, input, search_path, run_at,"
-						 " max_attempts, timeout, retry_base, retry_factor,"
-						 " retry_max_delay, dedupe_key) VALUES ($1, $2, $3, $4,"
+						 ZJ_INSERT_INTO ", dedupe_key) VALUES ($1, $2, $3, $4,"
 						 " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 						 " ON CONFLICT (owner, dedupe_key) WHERE dedupe_key IS NOT NULL"
 						 " AND status IN " ZJ_UNFINISHED_STATUSES " DO NOTHING"
@@ -435,10 +433,7 @@ zj_book_insert_many(const ZjNewRun *run, ArrayType *inputs)
 	zj_book_begin();
 	/* Rows are inserted, numbered and returned in the order unnest gives. */
 	zj_book_exec(&plan,
-				 "INSERT INTO jobs.runs AS r (name, kind, command, queue,"
-				 " priority, status, owner, input, search_path, run_at,"
-				 " max_attempts, timeout, retry_base, retry_factor,"
-				 " retry_max_delay) SELECT $1, $2, $3, $4, $5, $6, $7, i.input,"
+				 ZJ_INSERT_INTO ") SELECT $1, $2, $3, $4, $5, $6, $7, i.input,"
 				 " $9, $10, $11, $12, $13, $14, $15"
 				 " FROM pg_catalog.unnest($8) AS i(input) RETURNING r.id",
 				 ZJ_INSERT_NARGS, types, values, nulls);
@@ -667,48 +662,6 @@ zj_book_record_running(HeapTuple tup, TupleDesc desc)
 	zj_events_add(&ev);
 }
 
-/*
- * pending -> completed in one write, for a run locked by
- * zj_book_lock_pending and executed in this transaction; its running and
- * completed events are both recorded.  (Its failure: zj_book_fail.)
- */
-void
-zj_book_finish_locked(ZjRun *run, Jsonb *output)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[14] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	INT4OID, INT8OID, JSONBOID, INT4OID, ZJ_PROGRESS_TYPES};
-	Datum		values[14];
-	char		nulls[14];
-
-	memset(nulls, ' ', sizeof(nulls));
-	zj_book_progress_params(run, values + 7, nulls + 7);
-	values[0] = Int64GetDatum(run->id);
-	values[1] = TimestampTzGetDatum(run->started_at);
-	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[3] = Int32GetDatum(MyProcPid);
-	values[4] = Int64GetDatum((int64) zj_shared->epoch);
-	values[5] = output ? JsonbPGetDatum(output) : (Datum) 0;
-	nulls[5] = output ? ' ' : 'n';
-	values[6] = Int32GetDatum(run->attempt);
-
-	zj_book_begin();
-	if (zj_book_exec(&plan,
-					 "UPDATE jobs.runs AS r SET status = 'completed',"
-					 " attempt = $7, started_at = $2, finished_at = $3,"
-					 " duration = $3 - $2, worker_pid = $4, worker_epoch = $5,"
-					 " output = $6," ZJ_CLEAR_ERROR ","
-					 ZJ_SET_PROGRESS("8", "9", "10", "11", "12", "13", "14")
-					 " WHERE r.id = $1 AND r.status " ZJ_NOT_VIA_CLAIM_INDEX
-					 " RETURNING " ZJ_EVENT_COLUMNS,
-					 14, types, values, nulls) != 1)
-		elog(ERROR, "zapjobs lost the lock on run " INT64_FORMAT, run->id);
-	zj_book_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
-	zj_book_record_progress(run);
-	zj_book_record_events(1);
-	zj_book_end();
-}
-
 /* A one-dimensional array of n values of type elemtype. */
 static Datum
 zj_book_array(Datum *values, bool *nulls, int n, Oid elemtype)
@@ -755,8 +708,11 @@ zj_book_finished_params(List *runs, Datum *params)
 }
 
 /*
- * zj_book_finish_locked for many runs at once (none with progress): one
- * UPDATE, since starting the executor costs more than updating a row.
+ * pending -> completed for runs locked by zj_book_lock_pending and
+ * executed in this transaction, with their running and completed events
+ * (their failures: zj_book_fail).  One UPDATE for them all, since starting
+ * the executor costs more than updating a row.  Locked runs never report
+ * progress (zj_worker_may_report), so there is none to store.
  * Each run's started_at, finished_at and output are its own; the rows
  * are found by id, so the plan is the same whatever the statistics.
  */

@@ -273,7 +273,7 @@ typedef struct ZjRun
 	bool		shell;			/* kind 'shell': /bin/sh -c command */
 	bool		locked;			/* locked pending by a batch, not claimed:
 								 * its outcome is written straight from
-								 * pending (zj_book_finish_locked) */
+								 * pending (zj_book_finish_locked_many) */
 	TimestampTz finished_at;	/* a locked run's end, until it is written */
 	Jsonb	   *output;			/* its output, likewise */
 } ZjRun;
@@ -357,7 +357,6 @@ extern ZjClaimResult zj_book_claim(Oid role, ZjRun **run, MemoryContext cxt,
 								   int64 only_id);
 extern void zj_book_complete(ZjRun *run, Jsonb *output);
 extern List *zj_book_lock_pending(Oid role, int n, MemoryContext cxt);
-extern void zj_book_finish_locked(ZjRun *run, Jsonb *output);
 extern void zj_book_finish_locked_many(List *runs);
 extern int	zj_book_promote_due(TimestampTz *next_due);
 extern int	zj_book_demand(Oid *roles, int *pending, int max, int cap);
