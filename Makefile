@@ -6,28 +6,36 @@ MODULE_big = zapjobs
 OBJS = \
 	src/init.o \
 	src/shmem.o \
+	src/query.o \
+	src/roles.o \
+	src/cron.o \
+	src/output.o \
+	src/sqlexec.o \
+	src/srf.o \
+	src/bgworker.o \
+	src/procgroup.o \
+	src/wakeup.o \
 	src/events.o \
-	src/publisher.o \
-	src/launcher.o \
-	src/pool.o \
-	src/worker.o \
-	src/batch.o \
-	src/bookkeeping.o \
 	src/failure.o \
-	src/limits.o \
-	src/control.o \
+	src/runctx.o \
 	src/watchdog.o \
+	src/runstate.o \
+	src/runstate_attempt.o \
+	src/claim.o \
+	src/publisher.o \
+	src/reaper.o \
 	src/progress.o \
 	src/joblog.o \
-	src/shell.o \
+	src/attempt.o \
 	src/shell_output.o \
-	src/cron.o \
+	src/shell.o \
+	src/batch.o \
+	src/worker.o \
+	src/pool.o \
 	src/schedule.o \
-	src/sqlexec.o \
-	src/output.o \
+	src/control.o \
 	src/api.o \
-	src/wakeup.o \
-	src/roles.o
+	src/launcher.o
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
@@ -36,7 +44,7 @@ REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regre
 
 TAP_TESTS = 1
 
-PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes -Wno-declaration-after-statement
+PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

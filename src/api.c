@@ -26,7 +26,11 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "zapjobs.h"
+#include "output.h"
+#include "roles.h"
+#include "runctx.h"
+#include "runstate.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(zj_enqueue);
 PG_FUNCTION_INFO_V1(zj_enqueue_many);
@@ -89,7 +93,7 @@ zj_api_kind_arg(FunctionCallInfo fcinfo, int argno)
 
 	if (strcmp(kind, "shell") == 0)
 	{
-		zj_shell_check_allowed(GetUserId(), false);
+		zj_roles_check_shell(GetUserId(), false);
 		return kind;
 	}
 	if (strcmp(kind, "sql") != 0)
@@ -231,7 +235,7 @@ zj_api_check_owner(Oid owner)
 {
 	char	   *name;
 
-	switch (zj_role_check(owner, &name))
+	switch (zj_roles_check(owner, &name))
 	{
 		case ZJ_ROLE_OK:
 			break;
@@ -266,7 +270,7 @@ zj_api_warn_if_unserved(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("zapjobs is not loaded at server start, so no worker will run this job"),
 				 errhint("Add zapjobs to shared_preload_libraries and restart the server.")));
-	else if (!zj_serves_my_database())
+	else if (!zj_shmem_serves_my_database())
 		ereport(WARNING,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no zapjobs workers serve database \"%s\", so no worker will run this job",
@@ -334,8 +338,8 @@ zj_enqueue(PG_FUNCTION_ARGS)
 	run.input = PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6);
 	run.dedupe_key = zj_api_dedupe_key_arg(fcinfo);
 	if (run.dedupe_key != NULL)
-		zj_worker_check_sees_runs("jobs.enqueue() with a dedupe_key");
-	PG_RETURN_INT64(zj_book_insert(&run));
+		zj_runctx_check_sees_runs("jobs.enqueue() with a dedupe_key");
+	PG_RETURN_INT64(zj_runstate_insert(&run));
 }
 
 /* The inputs of jobs.enqueue_many: a one-dimensional array, maybe empty. */
@@ -381,7 +385,7 @@ zj_enqueue_many(PG_FUNCTION_ARGS)
 
 	zj_api_new_run(fcinfo, &zj_enqueue_many_args, &run);
 	inputs = zj_api_inputs_arg(fcinfo);
-	PG_RETURN_ARRAYTYPE_P(zj_book_insert_many(&run, inputs));
+	PG_RETURN_ARRAYTYPE_P(zj_runstate_insert_many(&run, inputs));
 }
 
 /* A run's status as the caller sees it (row-level security applies). */
@@ -454,7 +458,7 @@ zj_api_wait_loop(int64 run_id, TimestampTz deadline)
 		char	   *status = zj_api_visible_status(run_id);
 		long		sleep_ms = 250;
 
-		if (zj_status_is_final(zj_status_from_name(status)))
+		if (zj_runstate_is_final(zj_runstate_from_name(status)))
 			return status;
 		if (deadline != 0)
 		{
@@ -483,7 +487,7 @@ zj_wait(PG_FUNCTION_ARGS)
 	TimestampTz deadline = 0;
 	char	   *status;
 
-	zj_worker_check_sees_runs("jobs.wait()");
+	zj_runctx_check_sees_runs("jobs.wait()");
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -526,32 +530,30 @@ zj_wait(PG_FUNCTION_ARGS)
 Datum
 zj_input(PG_FUNCTION_ARGS)
 {
-	if (zj_current_run == NULL || zj_current_run->input == NULL)
+	if (zj_runctx_run == NULL || zj_runctx_run->input == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_JSONB_P(zj_current_run->input);
+	PG_RETURN_JSONB_P(zj_runctx_run->input);
 }
 
 /* jobs.current_run_id() RETURNS bigint: the running job's id, else NULL. */
 Datum
 zj_current_run_id(PG_FUNCTION_ARGS)
 {
-	if (zj_current_run == NULL)
+	if (zj_runctx_run == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(zj_current_run->id);
+	PG_RETURN_INT64(zj_runctx_run->id);
 }
 
 /* jobs.set_output(jsonb): the run's output, instead of its last row. */
 Datum
 zj_set_output(PG_FUNCTION_ARGS)
 {
-	if (zj_current_run == NULL)
+	if (zj_runctx_run == NULL)
 	{
 		ereport(NOTICE,
 				(errmsg("jobs.set_output() does nothing outside a running job")));
 		PG_RETURN_VOID();
 	}
-	zj_output_was_set = true;
-	zj_explicit_output = PG_ARGISNULL(0) ? NULL :
-		zj_output_keep(PG_GETARG_JSONB_P(0));
+	zj_output_set(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0));
 	PG_RETURN_VOID();
 }

@@ -34,7 +34,14 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "attempt.h"
+#include "batch.h"
+#include "claim.h"
+#include "output.h"
+#include "runctx.h"
+#include "runstate.h"
+#include "shmem.h"
+#include "sqlexec.h"
 
 /*
  * Runs in one batch, at most; zapjobs.batch_time bounds it first.  Runs
@@ -57,8 +64,8 @@ typedef enum ZjBatchOutcome
 static int	zj_batch_last_size = 1;
 
 /*
- * Locked runs that completed, written together (zj_book_finish_locked_
- * many) before the next lock scan, which would find them still pending
+ * Locked runs that completed, written together
+ * (zj_runstate_complete_locked) before the next lock scan, which would find them still pending
  * (our own locks do not make it skip them), and before the commit.
  */
 static List *zj_batch_completed = NIL;
@@ -99,13 +106,13 @@ zj_batch_has_room(int done)
 static void
 zj_batch_write_completed(void)
 {
-	zj_book_finish_locked_many(zj_batch_completed);
+	zj_runstate_complete_locked(zj_batch_completed);
 	zj_batch_completed = NIL;
 }
 
 /*
  * Was the run pending when a worker last died or the server crashed (see
- * zj_book_reap)?  It may be what killed it; locked in a batch, its attempt
+ * reaper.c)?  It may be what killed it; locked in a batch, its attempt
  * would not count and it could do so forever.  It runs on its own, claimed.
  */
 static bool
@@ -130,7 +137,10 @@ zj_batch_possible(ZjRun *run, List **parsetrees)
 
 /*
  * Parse a run's text; true if it may join a batch.  A syntax error makes
- * it run on its own, where its own execution records the error.
+ * it run on its own, where its own execution records the error.  The
+ * error is caught without a subtransaction: the raw parser only allocates
+ * (no lock, buffer, file or catalog access to release; it does not even
+ * need a transaction), so flushing the error leaves nothing behind.
  */
 static bool
 zj_batch_parse(ZjRun *run, List **parsetrees)
@@ -142,8 +152,8 @@ zj_batch_parse(ZjRun *run, List **parsetrees)
 		return false;			/* a shell run always runs on its own */
 	PG_TRY();
 	{
-		*parsetrees = zj_sql_parse(run->command, zj_worker_run_cxt);
-		ok = zj_sql_batchable(*parsetrees);
+		*parsetrees = zj_sqlexec_parse(run->command, zj_runctx_cxt);
+		ok = zj_sqlexec_batchable(*parsetrees);
 	}
 	PG_CATCH();
 	{
@@ -157,25 +167,20 @@ zj_batch_parse(ZjRun *run, List **parsetrees)
 
 /* Record a run's outcome in the current (sub)transaction. */
 static void
-zj_batch_record(ZjRun *run, Jsonb *output, ErrorData *edata)
+zj_batch_record(ZjRun *run, ErrorData *edata)
 {
-	ZjFailure	f;
-
 	if (edata == NULL && run->locked)
 	{
 		Assert(run->progress == NULL);
 		run->finished_at = GetCurrentTimestamp();
-		run->output = output;
+		run->output = zj_output_result();
 		zj_batch_completed = lappend(zj_batch_completed, run);
 	}
 	else if (edata == NULL)
-		zj_book_complete(run, output);
+		zj_attempt_complete(run);
 	else
-	{
-		zj_failure_from_error(&f, run, edata);
-		zj_book_fail(run, &f);
-	}
-	zj_worker_count(edata == NULL);
+		zj_attempt_fail(run, edata);
+	zj_runctx_count(edata == NULL);
 }
 
 /*
@@ -188,7 +193,7 @@ static bool
 zj_batch_must_rerun(ZjRun *run, ErrorData *edata, bool limited,
 					TimestampTz start, int limit_ms)
 {
-	if (run->locked && zj_locked_run_reported)
+	if (run->locked && zj_runctx_locked_run_reported())
 		return true;
 	if (!run->locked || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 		return false;
@@ -210,49 +215,47 @@ static ZjBatchOutcome
 zj_batch_run_one(ZjRun *run, List *parsetrees, int limit_ms)
 {
 	ErrorData  *edata = NULL;
-	Jsonb	   *output = NULL;
-	int			timeout_ms = zj_worker_timeout_ms(run);
+	int			timeout_ms = zj_attempt_timeout_ms(run);
 	bool		limited = limit_ms > 0 && limit_ms < timeout_ms;
 	TimestampTz start = GetCurrentTimestamp();
 	bool		overran = false;
 
-	zj_worker_begin_run(run);
+	zj_attempt_begin(run);
 	/* A job that ignores the limit's cancel must not hold the batch long. */
 	if (limited)
-		zj_worker_set_deadline(TimestampTzPlusMilliseconds(start, limit_ms));
+		zj_runctx_set_deadline(TimestampTzPlusMilliseconds(start, limit_ms));
 	zj_batch_subxact_begin();
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
-		zj_worker_apply_search_path(run);
+		zj_attempt_apply_search_path(run);
 		enable_timeout_after(STATEMENT_TIMEOUT, limited ? limit_ms : timeout_ms);
-		zj_sql_run(parsetrees, run->command, zj_worker_run_cxt, true);
+		zj_sqlexec_run(parsetrees, run->command, zj_runctx_cxt, true);
 		AfterTriggerFireDeferred();
-		if (zj_locked_run_reported)
+		if (zj_runctx_locked_run_reported())
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("run " INT64_FORMAT " reports progress or logs: it runs on its own",
 							run->id)));
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		output = zj_worker_output();
 		zj_batch_subxact_end(true);
 		/* A run's SET TRANSACTION READ ONLY was for its own span only. */
 		XactReadOnly = false;
 	}
 	PG_CATCH();
 	{
-		edata = zj_worker_catch_error();
+		edata = zj_attempt_catch_error();
 		QueryCancelHoldoffCount = 0;	/* as it was while the job ran */
 		zj_batch_subxact_end(false);
 		overran = zj_batch_must_rerun(run, edata, limited, start, limit_ms);
 	}
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
-	zj_worker_end_run(run);
+	zj_attempt_end(run);
 
 	if (overran)
 		return ZJ_BATCH_RUN_OVERRAN;
-	zj_batch_record(run, output, edata);
+	zj_batch_record(run, edata);
 	return ZJ_BATCH_RUN_DONE;
 }
 
@@ -272,13 +275,13 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 
 	if (zj_batch_run_one(first, first_trees, 0) == ZJ_BATCH_RUN_OVERRAN)
 		elog(ERROR, "first run of a batch cannot overrun");
-	zj_worker_reset_session_state();
+	zj_attempt_reset_session_state();
 
 	while (zj_batch_has_room(done) && GetCurrentTimestamp() < deadline)
 	{
-		List	   *locked = zj_book_lock_pending(zj_worker_role(),
+		List	   *locked = zj_claim_lock_pending(zj_runctx_role(),
 												  Min(want, ZJ_BATCH_MAX_RUNS - 1 - done),
-												  zj_worker_run_cxt);
+												  zj_runctx_cxt);
 		ListCell   *lc;
 
 		if (locked == NIL)
@@ -297,7 +300,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 				zj_batch_last_size = 1;
 				return run->id;
 			}
-			zj_worker_reset_session_state();
+			zj_attempt_reset_session_state();
 			done++;
 		}
 		zj_batch_write_completed();
@@ -334,20 +337,15 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		ZjFailure	f;
 
 		HOLD_INTERRUPTS();
 		zj_batch_completed = NIL;
-		edata = zj_worker_catch_error();
+		edata = zj_attempt_catch_error();
 		/* Between jobs cancel is held once (see zj_worker_main). */
 		QueryCancelHoldoffCount = 1;
 		AbortOutOfAnyTransaction();
 		RESUME_INTERRUPTS();
-		zj_failure_from_error(&f, first, edata);
-		zj_xact_begin();
-		zj_book_fail(first, &f);
-		CommitTransactionCommand();
-		zj_worker_count(false);
+		zj_attempt_record_failure(first, edata);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

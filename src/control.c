@@ -10,27 +10,26 @@
  *	  commits interrupts its worker (SIGINT, as pg_cancel_backend would);
  *	  the worker records the attempt as cancelled because the row says so,
  *	  whatever error the interruption surfaced as.  A job that swallows the
- *	  interruption is terminated by the launcher (watchdog in pool.c).
+ *	  interruption is terminated by the launcher (watchdog.c).  The state
+ *	  changes themselves are runstate.c's.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <signal.h>
-
-#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
-#include "zapjobs.h"
-#include "bookkeeping.h"
+#include "query.h"
+#include "runctx.h"
+#include "runstate.h"
+#include "shmem.h"
+#include "srf.h"
+#include "wakeup.h"
 
 PG_FUNCTION_INFO_V1(zj_cancel);
 PG_FUNCTION_INFO_V1(zj_retry);
@@ -52,14 +51,12 @@ zj_control_check_access(int64 id, const char *action)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(id)};
 	Oid			owner = InvalidOid;
-	bool		isnull;
 
-	zj_book_begin();
-	if (zj_book_exec(&plan, "SELECT r.owner::oid FROM jobs.runs r WHERE r.id = $1",
-					 1, types, values, NULL) == 1)
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	zj_book_end();
+	zj_query_begin();
+	if (zj_query_exec(&plan, "SELECT r.owner::oid FROM jobs.runs r WHERE r.id = $1",
+					  1, types, values, NULL) == 1)
+		owner = zj_query_oid(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zj_query_end();
 	if (!OidIsValid(owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -73,100 +70,18 @@ zj_control_check_access(int64 id, const char *action)
 }
 
 /*
- * Interrupt the worker executing (or about to execute) run_id.  The
- * worker checks cancel_id when it starts a run, so a run claimed but not
- * started yet is stopped too.  Called after the cancel committed.
- */
-void
-zj_control_interrupt(int64 run_id)
-{
-	int			i;
-
-	/* Signal under the lock: a worker must hold it to leave its slot. */
-	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *slot = &zj_shared->slots[i];
-
-		if (slot->pid == 0 ||
-			(slot->claimed_id != run_id && slot->run_id != run_id))
-			continue;
-		slot->cancel_id = run_id;
-		slot->cancel_at = GetCurrentTimestamp();
-		if (slot->run_id == run_id)
-			(void) kill(slot->pid, SIGINT);
-	}
-	LWLockRelease(zj_shared->lock);
-	zj_request_maintenance();	/* the watchdog escalates if ignored */
-}
-
-/*
  * jobs.cancel(run_id) RETURNS boolean.  A run not running yet is
  * cancelled at once; a running one is marked and interrupted at commit.
  */
 Datum
 zj_cancel(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
 	int64		id = PG_GETARG_INT64(0);
-	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-	bool		marked;
-	bool		running = false;
 
-	zj_worker_check_sees_runs("jobs.cancel()");
-
+	zj_runctx_check_sees_runs("jobs.cancel()");
 	PreventCommandIfReadOnly("jobs.cancel()");
 	zj_control_check_access(id, "cancel");
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	zj_book_begin();
-	marked = zj_book_exec(&plan,
-						  "UPDATE jobs.runs AS r SET cancel_requested = true,"
-						  " status = CASE WHEN r.status = 'running' THEN 'running'"
-						  "  ELSE 'cancelled' END,"
-						  " finished_at = CASE WHEN r.status = 'running' THEN NULL"
-						  "  ELSE $2 END,"
-						  " next_retry_at = NULL"
-						  " WHERE r.id = $1 AND r.status IN " ZJ_UNFINISHED_STATUSES
-						  " RETURNING " ZJ_EVENT_COLUMNS,
-						  2, types, values, NULL) == 1;
-	if (marked)
-	{
-		running = strcmp(zj_book_text(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 2), "running") == 0;
-		if (!running)
-			zj_book_record_events(1);
-	}
-	zj_book_end();
-	if (running)
-		zj_wakeup_note_cancel(id);
-	PG_RETURN_BOOL(marked);
-}
-
-/* jobs.retry must not make a second unfinished run of one dedupe_key. */
-static void
-zj_control_check_dedupe(int64 id)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
-	int64		other;
-	bool		isnull;
-
-	if (zj_book_exec(&plan,
-					 "SELECT o.id FROM jobs.runs r JOIN jobs.runs o"
-					 " ON o.owner = r.owner AND o.dedupe_key = r.dedupe_key"
-					 " WHERE r.id = $1 AND o.status IN " ZJ_UNFINISHED_STATUSES,
-					 1, types, values, NULL) == 0)
-		return;
-	other = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	ereport(ERROR,
-			(errcode(ERRCODE_UNIQUE_VIOLATION),
-			 errmsg("run " INT64_FORMAT " has the dedupe key of unfinished run " INT64_FORMAT,
-					id, other),
-			 errhint("Wait for run " INT64_FORMAT " to finish, or cancel it.", other)));
+	PG_RETURN_BOOL(zj_runstate_cancel(id));
 }
 
 /*
@@ -176,42 +91,12 @@ zj_control_check_dedupe(int64 id)
 Datum
 zj_retry(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
 	int64		id = PG_GETARG_INT64(0);
-	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-	bool		requeued;
-	Oid			owner = InvalidOid;
-	bool		isnull;
 
-	zj_worker_check_sees_runs("jobs.retry()");
-
+	zj_runctx_check_sees_runs("jobs.retry()");
 	PreventCommandIfReadOnly("jobs.retry()");
 	zj_control_check_access(id, "retry");
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	zj_book_begin();
-	zj_control_check_dedupe(id);
-	requeued = zj_book_exec(&plan,
-							"UPDATE jobs.runs AS r SET status = 'pending',"
-							" run_at = $2, next_retry_at = NULL,"
-							" max_attempts = greatest(r.max_attempts, r.attempt + 1),"
-							" cancel_requested = false, crashes = 0,"
-							" started_at = NULL, finished_at = NULL, duration = NULL"
-							" WHERE r.id = $1 AND r.status IN ('failed', 'cancelled')"
-							" RETURNING " ZJ_EVENT_COLUMNS ", r.owner::oid",
-							2, types, values, NULL) == 1;
-	if (requeued)
-	{
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc,
-											   ZJ_EVENT_NCOLS + 1, &isnull));
-		zj_book_record_events(1);
-	}
-	zj_book_end();
-	if (requeued)
-		zj_wakeup_note_enqueue(owner, 1);
-	PG_RETURN_BOOL(requeued);
+	PG_RETURN_BOOL(zj_runstate_retry(id));
 }
 
 /* jobs._limits_changed(): queue settings or job limits are being changed. */
@@ -260,34 +145,6 @@ zj_control_worker_row(Tuplestorestate *store, TupleDesc desc, ZjWorkerSlot *s,
 	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&live->runs_completed));
 	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&live->runs_failed));
 	tuplestore_putvalues(store, desc, values, nulls);
-}
-
-/*
- * Start a set-returning function that materializes its rows: the
- * tuplestore to fill and its tuple descriptor.
- */
-Tuplestorestate *
-zj_srf_begin(FunctionCallInfo fcinfo, TupleDesc *desc)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Tuplestorestate *store;
-	MemoryContext old;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	*desc = CreateTupleDescCopy(*desc);
-	store = tuplestore_begin_heap(true, false, work_mem);
-	MemoryContextSwitchTo(old);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = *desc;
-	return store;
 }
 
 /* jobs.worker_status(): the worker slots in use, read from shared memory. */

@@ -25,7 +25,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "cron.h"
 
 PG_FUNCTION_INFO_V1(zj_next_run);
 
@@ -39,10 +39,10 @@ typedef struct ZjCronField
 	const char *const *names;	/* names for min..., or NULL */
 } ZjCronField;
 
-static const char *const zj_month_names[] = {
+static const char *const zj_cron_month_names[] = {
 	"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", NULL
 };
-static const char *const zj_day_names[] = {
+static const char *const zj_cron_day_names[] = {
 	"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL
 };
 
@@ -50,8 +50,8 @@ static const ZjCronField zj_cron_fields[5] = {
 	{"minute", 0, 59, NULL},
 	{"hour", 0, 23, NULL},
 	{"day of month", 1, 31, NULL},
-	{"month", 1, 12, zj_month_names},
-	{"day of week", 0, 7, zj_day_names},
+	{"month", 1, 12, zj_cron_month_names},
+	{"day of week", 0, 7, zj_cron_day_names},
 };
 
 static const struct
@@ -216,9 +216,15 @@ zj_cron_count_fields(const char *p)
 	return n;
 }
 
-/* An interval literal, or NULL if text is not one. */
+/*
+ * An interval literal, or NULL if text is not one.  Its error is caught
+ * without a subtransaction: interval_in only parses and allocates (no
+ * lock, buffer, file or catalog access to release), so flushing the error
+ * leaves nothing behind.  PostgreSQL 16's soft errors would say so
+ * without a PG_TRY.
+ */
 static Interval *
-zj_interval_from_text(const char *text)
+zj_cron_interval_from_text(const char *text)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Interval   *iv = NULL;
@@ -253,7 +259,7 @@ zj_cron_parse_interval(const char *text, ZjSchedule *s)
 		lit += 6;
 	else if (zj_cron_count_fields(lit) == 5)
 		return false;			/* cron fields */
-	iv = zj_interval_from_text(lit);
+	iv = zj_cron_interval_from_text(lit);
 	if (iv == NULL)
 	{
 		if (lit == text)
@@ -273,7 +279,7 @@ zj_cron_parse_interval(const char *text, ZjSchedule *s)
 
 /* Parse a schedule; raises a clear error with the position of a mistake. */
 void
-zj_schedule_parse(const char *text, ZjSchedule *s)
+zj_cron_parse(const char *text, ZjSchedule *s)
 {
 	int			i;
 
@@ -295,7 +301,7 @@ zj_schedule_parse(const char *text, ZjSchedule *s)
 
 /* zapjobs.timezone must name a time zone. */
 bool
-zj_schedule_check_timezone(char **newval, void **extra, GucSource source)
+zj_cron_check_timezone(char **newval, void **extra, GucSource source)
 {
 	if (*newval == NULL || pg_tzset(*newval) == NULL)
 	{
@@ -307,7 +313,7 @@ zj_schedule_check_timezone(char **newval, void **extra, GucSource source)
 
 /* The time zone by name, or zapjobs.timezone's for NULL; clear error if unknown. */
 pg_tz *
-zj_schedule_timezone(const char *name)
+zj_cron_timezone(const char *name)
 {
 	pg_tz	   *tz;
 
@@ -387,7 +393,7 @@ zj_cron_day_matches(const ZjSchedule *s, int mday, int wday)
 
 /* The first firing of a cron schedule after `after`, or 0 within years. */
 static TimestampTz
-zj_cron_next(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
+zj_cron_next_match(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 {
 	pg_time_t	tt = (pg_time_t) timestamptz_to_time_t(after);
 	struct pg_tm lt = *pg_localtime(&tt, tz);
@@ -429,11 +435,11 @@ zj_cron_next(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 
 /* The first firing after `after`; 0 if the schedule never fires again. */
 TimestampTz
-zj_schedule_next(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
+zj_cron_next(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 {
 	if (s->is_interval)
 		return after + s->interval_us;
-	return zj_cron_next(s, after, tz);
+	return zj_cron_next_match(s, after, tz);
 }
 
 /* jobs.next_run(schedule text, after timestamptz, timezone text DEFAULT NULL) */
@@ -446,9 +452,9 @@ zj_next_run(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	zj_schedule_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &s);
-	tz = zj_schedule_timezone(PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	next = zj_schedule_next(&s, PG_GETARG_TIMESTAMPTZ(1), tz);
+	zj_cron_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &s);
+	tz = zj_cron_timezone(PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	next = zj_cron_next(&s, PG_GETARG_TIMESTAMPTZ(1), tz);
 	if (next == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(next);

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * events.c
- *	  Capture of run state changes in the backend that commits them, and
- *	  their hand-over to the launcher, which publishes them (publisher.c).
+ *	  Run events from the backend that commits them to the launcher: their
+ *	  capture in the committing transaction, the shared ring, and on the
+ *	  launcher's side the backlog that publisher.c sends with NOTIFY.
  *
  *	  A state change is only real once its transaction commits, so events
  *	  are kept in backend memory (dropped with a rolled-back subtransaction)
@@ -32,8 +33,15 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "events.h"
+#include "shmem.h"
+#include "wakeup.h"
+
+#define ZJ_EVENT_BULK_MAX	1024	/* more changes in one transaction are
+									 * published as summaries */
+#define ZJ_BACKLOG_MAX		(1024 * 1024)	/* events kept while NOTIFY fails */
 
 typedef struct ZjPendingEvent
 {
@@ -86,7 +94,7 @@ zj_events_copy_text(char *dst, size_t dstlen, const char *src)
 
 /* Fill an event from a run's fields; text is clipped to fit. */
 void
-zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
+zj_events_fill(ZjRunEvent *ev, int64 id, ZjRunStatus status,
 			   int32 attempt, int32 max_attempts,
 			   const char *name, const char *queue,
 			   TimestampTz run_at, TimestampTz started_at,
@@ -96,7 +104,7 @@ zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 	ev->run_id = id;
 	ev->last_id = id;
 	ev->count = 1;
-	ev->status = zj_status_from_name(status);
+	ev->status = status;
 	ev->attempt = attempt;
 	ev->max_attempts = max_attempts;
 	ev->at = GetCurrentTimestamp();
@@ -108,11 +116,30 @@ zj_events_fill(ZjRunEvent *ev, int64 id, const char *status,
 	zj_events_copy_text(ev->sqlstate, sizeof(ev->sqlstate), sqlstate);
 }
 
+/* A progress event from a run's values. */
+void
+zj_events_fill_progress(ZjRunEvent *ev, const ZjProgressValues *v, const char *name)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = ZJ_EV_PROGRESS;
+	ev->run_id = v->run_id;
+	ev->last_id = v->run_id;
+	ev->count = 1;
+	ev->at = v->at;
+	ev->current = v->current;
+	ev->total = v->total;
+	ev->processed = v->processed;
+	ev->succeeded = v->succeeded;
+	ev->failed = v->failed;
+	strlcpy(ev->message, v->message, sizeof(ev->message));
+	strlcpy(ev->name, name != NULL ? name : v->name, sizeof(ev->name));
+}
+
 /* Remember a state change made by the current (sub)transaction. */
 void
 zj_events_add(const ZjRunEvent *event)
 {
-	if (!zj_serves_my_database())
+	if (!zj_shmem_serves_my_database())
 		return;
 	zj_events_register();
 
@@ -164,8 +191,8 @@ zj_events_fold(ZjRunEvent *s, const ZjRunEvent *ev)
 static void
 zj_events_summarize(void)
 {
-	ZjRunEvent	sums[ZJ_RUN_AWAITING_RETRY + 1];
-	bool		used[ZJ_RUN_AWAITING_RETRY + 1] = {false};
+	ZjRunEvent	sums[ZJ_RUN_NSTATUS];
+	bool		used[ZJ_RUN_NSTATUS] = {false};
 	int			i;
 	int			n = 0;
 
@@ -183,7 +210,7 @@ zj_events_summarize(void)
 		else
 			zj_events_fold(&sums[ev->status], ev);
 	}
-	for (i = 0; i <= ZJ_RUN_AWAITING_RETRY; i++)
+	for (i = 0; i < ZJ_RUN_NSTATUS; i++)
 		if (used[i])
 			zj_pending[n++].event = sums[i];
 	zj_npending = n;
@@ -234,10 +261,10 @@ zj_events_reserve(void)
 		if (MyProc == zj_shared->launcher)
 		{
 			/* The launcher makes room itself instead of waiting for itself. */
-			zj_publisher_drain_all();
+			zj_events_drain_all();
 			continue;
 		}
-		zj_wake_launcher();
+		zj_wakeup_launcher();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -265,7 +292,7 @@ zj_events_publish_reserved(bool committed)
 		slot->state = committed ? ZJ_EVENT_READY : ZJ_EVENT_VOID;
 	}
 	if (zj_nreserved > 0)
-		zj_wake_launcher();
+		zj_wakeup_launcher();
 }
 
 static void
@@ -317,10 +344,6 @@ zj_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Launcher: move up to max events from the ring into buf, in ring order,
- * stopping at the first slot whose transaction has not finished.
- */
-/*
  * Ring positions: reserved so far (head), and whether the launcher has
  * taken every slot before a position (nothing reserved before it waits).
  */
@@ -346,7 +369,11 @@ zj_events_ring_passed(uint64 position)
 	return passed;
 }
 
-int
+/*
+ * Move up to max events from the ring into buf, in ring order, stopping
+ * at the first slot whose transaction has not finished.
+ */
+static int
 zj_events_drain(ZjRunEvent *buf, int max)
 {
 	int			n = 0;
@@ -367,4 +394,93 @@ zj_events_drain(ZjRunEvent *buf, int max)
 	}
 	LWLockRelease(zj_shared->ring_lock);
 	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Launcher side: the ring, in order, into a backlog of events to publish
+ * ---------------------------------------------------------------------
+ */
+
+/* Events drained but not yet sent, in ring order; in TopMemoryContext. */
+static ZjRunEvent *zj_backlog = NULL;
+static int	zj_nbacklog = 0;
+static int	zj_maxbacklog = 0;
+
+static void
+zj_events_grow(void)
+{
+	int			newmax = Max(2 * ZJ_EVENT_RING_SIZE, 2 * zj_maxbacklog);
+
+	if (zj_backlog == NULL)
+		zj_backlog = MemoryContextAlloc(TopMemoryContext,
+										newmax * sizeof(ZjRunEvent));
+	else
+		zj_backlog = repalloc_huge(zj_backlog, newmax * sizeof(ZjRunEvent));
+	zj_maxbacklog = newmax;
+}
+
+/* Drop the oldest events when NOTIFY has failed for too long. */
+static void
+zj_events_trim(void)
+{
+	int			excess = zj_nbacklog - ZJ_BACKLOG_MAX;
+
+	if (excess <= 0)
+		return;
+	memmove(zj_backlog, zj_backlog + excess,
+			(zj_nbacklog - excess) * sizeof(ZjRunEvent));
+	zj_nbacklog -= excess;
+	pg_atomic_fetch_add_u64(&zj_shared->events_dropped, excess);
+	ereport(LOG,
+			(errmsg("zapjobs dropped %d unpublished run events", excess)));
+}
+
+/* Move everything the ring can give into the backlog. */
+void
+zj_events_drain_all(void)
+{
+	for (;;)
+	{
+		int			n;
+
+		if (zj_nbacklog + ZJ_EVENT_RING_SIZE > zj_maxbacklog)
+			zj_events_grow();
+		n = zj_events_drain(zj_backlog + zj_nbacklog, ZJ_EVENT_RING_SIZE);
+		zj_nbacklog += n;
+		if (n == 0)
+			break;
+	}
+}
+
+/* An event the launcher made itself, published after the ring's. */
+void
+zj_events_add_local(const ZjRunEvent *ev)
+{
+	if (zj_nbacklog + 1 > zj_maxbacklog)
+		zj_events_grow();
+	zj_backlog[zj_nbacklog++] = *ev;
+}
+
+/* The events waiting to be published, oldest first; *n of them. */
+ZjRunEvent *
+zj_events_backlog(int *n)
+{
+	*n = zj_nbacklog;
+	return zj_backlog;
+}
+
+/*
+ * The first n events of the backlog were published: forget them, and the
+ * oldest others if NOTIFY has failed for too long.
+ */
+void
+zj_events_consumed(int n)
+{
+	if (n > 0)
+	{
+		memmove(zj_backlog, zj_backlog + n,
+				(zj_nbacklog - n) * sizeof(ZjRunEvent));
+		zj_nbacklog -= n;
+	}
+	zj_events_trim();
 }

@@ -14,7 +14,11 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "zapjobs.h"
+#include "cron.h"
+#include "failure.h"
+#include "launcher.h"
+#include "query.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -106,6 +110,26 @@ zj_init_define_retry_gucs(void)
 }
 
 static void
+zj_init_define_shell_gucs(void)
+{
+	DefineCustomBoolVariable("zapjobs.shell_enabled",
+							 "Whether shell jobs may be enqueued and run.",
+							 "Shell jobs run as the server's operating-system "
+							 "user.",
+							 &zj_shell_enabled, true, PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("zapjobs.shell_directory",
+							   "Working directory of shell jobs.",
+							   NULL, &zj_shell_directory, "/tmp",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.shell_kill_grace",
+							"Time between SIGTERM and SIGKILL when a shell "
+							"job is stopped (timeout, cancel).",
+							NULL, &zj_shell_kill_grace_ms, 2000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+}
+
+static void
 zj_init_define_runtime_gucs(void)
 {
 	DefineCustomIntVariable("zapjobs.poll_interval",
@@ -125,25 +149,11 @@ zj_init_define_runtime_gucs(void)
 							NULL, &zj_default_max_attempts, 3, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	zj_init_define_retry_gucs();
-	DefineCustomBoolVariable("zapjobs.shell_enabled",
-							 "Whether shell jobs may be enqueued and run.",
-							 "Shell jobs run as the server's operating-system "
-							 "user.",
-							 &zj_shell_enabled, true, PGC_SIGHUP, 0,
-							 NULL, NULL, NULL);
-	DefineCustomStringVariable("zapjobs.shell_directory",
-							   "Working directory of shell jobs.",
-							   NULL, &zj_shell_directory, "/tmp",
-							   PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("zapjobs.shell_kill_grace",
-							"Time between SIGTERM and SIGKILL when a shell "
-							"job is stopped (timeout, cancel).",
-							NULL, &zj_shell_kill_grace_ms, 2000, 0, 3600 * 1000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	zj_init_define_shell_gucs();
 	DefineCustomStringVariable("zapjobs.timezone",
 							   "Time zone of cron schedules created without one.",
 							   NULL, &zj_timezone, "UTC",
-							   PGC_SUSET, 0, zj_schedule_check_timezone, NULL, NULL);
+							   PGC_SUSET, 0, zj_cron_check_timezone, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_log_lines",
 							"Log lines kept per attempt of a run; further "
 							"lines are counted in a last line.",
@@ -223,7 +233,7 @@ _PG_init(void)
 	zj_preloaded = true;
 
 	zj_shmem_install_hooks();
-	zj_book_install_planner();
+	zj_query_install_planner();
 
 	/* pg_upgrade starts the server with our library: stay out of its way. */
 	if (!IsBinaryUpgrade)

@@ -33,8 +33,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
-#include "bookkeeping.h"
+#include "joblog.h"
+#include "publisher.h"
+#include "query.h"
+#include "runctx.h"
+#include "wakeup.h"
 
 #define ZJ_LOG_WAIT_MS	2000	/* longest wait for the launcher */
 
@@ -62,7 +65,7 @@ static const char *const zj_log_levels[] = {"debug", "info", "notice", "warning"
  * this also runs inside error reporting.
  */
 static bool
-zj_log_wait_taken(uint32 upto)
+zj_joblog_wait_taken(uint32 upto)
 {
 	int			waited = 0;
 
@@ -70,7 +73,7 @@ zj_log_wait_taken(uint32 upto)
 	{
 		if (waited >= ZJ_LOG_WAIT_MS)
 			return false;
-		zj_wake_launcher();
+		zj_wakeup_launcher();
 		pg_usleep(1000L);
 		waited++;
 	}
@@ -79,7 +82,7 @@ zj_log_wait_taken(uint32 upto)
 
 /* Put a line in the ring; false if it had to be dropped. */
 static bool
-zj_log_put(const char *level, const char *message, const char *context)
+zj_joblog_put(const char *level, const char *message, const char *context)
 {
 	uint32		head = pg_atomic_read_u32(&zj_log_slot->log_head);
 	ZjLogLine  *line;
@@ -89,7 +92,7 @@ zj_log_put(const char *level, const char *message, const char *context)
 	if (head - pg_atomic_read_u32(&zj_log_slot->log_tail) >= ZJ_LOG_RING_SIZE)
 	{
 		/* Wait for room once at most per run: a stuck launcher costs 2 s. */
-		if (zj_log_stalled || !zj_log_wait_taken(head - ZJ_LOG_RING_SIZE + 1))
+		if (zj_log_stalled || !zj_joblog_wait_taken(head - ZJ_LOG_RING_SIZE + 1))
 		{
 			zj_log_stalled = true;
 			return false;
@@ -116,7 +119,7 @@ zj_log_put(const char *level, const char *message, const char *context)
 
 	pg_write_barrier();
 	pg_atomic_write_u32(&zj_log_slot->log_head, head + 1);
-	zj_wake_launcher();
+	zj_wakeup_launcher();
 	return true;
 }
 
@@ -124,9 +127,9 @@ zj_log_put(const char *level, const char *message, const char *context)
 void
 zj_joblog_line(const char *level, const char *message, const char *context)
 {
-	if (!zj_worker_may_report())
+	if (!zj_runctx_may_report())
 		return;
-	if (zj_log_lines >= zj_max_log_lines || !zj_log_put(level, message, context))
+	if (zj_log_lines >= zj_max_log_lines || !zj_joblog_put(level, message, context))
 	{
 		zj_log_dropped++;
 		return;
@@ -136,7 +139,7 @@ zj_joblog_line(const char *level, const char *message, const char *context)
 
 /* Would the server log a message of elevel?  (elog.c's is_log_level_output) */
 static bool
-zj_log_level_output(int elevel, int log_min_level)
+zj_joblog_level_output(int elevel, int log_min_level)
 {
 	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
 		return log_min_level == LOG || log_min_level <= ERROR;
@@ -149,7 +152,7 @@ zj_log_level_output(int elevel, int log_min_level)
 
 /* Notices of a job join its log; those the server would not log stay out of it. */
 static void
-zj_log_emit_hook(ErrorData *edata)
+zj_joblog_emit_hook(ErrorData *edata)
 {
 	const char *level = edata->elevel == INFO ? "info" :
 		edata->elevel == NOTICE ? "notice" :
@@ -162,7 +165,7 @@ zj_log_emit_hook(ErrorData *edata)
 		zj_in_hook = false;
 	}
 	/* We lowered log_min_messages to see these; the server log should not. */
-	if (level != NULL && !zj_log_level_output(edata->elevel, zj_server_log_level))
+	if (level != NULL && !zj_joblog_level_output(edata->elevel, zj_server_log_level))
 		edata->output_to_server = false;
 	if (zj_prev_emit_log_hook)
 		zj_prev_emit_log_hook(edata);
@@ -178,12 +181,12 @@ zj_joblog_attach(ZjWorkerSlot *slot)
 {
 	zj_log_slot = slot;
 	zj_server_log_level = log_min_messages;
-	if (!zj_log_level_output(INFO, log_min_messages) ||
-		!zj_log_level_output(NOTICE, log_min_messages) ||
-		!zj_log_level_output(WARNING, log_min_messages))
+	if (!zj_joblog_level_output(INFO, log_min_messages) ||
+		!zj_joblog_level_output(NOTICE, log_min_messages) ||
+		!zj_joblog_level_output(WARNING, log_min_messages))
 		SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 	zj_prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = zj_log_emit_hook;
+	emit_log_hook = zj_joblog_emit_hook;
 }
 
 void
@@ -208,12 +211,12 @@ zj_joblog_end_run(void)
 		snprintf(note, sizeof(note),
 				 "%d log lines dropped (zapjobs.max_log_lines is %d)",
 				 zj_log_dropped, zj_max_log_lines);
-		(void) zj_log_put("warning", note, NULL);
+		(void) zj_joblog_put("warning", note, NULL);
 		zj_log_dropped = 0;
 	}
 	zj_log_run_id = 0;
 	if (zj_log_slot != NULL && !zj_log_stalled &&
-		!zj_log_wait_taken(pg_atomic_read_u32(&zj_log_slot->log_head)))
+		!zj_joblog_wait_taken(pg_atomic_read_u32(&zj_log_slot->log_head)))
 		elog(LOG, "zapjobs could not flush the log of a run: the launcher does not take it");
 }
 
@@ -267,7 +270,7 @@ zj_log(PG_FUNCTION_ARGS)
 
 /* The JSON payload of a log line's event. */
 static void
-zj_log_payload(StringInfo buf, const ZjLogLine *line, int64 log_id)
+zj_joblog_payload(StringInfo buf, const ZjLogLine *line, int64 log_id)
 {
 	const char *message = line->text;
 	int			len = strlen(message);
@@ -301,13 +304,13 @@ zj_log_payload(StringInfo buf, const ZjLogLine *line, int64 log_id)
  * id of line i, or 0 if its run is gone.
  */
 static void
-zj_log_store(ZjLogLine *lines, int n, int64 *ids)
+zj_joblog_store(ZjLogLine *lines, int n, int64 *ids)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[6] = {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID};
 	int			i;
 
-	zj_book_begin();
+	zj_query_begin();
 	for (i = 0; i < n; i++)
 	{
 		Datum		values[6];
@@ -325,7 +328,7 @@ zj_log_store(ZjLogLine *lines, int n, int64 *ids)
 			nulls[5] = ' ';
 		}
 		ids[i] = 0;
-		if (zj_book_exec(&plan,
+		if (zj_query_exec(&plan,
 						 "INSERT INTO jobs.logs (run_id, attempt, at, level, message, context)"
 						 " SELECT $1, $2, $3, $4, $5, $6::jsonb"
 						 " WHERE EXISTS (SELECT FROM jobs.runs r WHERE r.id = $1)"
@@ -338,37 +341,35 @@ zj_log_store(ZjLogLine *lines, int n, int64 *ids)
 												 SPI_tuptable->tupdesc, 1, &isnull));
 		}
 	}
-	zj_book_end();
+	zj_query_end();
 }
 
 /*
- * Publish stored lines, in a transaction of their own: a full NOTIFY
- * queue must not cost the lines themselves.  The log id makes every
- * payload distinct (NOTIFY folds identical ones within a transaction).
+ * Publish stored lines.  The log id makes every payload distinct (NOTIFY
+ * folds identical ones within a transaction).
  */
 static void
-zj_log_publish(ZjLogLine *lines, int n, int64 *ids)
+zj_joblog_publish(ZjLogLine *lines, int n, int64 *ids)
 {
 	StringInfoData buf;
+	char	  **payloads = palloc0(n * sizeof(char *));
 	int			i;
 
 	initStringInfo(&buf);
-	zj_xact_begin();
 	for (i = 0; i < n; i++)
 	{
 		if (ids[i] == 0)
 			continue;
-		zj_log_payload(&buf, &lines[i], ids[i]);
-		Async_Notify(zj_channel, buf.data);
+		zj_joblog_payload(&buf, &lines[i], ids[i]);
+		payloads[i] = pstrdup(buf.data);
 	}
-	CommitTransactionCommand();
-	zj_after_notify_commit();
+	zj_publisher_notify(payloads, n);
 	pfree(buf.data);
 }
 
 /* Take the lines a slot's ring holds; returns how many, into *lines. */
 static int
-zj_log_take(ZjWorkerSlot *slot, ZjLogLine **lines, uint32 *upto)
+zj_joblog_take(ZjWorkerSlot *slot, ZjLogLine **lines, uint32 *upto)
 {
 	uint32		tail = pg_atomic_read_u32(&slot->log_tail);
 	uint32		head = pg_atomic_read_u32(&slot->log_head);
@@ -387,9 +388,48 @@ zj_log_take(ZjWorkerSlot *slot, ZjLogLine **lines, uint32 *upto)
 }
 
 /*
+ * Store a slot's lines in jobs.logs, let its worker go on, publish them.
+ * Lines that cannot be stored (an error) are dropped, logged, so that one
+ * bad line cannot stop a worker's log for good.
+ */
+static void
+zj_joblog_move(ZjWorkerSlot *slot, ZjLogLine *lines, int n, uint32 upto)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64	   *ids = palloc0(sizeof(int64) * n);
+	volatile bool stored = false;
+
+	PG_TRY();
+	{
+		zj_query_xact_begin();
+		zj_joblog_store(lines, n, ids);
+		CommitTransactionCommand();
+		stored = true;
+		/* Stored: the worker may go on (its outcome is published later). */
+		pg_memory_barrier();
+		pg_atomic_write_u32(&slot->log_tail, upto);
+		zj_joblog_publish(lines, n, ids);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		elog(LOG, stored ? "zapjobs could not publish %d stored log line(s)" :
+			 "zapjobs dropped %d log line(s) it could not store", n);
+	}
+	PG_END_TRY();
+	pg_memory_barrier();
+	pg_atomic_write_u32(&slot->log_tail, upto);
+	pfree(ids);
+}
+
+/*
  * Launcher: move every worker's buffered lines to jobs.logs and publish
- * them.  Lines that cannot be stored (an error) are dropped, logged, so
- * that one bad line cannot stop a worker's log for good.
+ * them, each after its run's "running" event: the lines were written
+ * after that event had its slot in the ring.  If a committing transaction
+ * still holds a slot before it, the lines wait for the next round.
  */
 void
 zj_joblog_drain(void)
@@ -400,57 +440,13 @@ zj_joblog_drain(void)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		ZjLogLine  *lines = NULL;
-		uint32		upto;
-		uint64		ring_head;
-		int			n;
-
-		upto = 0;
-		n = zj_log_take(slot, &lines, &upto);
-		MemoryContext cxt = CurrentMemoryContext;
-		int64	   *ids;
-		volatile bool stored = false;
+		uint32		upto = 0;
+		int			n = zj_joblog_take(slot, &lines, &upto);
 
 		if (n == 0)
 			continue;
-		ring_head = zj_events_ring_head();
-
-		/*
-		 * The lines were written after their run's "running" event had its
-		 * slot in the ring, before ring_head: publish up to there first.
-		 * If a committing transaction still holds a slot before it, try
-		 * next time.
-		 */
-		zj_publisher_run();
-		if (!zj_events_ring_passed(ring_head))
-		{
-			pfree(lines);
-			continue;
-		}
-		ids = palloc0(sizeof(int64) * n);
-		PG_TRY();
-		{
-			zj_xact_begin();
-			zj_log_store(lines, n, ids);
-			CommitTransactionCommand();
-			stored = true;
-			/* Stored: the worker may go on (its outcome is published later). */
-			pg_memory_barrier();
-			pg_atomic_write_u32(&slot->log_tail, upto);
-			zj_log_publish(lines, n, ids);
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			elog(LOG, stored ? "zapjobs could not publish %d stored log line(s)" :
-				 "zapjobs dropped %d log line(s) it could not store", n);
-		}
-		PG_END_TRY();
-		pg_memory_barrier();
-		pg_atomic_write_u32(&slot->log_tail, upto);
-		pfree(ids);
+		if (zj_publisher_caught_up(true))
+			zj_joblog_move(slot, lines, n, upto);
 		pfree(lines);
 	}
 }

@@ -7,10 +7,13 @@
  *	  commit produced some (publisher.c), and, when a worker exited, a
  *	  commit asked for workers, a scheduled run is due or the poll timeout
  *	  passed, it also
- *	    - reaps runs whose worker is gone (bookkeeping.c),
- *	    - promotes scheduled runs that are due, sleeping until the next,
+ *	    - reaps runs whose worker is gone (reaper.c),
+ *	    - promotes scheduled runs that are due, sleeping until the next
+ *	      (runstate.c),
+ *	    - lowers the limits flag when no queue is paused or limited
+ *	      (claim.c),
  *	    - shares the worker pool among the roles with pending runs (pool.c),
- *	    - lowers the limits flag when no queue is paused or limited.
+ *	    - fires due schedules (schedule.c).
  *	  Every cycle it also stores the log lines workers buffered (joblog.c),
  *	  publishes the progress of running jobs (progress.c, every 100 ms
  *	  while there is some), and its watchdog terminates workers whose job
@@ -33,10 +36,22 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "bgworker.h"
+#include "claim.h"
+#include "joblog.h"
+#include "launcher.h"
+#include "pool.h"
+#include "progress.h"
+#include "publisher.h"
+#include "query.h"
+#include "reaper.h"
+#include "runstate.h"
+#include "schedule.h"
+#include "shmem.h"
+#include "sqlexec.h"
+#include "watchdog.h"
 
 #define ZJ_REAP_INTERVAL_MS 5000
-#define ZJ_MAX_DEMAND_ROLES 64
 
 static TimestampTz zj_launcher_last_reap = 0;
 static TimestampTz zj_launcher_next_maintenance = 0;
@@ -49,14 +64,9 @@ zj_launcher_register(void)
 {
 	BackgroundWorker w;
 
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	zj_bgworker_describe(&w, "zj_launcher_main", "zapjobs launcher",
+						 "zapjobs launcher");
 	w.bgw_restart_time = 5;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "zapjobs");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "zj_launcher_main");
-	snprintf(w.bgw_name, BGW_MAXLEN, "zapjobs launcher");
-	snprintf(w.bgw_type, BGW_MAXLEN, "zapjobs launcher");
 	RegisterBackgroundWorker(&w);
 }
 
@@ -74,7 +84,7 @@ zj_launcher_check_extension(bool *need_reap)
 {
 	Oid			ext;
 
-	zj_xact_begin();
+	zj_query_xact_begin();
 	ext = get_extension_oid(ZJ_EXTENSION_NAME, true);
 	CommitTransactionCommand();
 
@@ -94,8 +104,8 @@ zj_launcher_reap(void)
 {
 	int			n;
 
-	zj_xact_begin();
-	n = zj_book_reap();
+	zj_query_xact_begin();
+	n = zj_reaper_run();
 	CommitTransactionCommand();
 	if (n > 0)
 		elog(LOG, "zapjobs reaped %d run(s) whose worker was gone", n);
@@ -114,30 +124,17 @@ zj_launcher_promote(void)
 	pg_memory_barrier();
 	do
 	{
-		zj_xact_begin();
-		n = zj_book_promote_due(&next_due);
+		zj_query_xact_begin();
+		n = zj_runstate_promote_due(&next_due);
 		CommitTransactionCommand();
 		zj_publisher_run();
-	} while (n >= 1000);
+	} while (n >= ZJ_PROMOTE_BATCH);
 
 	pg_atomic_write_u64(&zj_shared->next_due,
 						(uint64) (next_due == 0 ? ZJ_NEXT_DUE_NONE : next_due));
 	if (next_due == 0)
 		return -1;
 	return Max(1, (long) ((next_due - GetCurrentTimestamp()) / 1000) + 1);
-}
-
-static void
-zj_launcher_balance(void)
-{
-	Oid			roles[ZJ_MAX_DEMAND_ROLES];
-	int			pending[ZJ_MAX_DEMAND_ROLES];
-	int			n;
-
-	zj_xact_begin();
-	n = zj_book_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
-	zj_pool_balance(roles, pending, n);
-	CommitTransactionCommand();
 }
 
 /*
@@ -158,7 +155,7 @@ zj_launcher_vacuum_if_due(void)
 	/* VACUUM commits as it goes: its parse trees must outlive transactions. */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_sql_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
+	zj_sqlexec_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
 				   zj_launcher_cycle_cxt);
 	CommitTransactionCommand();
 	/* Committers may be waiting for ring space: drain before anything else. */
@@ -185,10 +182,10 @@ zj_launcher_maintain(bool need_reap)
 	until_due = zj_launcher_promote();
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
-	zj_xact_begin();
-	zj_limits_refresh();
+	zj_query_xact_begin();
+	zj_claim_limits_refresh();
 	CommitTransactionCommand();
-	zj_launcher_balance();
+	zj_pool_balance();
 	/* Last: whatever users wrote into jobs.definitions cannot stop the rest. */
 	until_due = zj_schedule_fire_due();
 	if (until_due >= 0)

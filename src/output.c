@@ -7,7 +7,7 @@
  *
  *	  The receiver converts the row as it arrives (while its types are
  *	  valid) and copies the result into the job context, which outlives
- *	  transactions committed by the job itself.
+ *	  transactions committed by the job itself; so is a value set.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
-#include "zapjobs.h"
+#include "output.h"
 
 static DestReceiver zj_output_dest;
 /* The statement's result descriptor: the slot's may lack the column names. */
@@ -29,6 +29,10 @@ static TupleDesc zj_output_desc = NULL;
 static MemoryContext zj_output_cxt = NULL;
 static bool zj_output_row_seen = false;
 static Jsonb *zj_output_row = NULL;
+
+/* What the run set (jobs.set_output, ::output), if it did. */
+static bool zj_output_was_set = false;
+static Jsonb *zj_output_explicit = NULL;
 
 static void
 zj_output_push_jsonb(JsonbParseState **state, Jsonb *jb)
@@ -203,6 +207,8 @@ void
 zj_output_begin_run(MemoryContext run_cxt)
 {
 	zj_output_cxt = run_cxt;
+	zj_output_was_set = false;
+	zj_output_explicit = NULL;
 	zj_output_reset();
 }
 
@@ -214,15 +220,18 @@ zj_output_reset(void)
 	zj_output_row = NULL;
 }
 
+/* The run's output: what it set, else its last statement's first row. */
 Jsonb *
 zj_output_result(void)
 {
-	return zj_output_row;
+	return zj_output_was_set ? zj_output_explicit : zj_output_row;
 }
 
-/* Copy a value set by jobs.set_output() into the job context. */
-Jsonb *
-zj_output_keep(Jsonb *value)
+/* The run sets its output (NULL: none), kept in the run's context. */
+void
+zj_output_set(Jsonb *value)
 {
-	return zj_output_copy(zj_output_bound(value), zj_output_cxt);
+	zj_output_was_set = true;
+	zj_output_explicit = value == NULL ? NULL :
+		zj_output_copy(zj_output_bound(value), zj_output_cxt);
 }

@@ -17,15 +17,25 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "bgworker.h"
+#include "events.h"
+#include "pool.h"
+#include "progress.h"
+#include "query.h"
+#include "roles.h"
+#include "runstate.h"
+#include "shmem.h"
+#include "worker.h"
 
 #define ZJ_MAX_TRACKED_ROLES	64
+#define ZJ_MAX_DEMAND_ROLES		64
 #define ZJ_START_FAILURES_MAX	5
 #define ZJ_MIN_SERVICE_MS		1000	/* a worker serves its role at least
 										 * this long before it may be
@@ -110,12 +120,12 @@ zj_pool_worker_event(pid_t pid, Oid role, bool started)
 	ev.role = role;
 	ev.started = started;
 	ev.at = GetCurrentTimestamp();
-	zj_xact_begin();
+	zj_query_xact_begin();
 	name = GetUserNameFromId(role, true);
 	if (name != NULL)
 		strlcpy(ev.name, name, sizeof(ev.name));
 	CommitTransactionCommand();
-	zj_publisher_add(&ev);
+	zj_events_add_local(&ev);
 }
 
 /* Notice workers that exited; sets *need_reap when one may have left a run. */
@@ -173,6 +183,7 @@ zj_pool_start(int slotno, Oid role)
 	ZjWorkerSlot *slot = &zj_shared->slots[slotno];
 	BackgroundWorker w;
 	ZjWorkerArgs args;
+	char		name[BGW_MAXLEN];
 	MemoryContext old;
 	bool		ok;
 
@@ -202,14 +213,8 @@ zj_pool_start(int slotno, Oid role)
 	args.role = role;
 	args.extension = zj_shared->extension;
 
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "zapjobs");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "zj_worker_main");
-	snprintf(w.bgw_name, BGW_MAXLEN, "zapjobs worker %d", slotno);
-	snprintf(w.bgw_type, BGW_MAXLEN, "zapjobs worker");
+	snprintf(name, sizeof(name), "zapjobs worker %d", slotno);
+	zj_bgworker_describe(&w, "zj_worker_main", name, "zapjobs worker");
 	w.bgw_main_arg = Int32GetDatum(slotno);
 	memcpy(w.bgw_extra, &args, sizeof(args));
 	w.bgw_notify_pid = MyProcPid;
@@ -242,23 +247,23 @@ zj_pool_role_usable(Oid role)
 	char	   *name;
 	char	   *msg;
 
-	switch (zj_role_check(role, &name))
+	switch (zj_roles_check(role, &name))
 	{
 		case ZJ_ROLE_OK:
 			return true;
 		case ZJ_ROLE_MISSING:
 			msg = psprintf("role with OID %s does not exist", name);
-			zj_book_fail_role(role, "42704", msg,
+			zj_runstate_fail_unserved(role, "42704", msg,
 							  "The role that enqueued the run was dropped.");
 			break;
 		case ZJ_ROLE_NOLOGIN:
 			msg = psprintf("role \"%s\" is not permitted to log in", name);
-			zj_book_fail_role(role, "28000", msg,
+			zj_runstate_fail_unserved(role, "28000", msg,
 							  "A job runs in a session of its owner: grant LOGIN to the role.");
 			break;
 		case ZJ_ROLE_NOCONNECT:
 			msg = psprintf("role \"%s\" has no CONNECT privilege on the jobs database", name);
-			zj_book_fail_role(role, "42501", msg,
+			zj_runstate_fail_unserved(role, "42501", msg,
 							  "Grant CONNECT on the database to the role.");
 			break;
 	}
@@ -273,7 +278,7 @@ zj_pool_role_healthy(Oid role)
 
 	if (h->failures >= ZJ_START_FAILURES_MAX)
 	{
-		zj_book_fail_role(role, "53300",
+		zj_runstate_fail_unserved(role, "53300",
 						  "no worker could start a session for the run's owner",
 						  "See the server log for the reason, for example the role's connection limit.");
 		h->failures = 0;
@@ -407,8 +412,8 @@ zj_pool_longest_waiting(Oid *roles, int nroles, bool *handled)
  * roles[i], counted up to the pool size).  Runs in a transaction: the role
  * checks read the catalogs.
  */
-void
-zj_pool_balance(Oid *roles, int *pending, int nroles)
+static void
+zj_pool_share(Oid *roles, int *pending, int nroles)
 {
 	Oid			usable[ZJ_MAX_TRACKED_ROLES];
 	int			wanted[ZJ_MAX_TRACKED_ROLES];
@@ -452,6 +457,60 @@ zj_pool_balance(Oid *roles, int *pending, int nroles)
 			started = true;
 		}
 	} while (started);
+}
+
+/*
+ * Roles that own pending runs (a loose index scan over the claim index),
+ * with how many each has outside paused queues, counted up to cap.
+ */
+static int
+zj_pool_demand(Oid *roles, int *pending, int max, int cap)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int			n;
+	int			i;
+
+	values[0] = Int32GetDatum(cap);
+	zj_query_begin();
+	n = zj_query_exec(&plan,
+					  "WITH RECURSIVE o(owner) AS ("
+					  " (SELECT owner FROM jobs.runs WHERE status = 'pending'"
+					  "  ORDER BY owner LIMIT 1)"
+					  " UNION ALL"
+					  " SELECT (SELECT r.owner FROM jobs.runs r"
+					  "  WHERE r.status = 'pending' AND r.owner > o.owner"
+					  "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
+					  " SELECT * FROM (SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
+					  "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
+					  "   AND r.owner = o.owner AND r.queue <> ALL (ARRAY("
+					  "    SELECT u.name FROM jobs.queues u WHERE u.paused))"
+					  "   LIMIT $1) c) AS n"
+					  " FROM o WHERE o.owner IS NOT NULL) d WHERE d.n > 0",
+					  1, types, values, NULL);
+	n = Min(n, max);
+	for (i = 0; i < n; i++)
+	{
+		roles[i] = zj_query_oid(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		pending[i] = zj_query_int4(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	zj_query_end();
+	return n;
+}
+
+/* Give the roles with pending runs their workers, in a transaction. */
+void
+zj_pool_balance(void)
+{
+	Oid			roles[ZJ_MAX_DEMAND_ROLES];
+	int			pending[ZJ_MAX_DEMAND_ROLES];
+	int			n;
+
+	zj_query_xact_begin();
+	n = zj_pool_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
+	zj_pool_share(roles, pending, n);
+	CommitTransactionCommand();
 }
 
 /* Ask every worker to exit (the extension went away or changed). */

@@ -23,7 +23,12 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "zapjobs.h"
+#include "events.h"
+#include "progress.h"
+#include "publisher.h"
+#include "runctx.h"
+#include "srf.h"
+#include "wakeup.h"
 
 #define ZJ_PROGRESS_EVERY_MS 100
 
@@ -33,11 +38,11 @@ PG_FUNCTION_INFO_V1(zj_live_progress);
 
 /* The worker's own slot (NULL in other processes). */
 static ZjProgress *zj_my_progress = NULL;
-static TimestampTz zj_launcher_poked_at = 0;
+static TimestampTz zj_progress_poked_at = 0;
 
 /* Launcher: what it last published, per slot. */
-static uint32 *zj_published_count = NULL;
-static TimestampTz *zj_published_at = NULL;
+static uint32 *zj_progress_published_count = NULL;
+static TimestampTz *zj_progress_published_at = NULL;
 
 void
 zj_progress_attach(ZjWorkerSlot *slot)
@@ -97,7 +102,7 @@ zj_progress_end_run(ZjRun *run)
 	run->progress = NULL;
 	if (v->at != 0)
 	{
-		run->progress = MemoryContextAlloc(zj_worker_run_cxt, sizeof(*v));
+		run->progress = MemoryContextAlloc(zj_runctx_cxt, sizeof(*v));
 		memcpy(run->progress, v, sizeof(*v));
 	}
 	zj_progress_write_begin();
@@ -138,7 +143,7 @@ zj_progress_read(ZjProgress *p, ZjProgressValues *out)
 static bool
 zj_progress_in_job(const char *fn)
 {
-	if (zj_current_run != NULL && zj_my_progress != NULL)
+	if (zj_runctx_run != NULL && zj_my_progress != NULL)
 		return true;
 	ereport(NOTICE,
 			(errmsg("%s does nothing outside a running job", fn)));
@@ -168,10 +173,10 @@ zj_progress_changed(void)
 
 	zj_my_progress->v.at = now;
 	zj_progress_write_end();
-	if (now - zj_launcher_poked_at >= ZJ_PROGRESS_EVERY_MS * 1000)
+	if (now - zj_progress_poked_at >= ZJ_PROGRESS_EVERY_MS * 1000)
 	{
-		zj_launcher_poked_at = now;
-		zj_wake_launcher();
+		zj_progress_poked_at = now;
+		zj_wakeup_launcher();
 	}
 }
 
@@ -214,7 +219,7 @@ zj_progress(PG_FUNCTION_ARGS)
 	current = zj_progress_count_arg(fcinfo, 0, "current");
 	if (!PG_ARGISNULL(1))
 		total = zj_progress_count_arg(fcinfo, 1, "total");
-	if (!zj_progress_in_job("jobs.progress()") || !zj_worker_may_report())
+	if (!zj_progress_in_job("jobs.progress()") || !zj_runctx_may_report())
 		PG_RETURN_VOID();
 
 	zj_progress_set(current, total,
@@ -234,7 +239,7 @@ zj_count_items(PG_FUNCTION_ARGS)
 	processed = PG_ARGISNULL(0) ? 0 : zj_progress_count_arg(fcinfo, 0, "processed");
 	succeeded = PG_ARGISNULL(1) ? 0 : zj_progress_count_arg(fcinfo, 1, "succeeded");
 	failed = PG_ARGISNULL(2) ? 0 : zj_progress_count_arg(fcinfo, 2, "failed");
-	if (!zj_progress_in_job("jobs.count_items()") || !zj_worker_may_report())
+	if (!zj_progress_in_job("jobs.count_items()") || !zj_runctx_may_report())
 		PG_RETURN_VOID();
 
 	v = &zj_my_progress->v;
@@ -244,25 +249,6 @@ zj_count_items(PG_FUNCTION_ARGS)
 	v->failed += failed;
 	zj_progress_changed();
 	PG_RETURN_VOID();
-}
-
-/* A progress event from a run's values. */
-void
-zj_progress_event(ZjRunEvent *ev, const ZjProgressValues *v, const char *name)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = ZJ_EV_PROGRESS;
-	ev->run_id = v->run_id;
-	ev->last_id = v->run_id;
-	ev->count = 1;
-	ev->at = v->at;
-	ev->current = v->current;
-	ev->total = v->total;
-	ev->processed = v->processed;
-	ev->succeeded = v->succeeded;
-	ev->failed = v->failed;
-	strlcpy(ev->message, v->message, sizeof(ev->message));
-	strlcpy(ev->name, name != NULL ? name : v->name, sizeof(ev->name));
 }
 
 /*
@@ -275,14 +261,13 @@ zj_progress_publish(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		next = -1;
-	uint64		ring_head;
 	int			i;
 
-	if (zj_published_count == NULL)
+	if (zj_progress_published_count == NULL)
 	{
-		zj_published_count = MemoryContextAllocZero(TopMemoryContext,
+		zj_progress_published_count = MemoryContextAllocZero(TopMemoryContext,
 													sizeof(uint32) * zj_shared->nslots);
-		zj_published_at = MemoryContextAllocZero(TopMemoryContext,
+		zj_progress_published_at = MemoryContextAllocZero(TopMemoryContext,
 												 sizeof(TimestampTz) * zj_shared->nslots);
 	}
 	for (i = 0; i < zj_shared->nslots; i++)
@@ -292,25 +277,19 @@ zj_progress_publish(void)
 		ZjProgressValues v;
 		ZjRunEvent	ev;
 
-		if (count == zj_published_count[i] || !zj_progress_read(p, &v) || v.at == 0)
+		if (count == zj_progress_published_count[i] || !zj_progress_read(p, &v) || v.at == 0)
 			continue;
 		next = ZJ_PROGRESS_EVERY_MS;
-		if (!TimestampDifferenceExceeds(zj_published_at[i], now, ZJ_PROGRESS_EVERY_MS))
+		if (!TimestampDifferenceExceeds(zj_progress_published_at[i], now, ZJ_PROGRESS_EVERY_MS))
 			continue;
 
-		/*
-		 * The run's "running" event had its ring slot before the job could
-		 * report, so before ring_head read now: take the ring up to there
-		 * first; if a committing transaction still holds a slot, next round.
-		 */
-		ring_head = zj_events_ring_head();
-		zj_publisher_drain_all();
-		if (!zj_events_ring_passed(ring_head))
+		/* After the run's "running" event: it is in the backlog by then. */
+		if (!zj_publisher_caught_up(false))
 			continue;
-		zj_progress_event(&ev, &v, NULL);
-		zj_publisher_add(&ev);
-		zj_published_count[i] = count;
-		zj_published_at[i] = now;
+		zj_events_fill_progress(&ev, &v, NULL);
+		zj_events_add_local(&ev);
+		zj_progress_published_count[i] = count;
+		zj_progress_published_at[i] = now;
 	}
 	return next;
 }

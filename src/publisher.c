@@ -1,9 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * publisher.c
- *	  The launcher's side of events.c: drains the shared ring in order and
+ *	  The launcher's side of events.c: takes the shared ring in order and
  *	  sends the events with NOTIFY, many per transaction, then wakes
- *	  backends waiting in jobs.wait() for a run that just finished.
+ *	  backends waiting in jobs.wait() for a run that just finished.  It
+ *	  owns the two rules every publisher in the launcher follows: payloads
+ *	  go out in a transaction of their own (zj_publisher_notify), and
+ *	  nothing a run reports goes out before the run's own events ahead of
+ *	  it in the ring (zj_publisher_caught_up).
  *
  *	  Payloads (always far below the 8000-byte NOTIFY limit):
  *	  {"type":"run","id":42,"name":"nightly","queue":"default",
@@ -35,64 +39,16 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "events.h"
+#include "publisher.h"
+#include "query.h"
+#include "runstate.h"
+#include "shmem.h"
 
 #define ZJ_PUBLISH_BATCH	1000
-#define ZJ_BACKLOG_MAX		(1024 * 1024)	/* events kept while NOTIFY fails */
 
 /* Runs published as finished, ever: the launcher vacuums by it. */
 uint64		zj_publisher_finished = 0;
-
-/* Events drained but not yet sent, in ring order; in TopMemoryContext. */
-static ZjRunEvent *zj_backlog = NULL;
-static int	zj_nbacklog = 0;
-static int	zj_maxbacklog = 0;
-
-static void
-zj_publisher_grow(void)
-{
-	int			newmax = Max(2 * ZJ_EVENT_RING_SIZE, 2 * zj_maxbacklog);
-
-	if (zj_backlog == NULL)
-		zj_backlog = MemoryContextAlloc(TopMemoryContext,
-										newmax * sizeof(ZjRunEvent));
-	else
-		zj_backlog = repalloc_huge(zj_backlog, newmax * sizeof(ZjRunEvent));
-	zj_maxbacklog = newmax;
-}
-
-/* Drop the oldest events when NOTIFY has failed for too long. */
-static void
-zj_publisher_trim(void)
-{
-	int			excess = zj_nbacklog - ZJ_BACKLOG_MAX;
-
-	if (excess <= 0)
-		return;
-	memmove(zj_backlog, zj_backlog + excess,
-			(zj_nbacklog - excess) * sizeof(ZjRunEvent));
-	zj_nbacklog -= excess;
-	pg_atomic_fetch_add_u64(&zj_shared->events_dropped, excess);
-	ereport(LOG,
-			(errmsg("zapjobs dropped %d unpublished run events", excess)));
-}
-
-/* Move everything the ring can give into the backlog. */
-void
-zj_publisher_drain_all(void)
-{
-	for (;;)
-	{
-		int			n;
-
-		if (zj_nbacklog + ZJ_EVENT_RING_SIZE > zj_maxbacklog)
-			zj_publisher_grow();
-		n = zj_events_drain(zj_backlog + zj_nbacklog, ZJ_EVENT_RING_SIZE);
-		zj_nbacklog += n;
-		if (n == 0)
-			break;
-	}
-}
 
 void
 zj_publisher_append_time(StringInfo buf, const char *key, TimestampTz ts)
@@ -141,7 +97,7 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 	{
 		appendStringInfo(buf, "{\"type\":\"runs\",\"status\":\"%s\",\"count\":%d,"
 						 "\"first_id\":" INT64_FORMAT ",\"last_id\":" INT64_FORMAT,
-						 zj_status_name(ev->status), ev->count,
+						 zj_runstate_name(ev->status), ev->count,
 						 ev->run_id, ev->last_id);
 		zj_publisher_add_text(buf, "name", ev->name);
 		zj_publisher_add_text(buf, "queue", ev->queue);
@@ -153,7 +109,7 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 	zj_publisher_add_text(buf, "name", ev->name);
 	zj_publisher_add_text(buf, "queue", ev->queue);
 	appendStringInfo(buf, ",\"status\":\"%s\",\"attempt\":%d,\"max_attempts\":%d",
-					 zj_status_name(ev->status), ev->attempt, ev->max_attempts);
+					 zj_runstate_name(ev->status), ev->attempt, ev->max_attempts);
 	zj_publisher_append_time(buf, "at", ev->at);
 	zj_publisher_append_time(buf, "run_at", ev->run_at);
 	zj_publisher_append_time(buf, "started_at", ev->started_at);
@@ -207,22 +163,13 @@ zj_publisher_worker_payload(StringInfo buf, const ZjRunEvent *ev)
 	appendStringInfoChar(buf, '}');
 }
 
-/* An event the launcher made itself, published after the ring's. */
-void
-zj_publisher_add(const ZjRunEvent *ev)
-{
-	if (zj_nbacklog + 1 > zj_maxbacklog)
-		zj_publisher_grow();
-	zj_backlog[zj_nbacklog++] = *ev;
-}
-
 /* Wake every backend in jobs.wait() for a run this event finished. */
 static void
 zj_publisher_wake_waiters(const ZjRunEvent *ev)
 {
 	int			i;
 
-	if (ev->kind != ZJ_EV_RUN || !zj_status_is_final(ev->status) ||
+	if (ev->kind != ZJ_EV_RUN || !zj_runstate_is_final(ev->status) ||
 		pg_atomic_read_u32(&zj_shared->waiters) == 0)
 		return;
 	for (i = 0; i < zj_shared->max_backends; i++)
@@ -234,30 +181,49 @@ zj_publisher_wake_waiters(const ZjRunEvent *ev)
 	}
 }
 
-/* Send backlog[from, to) in one transaction. */
-static void
-zj_publisher_send(int from, int to)
+/*
+ * Send payloads with NOTIFY in a transaction of their own: a failing NOTIFY
+ * (a full queue) costs only them, never the caller's work.
+ */
+void
+zj_publisher_notify(char **payloads, int n)
 {
+	int			i;
+
+	SetCurrentStatementStartTimestamp();
+	zj_query_xact_begin();
+	for (i = 0; i < n; i++)
+		if (payloads[i] != NULL)
+			Async_Notify(zj_channel, payloads[i]);
+	CommitTransactionCommand();
+	zj_after_notify_commit();
+}
+
+/* Send events[0, n) in one transaction, then wake who waits for them. */
+static void
+zj_publisher_send(ZjRunEvent *events, int n)
+{
+	char	  **payloads = palloc(n * sizeof(char *));
 	StringInfoData buf;
 	int			i;
 
 	initStringInfo(&buf);
-	SetCurrentStatementStartTimestamp();
-	zj_xact_begin();
-	for (i = from; i < to; i++)
+	for (i = 0; i < n; i++)
 	{
-		zj_publisher_payload(&buf, &zj_backlog[i]);
-		Async_Notify(zj_channel, buf.data);
+		zj_publisher_payload(&buf, &events[i]);
+		payloads[i] = pstrdup(buf.data);
 	}
-	CommitTransactionCommand();
-	zj_after_notify_commit();
+	zj_publisher_notify(payloads, n);
+	for (i = 0; i < n; i++)
+		pfree(payloads[i]);
+	pfree(payloads);
 	pfree(buf.data);
 
-	for (i = from; i < to; i++)
+	for (i = 0; i < n; i++)
 	{
-		zj_publisher_wake_waiters(&zj_backlog[i]);
-		if (zj_backlog[i].kind == ZJ_EV_RUN && zj_status_is_final(zj_backlog[i].status))
-			zj_publisher_finished += zj_backlog[i].count;
+		zj_publisher_wake_waiters(&events[i]);
+		if (events[i].kind == ZJ_EV_RUN && zj_runstate_is_final(events[i].status))
+			zj_publisher_finished += events[i].count;
 	}
 }
 
@@ -269,16 +235,19 @@ void
 zj_publisher_run(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	ZjRunEvent *backlog;
+	int			n;
 	int			sent = 0;
 
-	zj_publisher_drain_all();
+	zj_events_drain_all();
+	backlog = zj_events_backlog(&n);
 	PG_TRY();
 	{
-		while (sent < zj_nbacklog)
+		while (sent < n)
 		{
-			int			to = Min(zj_nbacklog, sent + ZJ_PUBLISH_BATCH);
+			int			to = Min(n, sent + ZJ_PUBLISH_BATCH);
 
-			zj_publisher_send(sent, to);
+			zj_publisher_send(backlog + sent, to - sent);
 			sent = to;
 		}
 	}
@@ -290,12 +259,24 @@ zj_publisher_run(void)
 		AbortOutOfAnyTransaction();
 	}
 	PG_END_TRY();
+	zj_events_consumed(sent);
+}
 
-	if (sent > 0)
-	{
-		memmove(zj_backlog, zj_backlog + sent,
-				(zj_nbacklog - sent) * sizeof(ZjRunEvent));
-		zj_nbacklog -= sent;
-	}
-	zj_publisher_trim();
+/*
+ * Has every event reserved in the ring until now been taken (and, with
+ * send, published)?  Whatever a run reports (progress, log lines) was
+ * written after its "running" event had its ring slot: it may go out once
+ * this is true.  False while a committing transaction still holds a slot
+ * before that point: try again later.
+ */
+bool
+zj_publisher_caught_up(bool send)
+{
+	uint64		ring_head = zj_events_ring_head();
+
+	if (send)
+		zj_publisher_run();
+	else
+		zj_events_drain_all();
+	return zj_events_ring_passed(ring_head);
 }

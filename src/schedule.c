@@ -18,8 +18,12 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
-#include "bookkeeping.h"
+#include "cron.h"
+#include "publisher.h"
+#include "query.h"
+#include "runstate.h"
+#include "schedule.h"
+#include "wakeup.h"
 
 #define ZJ_FIRE_BATCH 1000
 
@@ -57,7 +61,7 @@ zj_schedule_ticked(const char *name, int64 run_id, TimestampTz next, TimestampTz
 	values[1] = Int64GetDatum(run_id);
 	values[2] = TimestampTzGetDatum(next);
 	values[3] = TimestampTzGetDatum(now);
-	zj_book_exec(&plan,
+	zj_query_exec(&plan,
 				 "UPDATE jobs.definitions d SET next_run_at = $3,"
 				 " last_run_at = CASE WHEN $2 IS NULL THEN d.last_run_at ELSE $4 END,"
 				 " last_run_id = coalesce($2, d.last_run_id),"
@@ -78,24 +82,24 @@ static TimestampTz
 zj_schedule_next_tick(HeapTuple tup, TupleDesc desc, TimestampTz now)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *text = zj_book_text(tup, desc, 9);
-	char	   *tzname = zj_book_text(tup, desc, 10);
+	char	   *text = zj_query_text(tup, desc, 9);
+	char	   *tzname = zj_query_text(tup, desc, 10);
 	TimestampTz next = 0;
 
 	PG_TRY();
 	{
 		ZjSchedule	s;
 
-		zj_schedule_parse(text, &s);
+		zj_cron_parse(text, &s);
 		if (s.is_interval)
 		{
 			/* From the tick that was due: no drift; after downtime, from now. */
-			next = zj_book_time(tup, desc, 12) + s.interval_us;
+			next = zj_query_time(tup, desc, 12) + s.interval_us;
 			if (next <= now)
 				next = now + s.interval_us;
 		}
 		else
-			next = zj_schedule_next(&s, now, zj_schedule_timezone(tzname));
+			next = zj_cron_next(&s, now, zj_cron_timezone(tzname));
 	}
 	PG_CATCH();
 	{
@@ -133,16 +137,16 @@ zj_schedule_copy_due(HeapTuple tup, TupleDesc desc, TimestampTz now, ZjDue *d)
 	Interval   *iv;
 
 	memset(d, 0, sizeof(*d));
-	d->name = zj_book_text(tup, desc, 1);
+	d->name = zj_query_text(tup, desc, 1);
 	d->run.name = d->name;
 	d->run.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-	d->run.command = zj_book_text(tup, desc, 3);
-	d->run.kind = zj_book_text(tup, desc, 4);
-	d->run.queue = zj_book_text(tup, desc, 5);
+	d->run.command = zj_query_text(tup, desc, 3);
+	d->run.kind = zj_query_text(tup, desc, 4);
+	d->run.queue = zj_query_text(tup, desc, 5);
 	if (d->run.queue == NULL || d->run.queue[0] == '\0' ||
 		strlen(d->run.queue) >= ZJ_NAME_MAX)
 		d->run.queue = "default";
-	d->run.priority = zj_book_int4(tup, desc, 6);
+	d->run.priority = zj_query_int4(tup, desc, 6);
 	v = SPI_getbinval(tup, desc, 7, &isnull);
 	d->run.max_attempts = (isnull || DatumGetInt32(v) < 1 || DatumGetInt32(v) > 1000) ?
 		zj_default_max_attempts : DatumGetInt32(v);
@@ -178,11 +182,11 @@ zj_schedule_fire_one(ZjDue *d, TimestampTz now)
 	PG_TRY();
 	{
 		/* A schedule never has two runs of itself unfinished. */
-		int64		run_id = d->busy ? 0 : zj_book_insert(&d->run);
+		int64		run_id = d->busy ? 0 : zj_runstate_insert(&d->run);
 
-		zj_book_begin();
+		zj_query_begin();
 		zj_schedule_ticked(d->name, run_id, d->next, now);
-		zj_book_end();
+		zj_query_end();
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -210,8 +214,8 @@ zj_schedule_fire_batch(TimestampTz now)
 	int			n;
 	int			i;
 
-	zj_book_begin();
-	n = zj_book_exec(&plan, ZJ_DUE_QUERY, 2, types, values, NULL);
+	zj_query_begin();
+	n = zj_query_exec(&plan, ZJ_DUE_QUERY, 2, types, values, NULL);
 	due = MemoryContextAllocZero(cxt, sizeof(ZjDue) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
@@ -220,7 +224,7 @@ zj_schedule_fire_batch(TimestampTz now)
 		zj_schedule_copy_due(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, now, &due[i]);
 		MemoryContextSwitchTo(old);
 	}
-	zj_book_end();
+	zj_query_end();
 	/* The rows stay locked by this transaction; no bookkeeping nests. */
 	for (i = 0; i < n; i++)
 		zj_schedule_fire_one(&due[i], now);
@@ -233,8 +237,8 @@ zj_schedule_refresh_status(void)
 {
 	static SPIPlanPtr plan = NULL;
 
-	zj_book_begin();
-	zj_book_exec(&plan,
+	zj_query_begin();
+	zj_query_exec(&plan,
 				 "UPDATE jobs.definitions d SET last_status = r.status"
 				 " FROM jobs.runs r WHERE r.id = d.last_run_id AND r.owner = d.owner"
 				 " AND d.name IN (SELECT d2.name FROM jobs.definitions d2"
@@ -242,7 +246,7 @@ zj_schedule_refresh_status(void)
 				 "  WHERE d2.last_status IS DISTINCT FROM r2.status"
 				 "  FOR UPDATE OF d2 SKIP LOCKED)",
 				 0, NULL, NULL, NULL);
-	zj_book_end();
+	zj_query_end();
 }
 
 /* The earliest next_run_at of an active schedule, or 0. */
@@ -252,13 +256,13 @@ zj_schedule_earliest(void)
 	static SPIPlanPtr plan = NULL;
 	TimestampTz t;
 
-	zj_book_begin();
-	zj_book_exec(&plan,
+	zj_query_begin();
+	zj_query_exec(&plan,
 				 "SELECT min(d.next_run_at) FROM jobs.definitions d"
 				 " WHERE d.schedule IS NOT NULL AND NOT d.paused AND d.enabled",
 				 0, NULL, NULL, NULL);
-	t = zj_book_time(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	zj_book_end();
+	t = zj_query_time(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zj_query_end();
 	return t;
 }
 
@@ -275,13 +279,13 @@ zj_schedule_fire_due(void)
 
 	do
 	{
-		zj_xact_begin();
+		zj_query_xact_begin();
 		n = zj_schedule_fire_batch(now);
 		CommitTransactionCommand();
 		zj_publisher_run();
 	} while (n == ZJ_FIRE_BATCH);
 
-	zj_xact_begin();
+	zj_query_xact_begin();
 	zj_schedule_refresh_status();
 	next = zj_schedule_earliest();
 	CommitTransactionCommand();

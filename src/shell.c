@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * shell.c
- *	  Shell jobs: `/bin/sh -c command` in a child of the worker, with its
- *	  own session and process group, so that the whole group (grandchildren
- *	  included) can be signalled and never outlives the run:
+ *	  Shell jobs: `/bin/sh -c command` in a child of the worker, in a
+ *	  process group of its own (procgroup.c), so that nothing of it
+ *	  outlives the run:
  *	    - the run ending in any way kills what is left of the group;
  *	    - a timeout or cancel sends SIGTERM, then SIGKILL after
  *	      zapjobs.shell_kill_grace;
@@ -12,67 +12,30 @@
  *	      and the reaper kills the rest by the group id kept in jobs.runs.
  *	  Shell jobs run as the server's operating-system user: only
  *	  superusers and members of pg_execute_server_program may enqueue them,
- *	  and membership is checked again when the run starts.
- *
- *	  The child is set up with async-signal-safe calls only (no palloc, no
- *	  elog, _exit on failure): everything it needs is built before fork.
- *	  Its output is read by shell_output.c.
+ *	  and membership is checked again when the run starts (roles.c).  The
+ *	  child gets a minimal environment; its output is read by
+ *	  shell_output.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#endif
 
 #include "access/xact.h"
-#include "catalog/pg_authid.h"
 #include "miscadmin.h"
-#include "storage/ipc.h"
-#include "storage/pmsignal.h"
-#include "utils/acl.h"
-#include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timeout.h"
-#include "utils/timestamp.h"
 
-#include "zapjobs.h"
-
-/* The group of the child running now (its pid), 0 if none. */
-static pid_t zj_shell_group = 0;
-static bool zj_shell_exit_hook = false;
-
-/* May role run shell jobs now?  Raises the reason if not. */
-void
-zj_shell_check_allowed(Oid role, bool at_start)
-{
-	if (!zj_shell_enabled)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("shell jobs are disabled"),
-				 errhint("A superuser can enable them with zapjobs.shell_enabled.")));
-	if (has_privs_of_role(role, ROLE_PG_EXECUTE_SERVER_PROGRAM))
-		return;
-	if (at_start)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may no longer run shell jobs",
-						GetUserNameFromId(role, false)),
-				 errdetail("It is no longer a member of pg_execute_server_program.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to enqueue shell jobs"),
-			 errdetail("Shell jobs run as the database server's operating-system user."),
-			 errhint("Only superusers and members of pg_execute_server_program may enqueue them.")));
-}
+#include "attempt.h"
+#include "procgroup.h"
+#include "query.h"
+#include "roles.h"
+#include "runctx.h"
+#include "runstate.h"
+#include "shell.h"
+#include "shell_output.h"
 
 /* NAME=value, allocated in the current context. */
 static char *
@@ -101,230 +64,6 @@ zj_shell_environment(ZjRun *run)
 	return envp;
 }
 
-/* Close every descriptor from 3 up (data files, sockets, latch pipes). */
-static void
-zj_shell_close_fds(void)
-{
-	int			fd;
-	long		max;
-
-#if defined(__linux__) && defined(SYS_close_range)
-	if (syscall(SYS_close_range, 3, ~0U, 0) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (fd = 3; fd < max; fd++)
-		(void) close(fd);
-}
-
-/* In the child: async-signal-safe calls only. */
-static void
-zj_shell_child(const char *dir, char **argv, char **envp, int out, int err,
-			   pid_t parent)
-{
-	sigset_t	none;
-	int			sig;
-	int			devnull;
-	static const char msg[] = "zapjobs: could not start /bin/sh\n";
-
-	/* Signals are blocked since before fork: no handler of ours runs here. */
-	for (sig = 1; sig < NSIG; sig++)
-		(void) signal(sig, SIG_DFL);
-	(void) setsid();
-#ifdef __linux__
-	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);				/* the worker died already */
-#endif
-	sigemptyset(&none);
-	(void) sigprocmask(SIG_SETMASK, &none, NULL);
-	devnull = open("/dev/null", O_RDONLY);
-	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	zj_shell_close_fds();
-	if (chdir(dir) < 0)
-	{
-		static const char nodir[] = "zapjobs: could not enter zapjobs.shell_directory\n";
-
-		if (write(2, nodir, sizeof(nodir) - 1) < 0)
-			_exit(126);
-		_exit(126);
-	}
-	execve("/bin/sh", argv, envp);
-	if (write(2, msg, sizeof(msg) - 1) < 0)
-		_exit(127);
-	_exit(127);
-}
-
-/* The worker is exiting: nothing of the group may outlive it. */
-static void
-zj_shell_on_exit(int code, Datum arg)
-{
-	if (zj_shell_group > 0)
-	{
-		(void) kill(-zj_shell_group, SIGKILL);
-		(void) waitpid(zj_shell_group, NULL, WNOHANG);
-	}
-}
-
-/*
- * Start the run's command; returns the child's pid (= its process group),
- * and the read ends of its stdout and stderr, non-blocking.
- */
-pid_t
-zj_shell_spawn(ZjRun *run, int *out_fd, int *err_fd)
-{
-	char	   *argv[4] = {"sh", "-c", run->command, NULL};
-	char	  **envp = zj_shell_environment(run);
-	int			out[2];
-	int			err[2];
-	pid_t		pid;
-	pid_t		parent = getpid();
-	sigset_t	all;
-	sigset_t	old;
-
-	if (!zj_shell_exit_hook)
-	{
-		before_shmem_exit(zj_shell_on_exit, (Datum) 0);
-		zj_shell_exit_hook = true;
-	}
-	if (pipe(out) < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create pipes for a shell job: %m")));
-	if (pipe(err) < 0)
-	{
-		close(out[0]);
-		close(out[1]);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create pipes for a shell job: %m")));
-	}
-	fflush(NULL);
-	sigfillset(&all);
-	(void) sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		zj_shell_child(zj_shell_directory, argv, envp, out[1], err[1], parent);
-	(void) sigprocmask(SIG_SETMASK, &old, NULL);
-	close(out[1]);
-	close(err[1]);
-	if (pid < 0)
-	{
-		close(out[0]);
-		close(err[0]);
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not start a shell job: %m")));
-	}
-	zj_shell_group = pid;
-	(void) fcntl(out[0], F_SETFL, O_NONBLOCK);
-	(void) fcntl(err[0], F_SETFL, O_NONBLOCK);
-	(void) fcntl(out[0], F_SETFD, FD_CLOEXEC);
-	(void) fcntl(err[0], F_SETFD, FD_CLOEXEC);
-	*out_fd = out[0];
-	*err_fd = err[0];
-	return pid;
-}
-
-/*
- * Is a process of group pgid running (not a zombie)?  With in_session,
- * only one that is also in the session of that id counts: setsid made
- * both the child's pid, so a reused pid elsewhere does not.
- */
-static bool
-zj_shell_group_running(pid_t pgid, bool in_session)
-{
-#ifdef __linux__
-	DIR		   *proc = opendir("/proc");
-	struct dirent *de;
-	bool		found = false;
-
-	while (proc != NULL && !found && (de = readdir(proc)) != NULL)
-	{
-		char		path[64];
-		char		buf[512];
-		FILE	   *f;
-		char	   *close_paren;
-		char		state = 0;
-		int			pgrp = 0;
-		int			session = 0;
-
-		if (!isdigit((unsigned char) de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) != NULL &&
-			(close_paren = strrchr(buf, ')')) != NULL &&
-			sscanf(close_paren + 2, "%c %*d %d %d", &state, &pgrp, &session) == 3)
-			found = pgrp == pgid && state != 'Z' &&
-				(!in_session || session == pgid);
-		fclose(f);
-	}
-	if (proc != NULL)
-		closedir(proc);
-	return found;
-#else
-	return kill(-pgid, 0) == 0;
-#endif
-}
-
-/* Has the child (not yet reaped) exited?  It stays a zombie, keeping its pid. */
-bool
-zj_shell_child_exited(pid_t pid)
-{
-	siginfo_t	info;
-
-	memset(&info, 0, sizeof(info));
-	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		info.si_pid == pid;
-}
-
-/*
- * Stop the group: SIGTERM, then SIGKILL once zapjobs.shell_kill_grace has
- * passed or nothing of it runs any more; then reap the child.  Until then
- * the child, even a zombie, keeps the group's id from being reused.
- */
-void
-zj_shell_stop(pid_t pid, bool gently)
-{
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   gently ? zj_shell_kill_grace_ms : 0);
-
-	if (zj_shell_group != pid)
-		return;					/* reaped already */
-	(void) kill(-pid, gently ? SIGTERM : SIGKILL);
-	while (GetCurrentTimestamp() < deadline && !ProcDiePending &&
-		   PostmasterIsAlive() && zj_shell_group_running(pid, false))
-		pg_usleep(20000L);
-	zj_shell_reap(pid);
-}
-
-/* Kill what is left of the group, then reap the child; its status. */
-int
-zj_shell_reap(pid_t pid)
-{
-	int			status = 0;
-
-	(void) kill(-pid, SIGKILL);
-	(void) waitpid(pid, &status, 0);
-	zj_shell_group = 0;
-	return status;
-}
-
-/* After a crash: kill what is left of a run's process group. */
-void
-zj_shell_kill_orphans(pid_t pgid)
-{
-	if (pgid <= 1 || !zj_shell_group_running(pgid, true))
-		return;
-	elog(LOG, "zapjobs killed process group %d left by a shell job", (int) pgid);
-	(void) kill(-pgid, SIGKILL);
-}
-
 /*
  * Execute a shell run to its completion (recorded here) or raise its
  * failure.  The child runs outside any transaction: a pg_dump of an hour
@@ -338,16 +77,17 @@ zj_shell_execute(ZjRun *run)
 	int			err;
 	pid_t		pid;
 
-	zj_xact_begin();
-	zj_shell_check_allowed(zj_worker_role(), true);
-	pid = zj_shell_spawn(run, &out, &err);
+	zj_query_xact_begin();
+	zj_roles_check_shell(zj_runctx_role(), true);
+	pid = zj_procgroup_spawn(run->command, zj_shell_environment(run),
+							 zj_shell_directory, &out, &err);
 	PG_TRY();
 	{
-		zj_book_set_shell_pgid(run, pid);
+		zj_runstate_set_shell_pgid(run, pid);
 		CommitTransactionCommand();
-		MemoryContextSwitchTo(zj_worker_run_cxt);
-		enable_timeout_after(STATEMENT_TIMEOUT, zj_worker_timeout_ms(run));
-		zj_shell_supervise(run, pid, out, err);
+		MemoryContextSwitchTo(zj_runctx_cxt);
+		enable_timeout_after(STATEMENT_TIMEOUT, zj_attempt_timeout_ms(run));
+		zj_shell_output_supervise(run, pid, out, err);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 	}
 	PG_CATCH();
@@ -356,8 +96,8 @@ zj_shell_execute(ZjRun *run)
 		 * Cancel, timeout, or our own error: the group goes first, given
 		 * zapjobs.shell_kill_grace; the watchdog must not cut that short.
 		 */
-		zj_worker_unwatch();
-		zj_shell_stop(pid, true);
+		zj_attempt_unwatch();
+		zj_procgroup_stop(pid, true);
 		close(out);
 		close(err);
 		PG_RE_THROW();
@@ -366,9 +106,8 @@ zj_shell_execute(ZjRun *run)
 	close(out);
 	close(err);
 
-	zj_xact_begin();
-	zj_worker_job_done(run);
-	zj_book_complete(run, zj_worker_output());
+	zj_query_xact_begin();
+	zj_attempt_complete(run);
 	CommitTransactionCommand();
-	zj_worker_count(true);
+	zj_runctx_count(true);
 }

@@ -36,7 +36,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "joblog.h"
+#include "output.h"
+#include "procgroup.h"
+#include "progress.h"
+#include "runctx.h"
+#include "shell_output.h"
 
 #define ZJ_SHELL_LINE_MAX	2000	/* longer lines are cut */
 #define ZJ_SHELL_TAIL		10		/* stderr lines kept for the error */
@@ -59,7 +64,7 @@ typedef struct ZjShellTail
 
 /* Make text valid in the database encoding, without NULs. */
 static void
-zj_shell_sanitize(char *s, int len)
+zj_shell_output_sanitize(char *s, int len)
 {
 	int			enc = GetDatabaseEncoding();
 	int			i = 0;
@@ -84,9 +89,9 @@ zj_shell_sanitize(char *s, int len)
 }
 
 static void
-zj_shell_remember(ZjShellTail *tail, const char *line)
+zj_shell_output_remember(ZjShellTail *tail, const char *line)
 {
-	MemoryContext old = MemoryContextSwitchTo(zj_worker_run_cxt);
+	MemoryContext old = MemoryContextSwitchTo(zj_runctx_cxt);
 
 	if (tail->lines[tail->next] != NULL)
 		pfree(tail->lines[tail->next]);
@@ -98,7 +103,7 @@ zj_shell_remember(ZjShellTail *tail, const char *line)
 
 /* "::progress 45/100 message" */
 static void
-zj_shell_progress_line(const char *arg)
+zj_shell_output_progress_line(const char *arg)
 {
 	char	   *end;
 	int64		current = strtoll(arg, &end, 10);
@@ -122,9 +127,14 @@ zj_shell_progress_line(const char *arg)
 	zj_progress_set(current, total, *end ? end : NULL);
 }
 
-/* "::output {json}": the run's output, or a warning if it is not JSON. */
+/*
+ * "::output {json}": the run's output, or a warning if it is not JSON.
+ * jsonb_in's error is caught without a subtransaction: it only parses and
+ * allocates (no lock, buffer, file or catalog access to release), so
+ * flushing the error leaves nothing behind.
+ */
 static void
-zj_shell_output_line(const char *json)
+zj_shell_output_output_line(const char *json)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -132,8 +142,7 @@ zj_shell_output_line(const char *json)
 	{
 		Datum		d = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 
-		zj_explicit_output = zj_output_keep(DatumGetJsonbP(d));
-		zj_output_was_set = true;
+		zj_output_set(DatumGetJsonbP(d));
 	}
 	PG_CATCH();
 	{
@@ -149,7 +158,7 @@ zj_shell_output_line(const char *json)
 
 /* "::log level message" */
 static void
-zj_shell_log_line(const char *arg)
+zj_shell_output_log_line(const char *arg)
 {
 	const char *space = strchr(arg, ' ');
 	char	   *level = space ? pnstrdup(arg, space - arg) : pstrdup(arg);
@@ -163,22 +172,22 @@ zj_shell_log_line(const char *arg)
 }
 
 static void
-zj_shell_line(ZjShellStream *s, ZjShellTail *tail, char *line, int len)
+zj_shell_output_line(ZjShellStream *s, ZjShellTail *tail, char *line, int len)
 {
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
-	zj_shell_sanitize(line, len);
+	zj_shell_output_sanitize(line, len);
 	if (s->is_stderr)
 	{
-		zj_shell_remember(tail, line);
+		zj_shell_output_remember(tail, line);
 		zj_joblog_line("warning", line, NULL);
 	}
 	else if (strncmp(line, "::progress ", 11) == 0)
-		zj_shell_progress_line(line + 11);
+		zj_shell_output_progress_line(line + 11);
 	else if (strncmp(line, "::output ", 9) == 0)
-		zj_shell_output_line(line + 9);
+		zj_shell_output_output_line(line + 9);
 	else if (strncmp(line, "::log ", 6) == 0)
-		zj_shell_log_line(line + 6);
+		zj_shell_output_log_line(line + 6);
 	else
 		zj_joblog_line("info", line, NULL);
 }
@@ -189,7 +198,7 @@ zj_shell_line(ZjShellStream *s, ZjShellTail *tail, char *line, int len)
  * newline, is skipped.
  */
 static void
-zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
+zj_shell_output_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 {
 	StringInfo	b = &s->partial;
 	int			start = 0;
@@ -216,7 +225,7 @@ zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 		line = palloc(len + 1);
 		memcpy(line, b->data + start, len);
 		line[len] = '\0';
-		zj_shell_line(s, tail, line, len);
+		zj_shell_output_line(s, tail, line, len);
 		if (nl != NULL && b->data + start + len == nl)
 			start += len + 1;
 		else
@@ -232,7 +241,7 @@ zj_shell_lines(ZjShellStream *s, ZjShellTail *tail, bool at_eof)
 
 /* Read what a stream has now (a bounded amount per call). */
 static void
-zj_shell_read(ZjShellStream *s, ZjShellTail *tail)
+zj_shell_output_read(ZjShellStream *s, ZjShellTail *tail)
 {
 	char		buf[8192];
 	int			rounds;
@@ -246,18 +255,18 @@ zj_shell_read(ZjShellStream *s, ZjShellTail *tail)
 		if (n <= 0)
 		{
 			/* The caller closes the descriptor, whatever happens. */
-			zj_shell_lines(s, tail, true);
+			zj_shell_output_lines(s, tail, true);
 			s->fd = -1;
 			break;
 		}
 		appendBinaryStringInfo(&s->partial, buf, n);
-		zj_shell_lines(s, tail, false);
+		zj_shell_output_lines(s, tail, false);
 	}
 }
 
 /* Wait up to ms for output on the open streams. */
 static void
-zj_shell_poll(ZjShellStream *streams, int ms)
+zj_shell_output_poll(ZjShellStream *streams, int ms)
 {
 	struct pollfd fds[2];
 	int			n = 0;
@@ -278,7 +287,7 @@ zj_shell_poll(ZjShellStream *streams, int ms)
 
 /* The failure of a child that did not exit with 0. */
 static void
-zj_shell_fail(int status, ZjShellTail *tail)
+zj_shell_output_fail(int status, ZjShellTail *tail)
 {
 	StringInfoData detail;
 	int			i;
@@ -309,7 +318,7 @@ zj_shell_fail(int status, ZjShellTail *tail)
  * The caller closes out_fd and err_fd.
  */
 void
-zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
+zj_shell_output_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 {
 	ZjShellStream streams[2] = {{out_fd, false, false}, {err_fd, true, false}};
 	ZjShellTail tail;
@@ -329,26 +338,26 @@ zj_shell_supervise(ZjRun *run, pid_t pid, int out_fd, int err_fd)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (!PostmasterIsAlive())
-			proc_exit(1);		/* zj_shell_on_exit kills the group */
-		if (drain_until == 0 && zj_shell_child_exited(pid))
+			proc_exit(1);		/* procgroup.c kills the group on exit */
+		if (drain_until == 0 && zj_procgroup_exited(pid))
 			drain_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													  ZJ_SHELL_DRAIN_MS);
 		/* Lines live until the next round: memory stays flat (buffers grow in place). */
 		MemoryContextReset(scratch);
 		MemoryContextSwitchTo(scratch);
-		zj_shell_read(&streams[0], &tail);
-		zj_shell_read(&streams[1], &tail);
+		zj_shell_output_read(&streams[0], &tail);
+		zj_shell_output_read(&streams[1], &tail);
 		MemoryContextSwitchTo(loop_cxt);
 		if (drain_until != 0 &&
 			((streams[0].fd < 0 && streams[1].fd < 0) ||
 			 GetCurrentTimestamp() >= drain_until))
 			break;
-		zj_shell_poll(streams, drain_until ? 20 : 100);
+		zj_shell_output_poll(streams, drain_until ? 20 : 100);
 	}
 	/* Background processes it left behind end with the run. */
-	status = zj_shell_reap(pid);
+	status = zj_procgroup_reap(pid);
 	MemoryContextSwitchTo(old);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		zj_shell_fail(status, &tail);
+		zj_shell_output_fail(status, &tail);
 	MemoryContextDelete(loop_cxt);
 }

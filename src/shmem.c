@@ -18,7 +18,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "shmem.h"
 
 ZjShared   *zj_shared = NULL;
 
@@ -135,7 +135,7 @@ zj_shmem_ready(void)
  * serve once it is up: it may still be starting, or restarting).
  */
 bool
-zj_serves_my_database(void)
+zj_shmem_serves_my_database(void)
 {
 	static Oid	checked_db = InvalidOid;
 	static bool is_served = false;
@@ -152,45 +152,4 @@ zj_serves_my_database(void)
 		checked_db = MyDatabaseId;
 	}
 	return is_served;
-}
-
-void
-zj_wake_launcher(void)
-{
-	PGPROC	   *launcher;
-
-	if (!zj_shmem_ready())
-		return;
-	launcher = zj_shared->launcher;
-	if (launcher != NULL)
-		SetLatch(&launcher->procLatch);
-}
-
-/* Ask the launcher for a maintenance round (workers, reaping) now. */
-void
-zj_request_maintenance(void)
-{
-	if (!zj_shmem_ready())
-		return;
-	pg_atomic_write_u32(&zj_shared->maintenance_requested, 1);
-	zj_wake_launcher();
-}
-
-/* Set the latch of every idle worker: something may be claimable now. */
-void
-zj_wake_idle_workers(void)
-{
-	int			i;
-
-	if (!zj_shmem_ready())
-		return;
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *s = &zj_shared->slots[i];
-
-		if (s->state == ZJ_SLOT_IDLE && s->proc != NULL)
-			SetLatch(&s->proc->procLatch);
-	}
-	LWLockRelease(zj_shared->lock);
 }

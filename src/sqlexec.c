@@ -24,11 +24,12 @@
 #include "utils/ps_status.h"
 #include "utils/snapmgr.h"
 
-#include "zapjobs.h"
+#include "output.h"
+#include "sqlexec.h"
 
 /* Refuse what has no meaning without a client of its own. */
 static void
-zj_sql_reject_unsupported(RawStmt *raw)
+zj_sqlexec_reject_unsupported(RawStmt *raw)
 {
 	if (IsA(raw->stmt, CopyStmt) && ((CopyStmt *) raw->stmt)->filename == NULL &&
 		!((CopyStmt *) raw->stmt)->is_program)
@@ -47,7 +48,7 @@ zj_sql_reject_unsupported(RawStmt *raw)
 
 /* Analyze, plan and run one statement; its first row goes to receiver. */
 static void
-zj_sql_run_statement(RawStmt *raw, const char *sql, bool is_top_level,
+zj_sqlexec_run_statement(RawStmt *raw, const char *sql, bool is_top_level,
 					 MemoryContext job_cxt, DestReceiver *receiver)
 {
 	CommandTag	tag = CreateCommandTag(raw->stmt);
@@ -87,7 +88,7 @@ zj_sql_run_statement(RawStmt *raw, const char *sql, bool is_top_level,
 
 /* Parse a job's text into raw statements kept in job_cxt. */
 List *
-zj_sql_parse(const char *sql, MemoryContext job_cxt)
+zj_sqlexec_parse(const char *sql, MemoryContext job_cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(job_cxt);
 	List	   *parsetrees = pg_parse_query(sql);
@@ -103,7 +104,7 @@ zj_sql_parse(const char *sql, MemoryContext job_cxt)
  * COMMIT, no utility command that refuses transaction blocks).
  */
 bool
-zj_sql_batchable(List *parsetrees)
+zj_sqlexec_batchable(List *parsetrees)
 {
 	ListCell   *lc;
 
@@ -122,10 +123,10 @@ zj_sql_batchable(List *parsetrees)
  * Execute parsed statements in the current transaction.  On return the
  * transaction is still open (possibly a new one, after a procedure's
  * COMMIT) so that the caller can record the run's completion in it.
- * nested: we are in a subtransaction of a batch (see zj_sql_batchable).
+ * nested: we are in a subtransaction of a batch (see zj_sqlexec_batchable).
  */
 void
-zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
+zj_sqlexec_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
 		   bool nested)
 {
 	DestReceiver *receiver = zj_output_receiver(job_cxt);
@@ -141,8 +142,8 @@ zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
 	{
 		RawStmt    *raw = lfirst_node(RawStmt, lc);
 
-		zj_sql_reject_unsupported(raw);
-		zj_sql_run_statement(raw, sql, is_top_level, job_cxt, receiver);
+		zj_sqlexec_reject_unsupported(raw);
+		zj_sqlexec_run_statement(raw, sql, is_top_level, job_cxt, receiver);
 		/* Let later statements see what earlier ones wrote. */
 		if (lnext(parsetrees, lc) != NULL)
 			CommandCounterIncrement();
@@ -153,9 +154,9 @@ zj_sql_run(List *parsetrees, const char *sql, MemoryContext job_cxt,
 		EndImplicitTransactionBlock();
 }
 
-/* Parse and execute sql at top level: zj_sql_run for a whole text. */
+/* Parse and execute sql at top level: zj_sqlexec_run for a whole text. */
 void
-zj_sql_execute(const char *sql, MemoryContext job_cxt)
+zj_sqlexec_execute(const char *sql, MemoryContext job_cxt)
 {
-	zj_sql_run(zj_sql_parse(sql, job_cxt), sql, job_cxt, false);
+	zj_sqlexec_run(zj_sqlexec_parse(sql, job_cxt), sql, job_cxt, false);
 }

@@ -9,14 +9,21 @@
  *	  commit, workers whose run jobs.cancel() stopped are interrupted, and
  *	  idle workers re-check queues whose settings changed.
  *
+ *	  Also here: the other ways of waking a zapjobs process (the launcher,
+ *	  idle workers, the worker of a run to interrupt).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "shmem.h"
+#include "wakeup.h"
 
 #define ZJ_WAKE_ROLES 8
 
@@ -48,6 +55,76 @@ static ZjCancel *zj_cancels = NULL;	/* in TopMemoryContext */
 static int	zj_ncancels = 0;
 static int	zj_cancels_size = 0;
 
+/* Set the launcher's latch: events to publish, log lines to store. */
+void
+zj_wakeup_launcher(void)
+{
+	PGPROC	   *launcher;
+
+	if (!zj_shmem_ready())
+		return;
+	launcher = zj_shared->launcher;
+	if (launcher != NULL)
+		SetLatch(&launcher->procLatch);
+}
+
+/* Ask the launcher for a maintenance round (workers, reaping) now. */
+void
+zj_wakeup_maintenance(void)
+{
+	if (!zj_shmem_ready())
+		return;
+	pg_atomic_write_u32(&zj_shared->maintenance_requested, 1);
+	zj_wakeup_launcher();
+}
+
+/* Set the latch of every idle worker: something may be claimable now. */
+void
+zj_wakeup_idle_workers(void)
+{
+	int			i;
+
+	if (!zj_shmem_ready())
+		return;
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_IDLE && s->proc != NULL)
+			SetLatch(&s->proc->procLatch);
+	}
+	LWLockRelease(zj_shared->lock);
+}
+
+/*
+ * Interrupt the worker executing (or about to execute) run_id.  The
+ * worker checks cancel_id when it starts a run, so a run claimed but not
+ * started yet is stopped too.  Called after the cancel committed.
+ */
+void
+zj_wakeup_interrupt_run(int64 run_id)
+{
+	int			i;
+
+	/* Signal under the lock: a worker must hold it to leave its slot. */
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *slot = &zj_shared->slots[i];
+
+		if (slot->pid == 0 ||
+			(slot->claimed_id != run_id && slot->run_id != run_id))
+			continue;
+		slot->cancel_id = run_id;
+		slot->cancel_at = GetCurrentTimestamp();
+		if (slot->run_id == run_id)
+			(void) kill(slot->pid, SIGINT);
+	}
+	LWLockRelease(zj_shared->lock);
+	zj_wakeup_maintenance();	/* the watchdog escalates if ignored */
+}
+
 /* Wake up to runs idle workers of owner, and the launcher if it can help. */
 static void
 zj_wakeup_role(Oid owner, int64 runs, bool all)
@@ -76,7 +153,7 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 
 	/* The launcher adds workers: for a new role, or runs beyond the idle. */
 	if (!has_worker || all || (runs > 0 && has_free_slot))
-		zj_request_maintenance();
+		zj_wakeup_maintenance();
 }
 
 static void
@@ -91,16 +168,16 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 		if (zj_wake_overflow)
 			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
 		if (zj_wake_scheduled && zj_wakeup_before_next_due(zj_wake_scheduled_at))
-			zj_request_maintenance();
+			zj_wakeup_maintenance();
 		for (i = 0; i < zj_ncancels; i++)
-			zj_control_interrupt(zj_cancels[i].run_id);
+			zj_wakeup_interrupt_run(zj_cancels[i].run_id);
 		if (zj_wake_limits)
 		{
-			/* Bump first: see zj_limits_refresh. */
+			/* Bump first: see zj_claim_limits_refresh. */
 			pg_atomic_fetch_add_u32(&zj_shared->limits_changes, 1);
 			pg_atomic_write_u32(&zj_shared->limits_active, 1);
-			zj_wake_idle_workers();
-			zj_request_maintenance();
+			zj_wakeup_idle_workers();
+			zj_wakeup_maintenance();
 		}
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
@@ -141,7 +218,7 @@ zj_wakeup_subxact_callback(SubXactEvent event, SubTransactionId sub,
 static bool
 zj_wakeup_register(void)
 {
-	if (!zj_serves_my_database())
+	if (!zj_shmem_serves_my_database())
 		return false;
 	if (!zj_wake_registered)
 	{

@@ -19,7 +19,8 @@
 
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "shmem.h"
+#include "watchdog.h"
 
 /* When the slot's worker is due for termination, or 0. */
 static TimestampTz

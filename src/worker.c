@@ -20,34 +20,30 @@
 #include <signal.h>
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "commands/async.h"
-#include "commands/prepare.h"
-#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
-#include "storage/lock.h"
 #include "tcop/tcopprot.h"
-#include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/portal.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "zapjobs.h"
+#include "attempt.h"
+#include "batch.h"
+#include "claim.h"
+#include "joblog.h"
+#include "progress.h"
+#include "query.h"
+#include "roles.h"
+#include "runctx.h"
+#include "runstate.h"
+#include "shell.h"
+#include "sqlexec.h"
+#include "wakeup.h"
+#include "worker.h"
 
-/* The run being executed, for jobs.input() and friends; NULL when idle. */
-ZjRun	   *zj_current_run = NULL;
-
-/* A run a batch only locked tried to report progress or log (see batch.c). */
-bool		zj_locked_run_reported = false;
-Jsonb	   *zj_explicit_output = NULL;
-bool		zj_output_was_set = false;
-
-static int	zj_worker_slotno = -1;
 static ZjWorkerArgs zj_worker_args;
 
 /* The postmaster asked us to stop: the server is shutting down cleanly. */
@@ -55,19 +51,6 @@ static volatile sig_atomic_t zj_worker_shutdown = false;
 
 /* The attempt number of the run in claimed_id. */
 static int32 zj_worker_claimed_attempt = 0;
-
-#ifdef ZJ_HAS_TIMEOUT_EVERY
-static TimeoutId zj_worker_heartbeat_timeout;
-#endif
-
-/* Reset after every run (or batch): holds runs, parse trees, outputs. */
-MemoryContext zj_worker_run_cxt = NULL;
-
-static ZjWorkerSlot *
-zj_worker_slot(void)
-{
-	return &zj_shared->slots[zj_worker_slotno];
-}
 
 /*
  * A clean shutdown interrupted the run we claimed: put it back in the
@@ -78,13 +61,13 @@ zj_worker_slot(void)
 static void
 zj_worker_requeue_on_shutdown(void)
 {
-	int64		id = zj_worker_slot()->claimed_id;
+	int64		id = zj_runctx_slot()->claimed_id;
 
 	if (!zj_worker_shutdown || id == 0)
 		return;
 	AbortOutOfAnyTransaction();
-	zj_xact_begin();
-	if (zj_book_requeue(id, zj_worker_claimed_attempt))
+	zj_query_xact_begin();
+	if (zj_runstate_requeue(id, zj_worker_claimed_attempt))
 		elog(LOG, "zapjobs put run " INT64_FORMAT " back in the queue: the server is shutting down",
 			 id);
 	CommitTransactionCommand();
@@ -94,16 +77,14 @@ zj_worker_requeue_on_shutdown(void)
 static void
 zj_worker_detach(int code, Datum arg)
 {
-	ZjWorkerSlot *slot = zj_worker_slot();
+	ZjWorkerSlot *slot = zj_runctx_slot();
 
 	zj_worker_requeue_on_shutdown();
 	/* Still ours (the slot is only reused once free): no stale progress. */
 	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
 		zj_progress_clear(&slot->progress);
-#ifdef ZJ_HAS_TIMEOUT_EVERY
 	/* Its timer must not write into the slot once another worker has it. */
-	disable_timeout(zj_worker_heartbeat_timeout, false);
-#endif
+	zj_runctx_heartbeat_stop();
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	if (slot->generation == zj_worker_args.generation && slot->pid == MyProcPid)
@@ -118,7 +99,7 @@ zj_worker_detach(int code, Datum arg)
 		slot->cancel_id = 0;
 	}
 	LWLockRelease(zj_shared->lock);
-	zj_request_maintenance();
+	zj_wakeup_maintenance();
 }
 
 /* SIGTERM: as die(), noting whether it is the postmaster shutting down. */
@@ -143,37 +124,10 @@ zj_worker_install_sigterm(void)
 		elog(FATAL, "could not install the SIGTERM handler: %m");
 }
 
-/* Timer: a sign of life in jobs.workers, also while a job runs. */
-static void
-zj_worker_heartbeat(void)
-{
-	pg_atomic_write_u64(&zj_worker_slot()->heartbeat,
-						(uint64) GetCurrentTimestamp());
-}
-
-/* PG14 has no repeating timeout: there the loop alone beats. */
-static void
-zj_worker_heartbeat_arm(void)
-{
-#ifdef ZJ_HAS_TIMEOUT_EVERY
-	enable_timeout_every(zj_worker_heartbeat_timeout,
-						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000),
-						 1000);
-#endif
-}
-
-void
-zj_worker_count(bool completed)
-{
-	ZjWorkerSlot *slot = zj_worker_slot();
-
-	pg_atomic_fetch_add_u64(completed ? &slot->runs_completed : &slot->runs_failed, 1);
-}
-
 static void
 zj_worker_attach(void)
 {
-	ZjWorkerSlot *slot = zj_worker_slot();
+	ZjWorkerSlot *slot = zj_runctx_slot();
 	bool		ours;
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
@@ -194,41 +148,10 @@ zj_worker_attach(void)
 	before_shmem_exit(zj_worker_detach, (Datum) 0);
 }
 
-static void
-zj_worker_set_state(ZjSlotState state, int64 run_id, TimestampTz deadline)
-{
-	ZjWorkerSlot *slot = zj_worker_slot();
-
-	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	if (slot->state != state)
-		slot->state_since = GetCurrentTimestamp();
-	slot->state = state;
-	slot->run_id = run_id;
-	slot->deadline = deadline;
-	LWLockRelease(zj_shared->lock);
-}
-
-/*
- * Publish the run we claimed (before the claim commits) or 0 (after its
- * outcome committed): the reaper fails a running run no live slot claims.
- */
-static void
-zj_worker_set_claimed(int64 run_id)
-{
-	ZjWorkerSlot *slot = zj_worker_slot();
-
-	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	slot->claimed_id = run_id;
-	/* A cancel is for one attempt: the next claim (even a retry of that run) starts clean. */
-	slot->cancel_id = 0;
-	slot->cancel_at = 0;
-	LWLockRelease(zj_shared->lock);
-}
-
 static bool
 zj_worker_should_exit(void)
 {
-	return zj_worker_slot()->retire ||
+	return zj_runctx_slot()->retire ||
 		zj_shared->extension != zj_worker_args.extension;
 }
 
@@ -240,158 +163,7 @@ zj_worker_should_exit(void)
 static bool
 zj_worker_role_still_valid(void)
 {
-	return zj_role_check(zj_worker_args.role, NULL) == ZJ_ROLE_OK;
-}
-
-Oid
-zj_worker_role(void)
-{
-	return zj_worker_args.role;
-}
-
-void
-zj_worker_apply_search_path(ZjRun *run)
-{
-	if (run->search_path != NULL)
-		(void) set_config_option("search_path", run->search_path,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
-								 true, 0, false);
-}
-
-/* The run's timeout in ms, for STATEMENT_TIMEOUT. */
-int
-zj_worker_timeout_ms(ZjRun *run)
-{
-	int64		ms = run->timeout_ms;
-
-	if (ms <= 0)
-		ms = (int64) zj_default_timeout_s * 1000;
-	return (int) Min(ms, (int64) INT_MAX);
-}
-
-/* The run's output: what it set, else its last statement's first row. */
-Jsonb *
-zj_worker_output(void)
-{
-	return zj_output_was_set ? zj_explicit_output : zj_output_result();
-}
-
-/*
- * In a PG_CATCH around a job: keep the error (in the run context, which
- * outlives the transaction about to be rolled back) and undo the state an
- * error leaves behind, as PostgresMain's error recovery does.  The caller
- * then restores QueryCancelHoldoffCount and rolls back the (sub)transaction.
- */
-ErrorData *
-zj_worker_catch_error(void)
-{
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(zj_worker_run_cxt);
-	edata = CopyErrorData();
-	FlushErrorState();
-	disable_all_timeouts(false);
-	zj_worker_heartbeat_arm();
-	QueryCancelPending = false;
-	return edata;
-}
-
-/*
- * A run starts executing: make it visible to jobs.* and pg_stat_activity,
- * and to the launcher's watchdog with its deadline.  A cancel that came
- * before is dropped, unless jobs.cancel() asked to stop this very run.
- */
-void
-zj_worker_begin_run(ZjRun *run)
-{
-	zj_current_run = run;
-	zj_explicit_output = NULL;
-	zj_output_was_set = false;
-	zj_locked_run_reported = false;
-	zj_output_begin_run(zj_worker_run_cxt);
-	run->started_at = GetCurrentTimestamp();
-	run->deadline = run->started_at + (int64) zj_worker_timeout_ms(run) * 1000;
-	zj_worker_set_state(ZJ_SLOT_BUSY, run->id, run->deadline);
-	zj_progress_begin_run(run);
-	zj_joblog_begin_run(run);
-	pgstat_report_activity(STATE_RUNNING, run->command);
-	debug_query_string = run->command;
-	QueryCancelPending = zj_worker_slot()->cancel_id == run->id;
-	if (QueryCancelPending)
-		InterruptPending = true;
-}
-
-/*
- * May the running job report progress or log lines?  Not a run a batch
- * has only locked: to everyone else it is pending, so its lines would
- * come before its "running" event.  It is noted, and the batch runs it
- * again on its own, claimed (batch.c).
- */
-bool
-zj_worker_may_report(void)
-{
-	if (zj_current_run == NULL || !zj_current_run->locked)
-		return true;
-	zj_locked_run_reported = true;
-	return false;
-}
-
-/*
- * A run a batch has only locked acts on other runs (jobs.cancel, retry,
- * wait, or an enqueue with a dedupe_key).  The runs the batch completed
- * before it are written in a while (batch.c), so it would see, and could
- * change, them as pending.  It stops here and runs again on its own, once
- * the batch has committed.
- */
-void
-zj_worker_check_sees_runs(const char *what)
-{
-	if (zj_current_run == NULL || !zj_current_run->locked)
-		return;
-	zj_locked_run_reported = true;
-	ereport(ERROR,
-			(errcode(ERRCODE_QUERY_CANCELED),
-			 errmsg("run " INT64_FORMAT " calls %s: it runs on its own",
-					zj_current_run->id, what)));
-}
-
-/* The watchdog leaves us alone: the job is stopping (a shell job's group). */
-void
-zj_worker_unwatch(void)
-{
-	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
-}
-
-/* The watchdog terminates us kill_grace after this (a batch's limit). */
-void
-zj_worker_set_deadline(TimestampTz deadline)
-{
-	ZjWorkerSlot *slot = zj_worker_slot();
-
-	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	slot->deadline = deadline;
-	LWLockRelease(zj_shared->lock);
-}
-
-/*
- * The job itself is over: keep its last progress for its outcome, and
- * wait until its log lines are stored.  Safe to call twice.
- */
-void
-zj_worker_job_done(ZjRun *run)
-{
-	zj_progress_end_run(run);
-	zj_joblog_end_run();
-}
-
-void
-zj_worker_end_run(ZjRun *run)
-{
-	zj_worker_job_done(run);
-	/* No deadline while we record the outcome: the watchdog stands down. */
-	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
-	debug_query_string = NULL;
-	zj_current_run = NULL;
+	return zj_roles_check(zj_worker_args.role, NULL) == ZJ_ROLE_OK;
 }
 
 /*
@@ -401,14 +173,11 @@ zj_worker_end_run(ZjRun *run)
 static void
 zj_worker_execute_and_complete(ZjRun *run)
 {
-	Jsonb	   *output;
-
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	enable_timeout_after(STATEMENT_TIMEOUT, zj_worker_timeout_ms(run));
-	zj_sql_execute(run->command, zj_worker_run_cxt);
+	enable_timeout_after(STATEMENT_TIMEOUT, zj_attempt_timeout_ms(run));
+	zj_sqlexec_execute(run->command, zj_runctx_cxt);
 	disable_timeout(STATEMENT_TIMEOUT, false);
-	output = zj_worker_output();
 
 	/*
 	 * A read-only transaction cannot record the completion (and has no
@@ -418,24 +187,11 @@ zj_worker_execute_and_complete(ZjRun *run)
 	if (XactReadOnly || (MyXactFlags & XACT_FLAGS_NEEDIMMEDIATECOMMIT))
 	{
 		CommitTransactionCommand();
-		zj_xact_begin();
+		zj_query_xact_begin();
 	}
-	zj_worker_job_done(run);
-	zj_book_complete(run, output);
+	zj_attempt_complete(run);
 	CommitTransactionCommand();
-	zj_worker_count(true);
-}
-
-static void
-zj_worker_record_failure(ZjRun *run, ErrorData *edata)
-{
-	ZjFailure	f;
-
-	zj_failure_from_error(&f, run, edata);
-	zj_xact_begin();
-	zj_book_fail(run, &f);
-	CommitTransactionCommand();
-	zj_worker_count(false);
+	zj_runctx_count(true);
 }
 
 /*
@@ -450,7 +206,7 @@ zj_worker_execute(ZjRun *run)
 {
 	ErrorData  *edata = NULL;
 
-	zj_worker_begin_run(run);
+	zj_attempt_begin(run);
 	RESUME_CANCEL_INTERRUPTS();
 	PG_TRY();
 	{
@@ -462,7 +218,7 @@ zj_worker_execute(ZjRun *run)
 	PG_CATCH();
 	{
 		HOLD_INTERRUPTS();
-		edata = zj_worker_catch_error();
+		edata = zj_attempt_catch_error();
 		QueryCancelHoldoffCount = 0;	/* as it was while the job ran */
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
@@ -470,37 +226,16 @@ zj_worker_execute(ZjRun *run)
 	PG_END_TRY();
 	HOLD_CANCEL_INTERRUPTS();
 
-	zj_worker_end_run(run);
+	zj_attempt_end(run);
 	if (edata != NULL)
-		zj_worker_record_failure(run, edata);
-}
-
-/*
- * Undo whatever session state a job left, as DISCARD ALL does (portals,
- * session authorization, settings, prepared statements, LISTENs, session
- * advisory locks, temporary tables, sequence caches), except for DISCARD
- * PLANS: throwing away cached plans protects nobody and would make us
- * re-plan our own bookkeeping after every run.  Works inside a
- * transaction (between runs of a batch) too.
- */
-void
-zj_worker_reset_session_state(void)
-{
-	PortalHashTableDeleteAll();
-	SetPGVariable("session_authorization", NIL, false);
-	ResetAllOptions();
-	DropAllPreparedStatements();
-	Async_UnlistenAll();
-	LockReleaseSession(USER_LOCKMETHOD);
-	ResetTempTableNamespace();
-	ResetSequenceCaches();
+		zj_attempt_record_failure(run, edata);
 }
 
 static void
 zj_worker_reset_session(void)
 {
-	zj_xact_begin();
-	zj_worker_reset_session_state();
+	zj_query_xact_begin();
+	zj_attempt_reset_session_state();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
@@ -519,21 +254,21 @@ zj_worker_claim(bool *role_gone, int64 only_id)
 	int			tries;
 
 	/* Advertise idleness first, so a commit from now on wakes us. */
-	zj_worker_set_state(ZJ_SLOT_IDLE, 0, 0);
+	zj_runctx_set_state(ZJ_SLOT_IDLE, 0, 0);
 
 	/* A concurrency limit reached under our feet: a new transaction. */
 	for (tries = 0; result == ZJ_CLAIM_AGAIN && tries < 8; tries++)
 	{
-		zj_xact_begin();
+		zj_query_xact_begin();
 		*role_gone = !zj_worker_role_still_valid();
 		result = *role_gone ? ZJ_CLAIM_NONE :
-			zj_book_claim(zj_worker_args.role, &run, zj_worker_run_cxt, only_id);
+			zj_claim_next(zj_worker_args.role, only_id, zj_runctx_cxt, &run);
 		if (result == ZJ_CLAIMED)
 		{
 			zj_worker_claimed_attempt = run->attempt;
-			zj_worker_set_claimed(run->id);
-			zj_worker_set_state(ZJ_SLOT_BUSY, run->id, 0);
-			zj_worker_apply_search_path(run);
+			zj_runctx_set_claimed(run->id);
+			zj_runctx_set_state(ZJ_SLOT_BUSY, run->id, 0);
+			zj_attempt_apply_search_path(run);
 		}
 		CommitTransactionCommand();
 	}
@@ -547,11 +282,11 @@ zj_worker_claim(bool *role_gone, int64 only_id)
 static void
 zj_worker_after_runs(void)
 {
-	zj_worker_set_claimed(0);
+	zj_runctx_set_claimed(0);
 	zj_worker_reset_session();
-	zj_worker_set_state(ZJ_SLOT_BUSY, 0, 0);
-	if (zj_limits_active())
-		zj_wake_idle_workers();
+	zj_runctx_set_state(ZJ_SLOT_BUSY, 0, 0);
+	if (zj_claim_limits_active())
+		zj_wakeup_idle_workers();
 }
 
 /*
@@ -573,11 +308,11 @@ zj_worker_serve(ZjRun *run)
 		alone = 0;
 	}
 	zj_worker_after_runs();
-	zj_worker_slot()->runs_done++;
+	zj_runctx_slot()->runs_done++;
 
 	if (alone != 0)
 	{
-		MemoryContextReset(zj_worker_run_cxt);
+		MemoryContextReset(zj_runctx_cxt);
 		run = zj_worker_claim(&role_gone, alone);
 		if (run != NULL)
 		{
@@ -621,8 +356,8 @@ zj_worker_loop(void)
 			return;
 
 		ResetLatch(MyLatch);
-		zj_worker_heartbeat();
-		MemoryContextReset(zj_worker_run_cxt);
+		zj_runctx_heartbeat();
+		MemoryContextReset(zj_runctx_cxt);
 		run = zj_worker_claim(&role_gone, 0);
 		if (role_gone)
 			return;
@@ -644,8 +379,8 @@ zj_worker_loop(void)
 void
 zj_worker_main(Datum arg)
 {
-	zj_worker_slotno = DatumGetInt32(arg);
 	memcpy(&zj_worker_args, MyBgworkerEntry->bgw_extra, sizeof(ZjWorkerArgs));
+	zj_runctx_init(DatumGetInt32(arg), zj_worker_args.role);
 
 	zj_worker_install_sigterm();
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -655,18 +390,11 @@ zj_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(zj_worker_args.database,
 											  zj_worker_args.role, 0);
 	zj_worker_attach();
-	zj_progress_attach(zj_worker_slot());
-	zj_joblog_attach(zj_worker_slot());
-	zj_worker_heartbeat();
-#ifdef ZJ_HAS_TIMEOUT_EVERY
-	zj_worker_heartbeat_timeout = RegisterTimeout(USER_TIMEOUT, zj_worker_heartbeat);
-#endif
-	zj_worker_heartbeat_arm();
+	zj_progress_attach(zj_runctx_slot());
+	zj_joblog_attach(zj_runctx_slot());
+	zj_runctx_heartbeat_start();
 	pgstat_report_appname("zapjobs worker");
 
-	zj_worker_run_cxt = AllocSetContextCreate(TopMemoryContext,
-											  "zapjobs run",
-											  ALLOCSET_DEFAULT_SIZES);
 	/* Cancel is held except while a job runs (see zj_worker_execute). */
 	HOLD_CANCEL_INTERRUPTS();
 	zj_worker_loop();

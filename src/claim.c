@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * claim.c
+ *	  Which pending run a worker takes next: the one of its role first by
+ *	  priority, due time and id, skipping runs other workers hold
+ *	  (FOR NO KEY UPDATE SKIP LOCKED).  runstate.c makes the change to
+ *	  running; a batch's further runs are only locked here (see batch.c).
+ *
+ *	  Paused queues and concurrency limits (per queue, per job name): most
+ *	  installations have none, and the claim path must not pay for them: a
+ *	  flag in shared memory says whether any may exist.  The functions that
+ *	  set them raise it at once, commits that change them raise it again,
+ *	  and the launcher lowers it when the tables are empty.
+ *
+ *	  With limits, a claim skips runs of paused and saturated queues and
+ *	  names, then, for a run under a limit, locks the limit's row (so that
+ *	  claims under one limit take turns), counts the runs running under it
+ *	  in a new snapshot (which sees every claim committed before the lock
+ *	  was granted) and claims only below the limit.  A claim that finds the
+ *	  limit reached in between gives up its transaction and tries again.
+ *	  Runs under limits never join batches: they would not count as running.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "claim.h"
+#include "query.h"
+#include "runstate.h"
+#include "shmem.h"
+
+/* Plans locking pending runs for a batch: LIMIT 1, 2, 4, ..., 32. */
+#define ZJ_LOCK_PLANS 6
+
+/* Columns of the limits query: text[] each. */
+#define ZJ_LIMITS_QUERY \
+	"SELECT ARRAY(SELECT u.name FROM jobs.queues u" \
+	"  WHERE u.paused OR u.max_concurrency IS NOT NULL)," \
+	" ARRAY(SELECT u.name FROM jobs.queues u WHERE u.paused" \
+	"  OR u.max_concurrency <= (SELECT count(*) FROM jobs.runs x" \
+	"   WHERE x.status = 'running' AND x.queue = u.name))," \
+	" ARRAY(SELECT l.name FROM jobs.job_limits l)," \
+	" ARRAY(SELECT l.name FROM jobs.job_limits l" \
+	"  WHERE l.max_concurrency <= (SELECT count(*) FROM jobs.runs x" \
+	"   WHERE x.status = 'running' AND x.name = l.name))"
+
+typedef struct ZjLimits
+{
+	Datum		limited_queues; /* text[]: paused or limited */
+	Datum		blocked_queues; /* text[]: paused or at their limit */
+	Datum		limited_names;
+	Datum		blocked_names;
+} ZjLimits;
+
+bool
+zj_claim_limits_active(void)
+{
+	return zj_shmem_ready() && pg_atomic_read_u32(&zj_shared->limits_active) != 0;
+}
+
+static void
+zj_claim_read_limits(ZjLimits *l)
+{
+	static SPIPlanPtr plan = NULL;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	zj_query_exec(&plan, ZJ_LIMITS_QUERY, 0, NULL, NULL, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	l->limited_queues = SPI_getbinval(tup, desc, 1, &isnull);
+	l->blocked_queues = SPI_getbinval(tup, desc, 2, &isnull);
+	l->limited_names = SPI_getbinval(tup, desc, 3, &isnull);
+	l->blocked_names = SPI_getbinval(tup, desc, 4, &isnull);
+}
+
+static bool
+zj_claim_array_has(Datum array, const char *value)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Datum	   *elems;
+	int			n;
+	int			i;
+
+	if (value == NULL)
+		return false;
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(TextDatumGetCString(elems[i]), value) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Lock the limit's row (of jobs.queues, or of jobs.job_limits) and check,
+ * in a fresh snapshot, that one more run fits under it.
+ */
+static bool
+zj_claim_room(bool queue, const char *key)
+{
+	static SPIPlanPtr lock_queue = NULL;
+	static SPIPlanPtr lock_name = NULL;
+	static SPIPlanPtr count_queue = NULL;
+	static SPIPlanPtr count_name = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(key)};
+	bool		isnull;
+	Datum		max;
+	int64		running;
+
+	if (zj_query_exec(queue ? &lock_queue : &lock_name,
+					  queue ?
+					  "SELECT CASE WHEN u.paused THEN 0 ELSE u.max_concurrency END"
+					  " FROM jobs.queues u WHERE u.name = $1 FOR UPDATE" :
+					  "SELECT l.max_concurrency FROM jobs.job_limits l"
+					  " WHERE l.name = $1 FOR UPDATE",
+					  1, types, values, NULL) != 1)
+		return true;			/* removed meanwhile */
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return true;
+	zj_query_exec(queue ? &count_queue : &count_name,
+				  queue ?
+				  "SELECT count(*) FROM jobs.runs r"
+				  " WHERE r.status = 'running' AND r.queue = $1" :
+				  "SELECT count(*) FROM jobs.runs r"
+				  " WHERE r.status = 'running' AND r.name = $1",
+				  1, types, values, NULL);
+	running = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return running < DatumGetInt32(max);
+}
+
+/* The next claimable run of role outside blocked queues and names, or 0. */
+static int64
+zj_claim_candidate(Oid role, ZjLimits *l, char **queue, char **name)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {REGROLEOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {ObjectIdGetDatum(role), l->blocked_queues,
+	l->blocked_names};
+
+	if (zj_query_exec(&plan,
+					  "SELECT q.id, q.queue, q.name FROM jobs.runs q"
+					  " WHERE q.status = 'pending' AND q.owner = $1"
+					  " AND q.queue <> ALL ($2)"
+					  " AND coalesce(q.name, '') <> ALL ($3)"
+					  " ORDER BY q.priority, q.run_at, q.id"
+					  " LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+					  3, types, values, NULL) != 1)
+		return 0;
+	*queue = zj_query_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*name = zj_query_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	return zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The run paused queues and limits allow role to claim next: its id, 0
+ * for none, -1 if a limit is reached under our feet.  Locks are taken in
+ * one order (run, queue, name), one candidate per transaction, so claims
+ * cannot deadlock.
+ */
+static int64
+zj_claim_limited_candidate(Oid role)
+{
+	ZjLimits	l;
+	char	   *queue = NULL;
+	char	   *name = NULL;
+	int64		id;
+	bool		room;
+
+	zj_query_begin();
+	zj_claim_read_limits(&l);
+	id = zj_claim_candidate(role, &l, &queue, &name);
+	room = id != 0 &&
+		(!zj_claim_array_has(l.limited_queues, queue) || zj_claim_room(true, queue)) &&
+		(!zj_claim_array_has(l.limited_names, name) || zj_claim_room(false, name));
+	zj_query_end();
+	return id != 0 && !room ? -1 : id;
+}
+
+/*
+ * Claim the next run of role (pending -> running), or (only_id != 0) that
+ * very run if it is still pending.  The caller's transaction commits the
+ * claim: a short one of its own, or a batch (see batch.c).  Under limits,
+ * a run a batch left to run alone waits its turn too.
+ */
+ZjClaimResult
+zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
+{
+	if (zj_claim_limits_active())
+	{
+		only_id = zj_claim_limited_candidate(role);
+		if (only_id == 0)
+			return ZJ_CLAIM_NONE;
+		if (only_id < 0)
+			return ZJ_CLAIM_AGAIN;
+	}
+	*run = zj_runstate_claim(role, only_id, cxt);
+	return *run != NULL ? ZJ_CLAIMED : ZJ_CLAIM_NONE;
+}
+
+/*
+ * The plan to lock up to n runs with: the one for LIMIT 2^slot, the
+ * largest not above n.  The limit is written into each plan's text: with
+ * "LIMIT $2" the plan cache either plans every call afresh (a custom plan
+ * looks cheaper) or settles on a generic plan costed to fetch a tenth of
+ * the table, which can be a sort of every pending run.
+ */
+static int
+zj_claim_lock_slot(int n)
+{
+	int			slot = 0;
+
+	while (slot + 1 < ZJ_LOCK_PLANS && (2 << slot) <= n)
+		slot++;
+	return slot;
+}
+
+/* The runs the locking SELECT returned, as a batch's. */
+static List *
+zj_claim_locked_runs(MemoryContext cxt)
+{
+	List	   *runs = NIL;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		ZjRun	   *run = zj_runstate_copy_run(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		run->attempt++;
+		run->locked = true;
+		runs = lappend(runs, run);
+		MemoryContextSwitchTo(old);
+	}
+	return runs;
+}
+
+/*
+ * Lock up to n pending runs of this role for a batch (batch.c) without
+ * changing them: to everyone else they stay pending, skipped while locked,
+ * until the batch commits their outcomes; the ones it does not get to are
+ * released untouched at commit.  One index scan for the lot; while limits
+ * may exist, only runs under none of them.  Returns at most n runs: a
+ * power of two of them (zj_claim_lock_slot).
+ */
+List *
+zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
+{
+	static SPIPlanPtr plans[2][ZJ_LOCK_PLANS];
+	Oid			types[3] = {REGROLEOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	int			slot = zj_claim_lock_slot(n);
+	bool		limited = zj_claim_limits_active();
+	SPIPlanPtr *plan = &plans[limited][slot];
+	ZjLimits	l;
+	List	   *runs;
+
+	values[0] = ObjectIdGetDatum(role);
+	zj_query_begin();
+	if (limited)
+	{
+		zj_claim_read_limits(&l);
+		values[1] = l.limited_queues;
+		values[2] = l.limited_names;
+	}
+	zj_query_exec(plan,
+				  *plan ? NULL :
+				  psprintf("SELECT " ZJ_RUN_COLUMNS
+						   " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1%s"
+						   " ORDER BY r.priority, r.run_at, r.id"
+						   " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED",
+						   limited ? " AND r.queue <> ALL ($2)"
+						   " AND coalesce(r.name, '') <> ALL ($3)" : "",
+						   1 << slot),
+				  limited ? 3 : 1, types, values, NULL);
+	runs = zj_claim_locked_runs(cxt);
+	zj_query_end();
+	return runs;
+}
+
+/*
+ * Launcher: set the flag to whether limits exist.  A commit that adds one
+ * bumps limits_changes before it raises the flag, so re-checking the
+ * counter after lowering it catches a commit we raced with.
+ */
+void
+zj_claim_limits_refresh(void)
+{
+	static SPIPlanPtr plan = NULL;
+	uint32		changes = pg_atomic_read_u32(&zj_shared->limits_changes);
+	bool		any;
+	bool		isnull;
+
+	zj_query_begin();
+	zj_query_exec(&plan,
+				  "SELECT EXISTS (SELECT FROM jobs.queues u"
+				  "  WHERE u.paused OR u.max_concurrency IS NOT NULL)"
+				  " OR EXISTS (SELECT FROM jobs.job_limits)",
+				  0, NULL, NULL, NULL);
+	any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	zj_query_end();
+	/* Rows written without our functions (a restore, say) count too. */
+	if (any)
+	{
+		pg_atomic_write_u32(&zj_shared->limits_active, 1);
+		return;
+	}
+	pg_atomic_write_u32(&zj_shared->limits_active, 0);
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&zj_shared->limits_changes) != changes)
+		pg_atomic_write_u32(&zj_shared->limits_active, 1);
+}

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.h
+ *	  The launcher background worker (launcher.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZAPJOBS_LAUNCHER_H
+#define ZAPJOBS_LAUNCHER_H
+
+#include "zapjobs.h"
+
+extern void zj_launcher_register(void);
+extern PGDLLEXPORT void zj_launcher_main(Datum arg);
+
+#endif							/* ZAPJOBS_LAUNCHER_H */
