@@ -2,8 +2,8 @@
  *
  * control.c
  *	  SQL functions that act on runs and workers from outside them:
- *	  jobs.cancel, jobs.retry, jobs._limits_changed and jobs.worker_status
- *	  (the jobs.workers view).
+ *	  jobs.cancel, jobs.retry, jobs._limits_changed, jobs.worker_status
+ *	  (the jobs.workers view) and jobs.pool_status (the jobs.pool view).
  *
  *	  Only members of a run's owner role (superusers included) may cancel
  *	  or retry it.  Cancelling a running run marks its row, and once that
@@ -18,7 +18,9 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -35,6 +37,7 @@ PG_FUNCTION_INFO_V1(zj_cancel);
 PG_FUNCTION_INFO_V1(zj_retry);
 PG_FUNCTION_INFO_V1(zj_limits_changed);
 PG_FUNCTION_INFO_V1(zj_worker_status);
+PG_FUNCTION_INFO_V1(zj_pool_status);
 
 static const char *const zj_slot_state_names[] = {
 	[ZJ_SLOT_FREE] = "free",
@@ -167,4 +170,49 @@ zj_worker_status(PG_FUNCTION_ARGS)
 		zj_control_worker_row(store, desc, &copy, &zj_shared->slots[i]);
 	}
 	return (Datum) 0;
+}
+
+/* A TimestampTz kept in a shared counter, NULL for 0. */
+static void
+zj_control_time(Datum *value, bool *isnull, pg_atomic_uint64 *counter)
+{
+	TimestampTz t = (TimestampTz) pg_atomic_read_u64(counter);
+
+	*value = TimestampTzGetDatum(t);
+	*isnull = t == 0;
+}
+
+/* jobs.pool_status(): the worker slots and what keeps roles waiting. */
+Datum
+zj_pool_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[10];
+	bool		nulls[10] = {false};
+	int			count[ZJ_SLOT_BUSY + 1] = {0};
+	ZjPoolStats *p = &zj_shared->pool;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!zj_shmem_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zapjobs is not loaded at server start"),
+				 errhint("Add zapjobs to shared_preload_libraries and restart the server.")));
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+		count[zj_shared->slots[i].state]++;
+	LWLockRelease(zj_shared->lock);
+	values[0] = Int32GetDatum(zj_shared->nslots);
+	values[1] = Int32GetDatum(zj_shared->nslots - count[ZJ_SLOT_FREE]);
+	values[2] = Int32GetDatum(count[ZJ_SLOT_BUSY]);
+	values[3] = Int32GetDatum(count[ZJ_SLOT_IDLE]);
+	values[4] = Int32GetDatum(count[ZJ_SLOT_STARTING]);
+	values[5] = Int32GetDatum((int32) pg_atomic_read_u32(&p->roles_waiting));
+	zj_control_time(&values[6], &nulls[6], &p->waiting_since);
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&p->start_refusals));
+	zj_control_time(&values[8], &nulls[8], &p->last_refusal_at);
+	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&p->retired_for_others));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

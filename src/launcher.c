@@ -66,7 +66,7 @@ zj_launcher_register(void)
 
 	zj_bgworker_describe(&w, "zj_launcher_main", "zapjobs launcher",
 						 "zapjobs launcher");
-	w.bgw_restart_time = 5;
+	w.bgw_restart_time = 1;
 	RegisterBackgroundWorker(&w);
 }
 

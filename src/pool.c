@@ -40,6 +40,8 @@
 #define ZJ_MIN_SERVICE_MS		1000	/* a worker serves its role at least
 										 * this long before it may be
 										 * retired for another role */
+#define ZJ_MAX_SLOTS_RANK		1024	/* above any worker count (zapjobs.
+										 * max_workers is at most 1024) */
 
 typedef struct ZjRoleHealth
 {
@@ -177,6 +179,26 @@ zj_pool_check_exits(bool *need_reap)
 	}
 }
 
+/*
+ * The server had no background worker slot for a worker (max_worker_
+ * processes, parallel query drawing on the same slots).  Warned once per
+ * shortage, counted always: jobs.pool shows it.
+ */
+static void
+zj_pool_note_refusal(void)
+{
+	pg_atomic_fetch_add_u64(&zj_shared->pool.start_refusals, 1);
+	pg_atomic_write_u64(&zj_shared->pool.last_refusal_at,
+						(uint64) GetCurrentTimestamp());
+	if (!zj_pool_warned_no_slots)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("zapjobs could not start a worker: no free background worker slots"),
+				 errdetail("Idle workers of other roles give their slots to roles waiting for one."),
+				 errhint("Raise max_worker_processes above zapjobs.max_workers plus the other background workers.")));
+	zj_pool_warned_no_slots = true;
+}
+
 static bool
 zj_pool_start(int slotno, Oid role)
 {
@@ -227,13 +249,10 @@ zj_pool_start(int slotno, Oid role)
 		LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 		slot->state = ZJ_SLOT_FREE;
 		LWLockRelease(zj_shared->lock);
-		if (!zj_pool_warned_no_slots)
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("zapjobs could not start a worker: no free background worker slots"),
-					 errhint("Raise max_worker_processes above zapjobs.max_workers plus the other background workers.")));
-		zj_pool_warned_no_slots = true;
+		zj_pool_note_refusal();
 	}
+	else
+		zj_pool_warned_no_slots = false;
 	return ok;
 }
 
@@ -300,6 +319,27 @@ zj_pool_workers_of(Oid role)
 	return n;
 }
 
+/*
+ * Does role need another worker for its pending runs?  Its busy workers
+ * are taken; its idle and starting ones will claim.
+ */
+static bool
+zj_pool_needs_worker(Oid role, int pending)
+{
+	int			i;
+	int			free = 0;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->role == role && !s->retire &&
+			(s->state == ZJ_SLOT_IDLE || s->state == ZJ_SLOT_STARTING))
+			free++;
+	}
+	return free < pending;
+}
+
 static bool
 zj_pool_in(Oid role, Oid *roles, int nroles)
 {
@@ -323,13 +363,30 @@ zj_pool_free_slot(void)
 }
 
 /*
- * Pick a worker to leave so that a role without any gets its slot: one
- * whose role has nothing to do, else one of the role with most workers;
- * among equals the idle one, then the one serving longest.  Roles then
- * take turns when there are more of them than slots.
+ * How much slot s is worth giving up, or -1 if it must not be: an idle
+ * worker of a role with nothing to do first, then a busy one of such a
+ * role (it leaves after its run), then, once it has served its role
+ * ZJ_MIN_SERVICE_MS, a worker of the role with most workers, the idle
+ * one among equals.  Roles then take turns when there are more of them
+ * than slots, and no running job is interrupted.
  */
 static int
-zj_pool_pick_victim(Oid *roles, int nroles)
+zj_pool_victim_rank(ZjWorkerSlot *s, Oid *roles, int nroles, TimestampTz now)
+{
+	bool		idle = s->state == ZJ_SLOT_IDLE;
+
+	if (s->state == ZJ_SLOT_FREE || s->state == ZJ_SLOT_STARTING || s->retire)
+		return -1;
+	if (!zj_pool_in(s->role, roles, nroles))
+		return idle ? 3 * ZJ_MAX_SLOTS_RANK + 1 : 3 * ZJ_MAX_SLOTS_RANK;
+	if (!TimestampDifferenceExceeds(s->started_at, now, ZJ_MIN_SERVICE_MS))
+		return -1;
+	return zj_pool_workers_of(s->role) * 2 + idle;
+}
+
+/* The worker to leave so that a role waiting for a slot gets one, or -1. */
+static int
+zj_pool_pick_victim(Oid *roles, int nroles, bool idle_only)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			best = -1;
@@ -339,15 +396,10 @@ zj_pool_pick_victim(Oid *roles, int nroles)
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
-		int			rank;
+		int			rank = zj_pool_victim_rank(s, roles, nroles, now);
 
-		if (s->state == ZJ_SLOT_FREE || s->state == ZJ_SLOT_STARTING || s->retire)
+		if (rank < 0 || (idle_only && rank != 3 * ZJ_MAX_SLOTS_RANK + 1))
 			continue;
-		if (!zj_pool_in(s->role, roles, nroles))
-			return i;
-		if (!TimestampDifferenceExceeds(s->started_at, now, ZJ_MIN_SERVICE_MS))
-			continue;
-		rank = zj_pool_workers_of(s->role) * 2 + (s->state == ZJ_SLOT_IDLE);
 		if (rank > best_rank ||
 			(rank == best_rank && s->started_at < zj_shared->slots[best].started_at))
 		{
@@ -358,23 +410,53 @@ zj_pool_pick_victim(Oid *roles, int nroles)
 	return best;
 }
 
-static void
-zj_pool_retire_one_for(Oid *roles, int nroles)
+/* Workers asked to leave that will do so at once (none is running a job). */
+static int
+zj_pool_leaving_now(void)
 {
-	int			victim = zj_pool_pick_victim(roles, nroles);
+	int			i;
+	int			n = 0;
 
+	for (i = 0; i < zj_shared->nslots; i++)
+		if (zj_shared->slots[i].retire && zj_shared->slots[i].state == ZJ_SLOT_IDLE)
+			n++;
+	return n;
+}
+
+/*
+ * A role needs a slot the pool cannot give now.  A worker already leaving
+ * at once (*leaving) will free one; else one is asked to leave.
+ * idle_only: only an idle worker of a role with nothing to do may.
+ */
+static void
+zj_pool_make_room(Oid *roles, int nroles, bool idle_only, int *leaving)
+{
+	int			victim;
+
+	if (*leaving > 0)
+	{
+		(*leaving)--;
+		return;
+	}
+	victim = zj_pool_pick_victim(roles, nroles, idle_only);
 	if (victim < 0)
 		return;
 	zj_shared->slots[victim].retire = true;
+	pg_atomic_fetch_add_u64(&zj_shared->pool.retired_for_others, 1);
 	if (zj_shared->slots[victim].proc)
 		SetLatch(&zj_shared->slots[victim].proc->procLatch);
 }
 
-/* Remember since when each role with work has had no worker. */
+/*
+ * Remember since when each role with work has had no worker, and publish
+ * how many do and since when the first of them waits (jobs.pool).
+ */
 static void
 zj_pool_note_waiting(Oid *roles, int nroles)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz first = 0;
+	uint32		waiting = 0;
 	int			i;
 
 	for (i = 0; i < nroles; i++)
@@ -385,7 +467,15 @@ zj_pool_note_waiting(Oid *roles, int nroles)
 			h->waiting_since = 0;
 		else if (h->waiting_since == 0)
 			h->waiting_since = now;
+		if (h->waiting_since != 0)
+		{
+			waiting++;
+			if (first == 0 || h->waiting_since < first)
+				first = h->waiting_since;
+		}
 	}
+	pg_atomic_write_u32(&zj_shared->pool.roles_waiting, waiting);
+	pg_atomic_write_u64(&zj_shared->pool.waiting_since, (uint64) first);
 }
 
 /* Index of the worker-less role waiting longest, not yet handled, or -1. */
@@ -408,8 +498,39 @@ zj_pool_longest_waiting(Oid *roles, int nroles, bool *handled)
 }
 
 /*
+ * Start workers round-robin in free slots, while a role has more pending
+ * runs than idle workers; returns false if the server refused one (it has
+ * no slot left).
+ */
+static bool
+zj_pool_round_robin(Oid *roles, int *wanted, int nroles)
+{
+	bool		started;
+	int			slotno;
+	int			i;
+
+	do
+	{
+		started = false;
+		for (i = 0; i < nroles && (slotno = zj_pool_free_slot()) >= 0; i++)
+		{
+			if (!zj_pool_needs_worker(roles[i], wanted[i]))
+				continue;
+			if (!zj_pool_start(slotno, roles[i]))
+				return false;
+			started = true;
+		}
+	} while (started);
+	return true;
+}
+
+/*
  * Share the pool among the roles with pending runs (pending[i] runs of
- * roles[i], counted up to the pool size).  Runs in a transaction: the role
+ * roles[i], counted up to the pool size).  Every role with work gets a
+ * worker first, longest waiting first; then free slots go round-robin;
+ * when slots run out (zapjobs.max_workers, or the server's background
+ * worker slots), idle workers of roles with nothing to do leave for
+ * roles with runs waiting, at once.  Runs in a transaction: the role
  * checks read the catalogs.
  */
 static void
@@ -419,9 +540,9 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 	int			wanted[ZJ_MAX_TRACKED_ROLES];
 	bool		handled[ZJ_MAX_TRACKED_ROLES] = {false};
 	int			nusable = 0;
+	int			leaving = zj_pool_leaving_now();
 	int			i;
 	int			slotno;
-	bool		started;
 
 	for (i = 0; i < nroles && nusable < ZJ_MAX_TRACKED_ROLES; i++)
 	{
@@ -432,31 +553,19 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 		usable[nusable++] = roles[i];
 	}
 
-	/* Every role with work gets a worker first, longest waiting first... */
 	zj_pool_note_waiting(usable, nusable);
 	while ((i = zj_pool_longest_waiting(usable, nusable, handled)) >= 0)
 	{
 		handled[i] = true;
 		slotno = zj_pool_free_slot();
-		if (slotno >= 0)
-			zj_pool_start(slotno, usable[i]);
-		else
-			zj_pool_retire_one_for(usable, nusable);
+		if (slotno < 0 || !zj_pool_start(slotno, usable[i]))
+			zj_pool_make_room(usable, nusable, false, &leaving);
 	}
-
-	/* ...then free slots go round-robin, no more than a role has runs. */
-	do
-	{
-		started = false;
-		for (i = 0; i < nusable && (slotno = zj_pool_free_slot()) >= 0; i++)
-		{
-			if (zj_pool_workers_of(usable[i]) >= wanted[i])
-				continue;
-			if (!zj_pool_start(slotno, usable[i]))
-				return;
-			started = true;
-		}
-	} while (started);
+	if (zj_pool_round_robin(usable, wanted, nusable) && zj_pool_free_slot() >= 0)
+		return;
+	for (i = 0; i < nusable; i++)
+		if (zj_pool_needs_worker(usable[i], wanted[i]))
+			zj_pool_make_room(usable, nusable, true, &leaving);
 }
 
 /*

@@ -72,6 +72,11 @@ zj_shmem_init_fresh(ZjShared *shared)
 	pg_atomic_init_u32(&shared->limits_changes, 0);
 	pg_atomic_init_u64(&shared->batch_min_id, 0);
 	pg_atomic_init_u64(&shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	pg_atomic_init_u32(&shared->pool.roles_waiting, 0);
+	pg_atomic_init_u64(&shared->pool.waiting_since, 0);
+	pg_atomic_init_u64(&shared->pool.start_refusals, 0);
+	pg_atomic_init_u64(&shared->pool.last_refusal_at, 0);
+	pg_atomic_init_u64(&shared->pool.retired_for_others, 0);
 	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));

@@ -91,6 +91,19 @@ typedef struct ZjRingEvent
 #define ZJ_NEXT_DUE_UNKNOWN PG_INT64_MIN
 #define ZJ_NEXT_DUE_NONE PG_INT64_MAX
 
+/* The pool as the launcher last saw it, for jobs.pool. */
+typedef struct ZjPoolStats
+{
+	pg_atomic_uint32 roles_waiting; /* roles with pending runs and no worker */
+	pg_atomic_uint64 waiting_since; /* TimestampTz: since when the first of
+									 * them has waited, or 0 */
+	pg_atomic_uint64 start_refusals;	/* worker starts the server refused
+										 * (no background worker slot) */
+	pg_atomic_uint64 last_refusal_at;	/* TimestampTz of the last, or 0 */
+	pg_atomic_uint64 retired_for_others;	/* workers retired to give their
+											 * slot to another role */
+} ZjPoolStats;
+
 typedef struct ZjShared
 {
 	LWLock	   *lock;			/* protects slots[] */
@@ -113,6 +126,8 @@ typedef struct ZjShared
 									 * a batch: a crash interrupted them */
 	pg_atomic_uint64 next_due;	/* (int64) when the launcher promotes next:
 								 * ZJ_NEXT_DUE_UNKNOWN or _NONE */
+
+	ZjPoolStats pool;			/* written by the launcher only */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()

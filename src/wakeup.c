@@ -130,7 +130,7 @@ static void
 zj_wakeup_role(Oid owner, int64 runs, bool all)
 {
 	bool		has_worker = false;
-	bool		has_free_slot = false;
+	bool		has_room = false;	/* a free slot, or another role's idle worker */
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
@@ -138,8 +138,9 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
-		if (s->state == ZJ_SLOT_FREE)
-			has_free_slot = true;
+		if (s->state == ZJ_SLOT_FREE ||
+			(s->state == ZJ_SLOT_IDLE && s->role != owner && !all))
+			has_room = true;
 		if (s->state == ZJ_SLOT_FREE || s->retire || (!all && s->role != owner))
 			continue;
 		has_worker = true;
@@ -151,8 +152,29 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 	}
 	LWLockRelease(zj_shared->lock);
 
-	/* The launcher adds workers: for a new role, or runs beyond the idle. */
-	if (!has_worker || all || (runs > 0 && has_free_slot))
+	/*
+	 * The launcher adds workers: for a new role, or runs beyond the idle,
+	 * in a free slot or one another role's idle worker gives up.
+	 */
+	if (!has_worker || all || (runs > 0 && has_room))
+		zj_wakeup_maintenance();
+}
+
+/*
+ * This worker found nothing more to do.  If the pool is full, a role may
+ * be waiting for its slot: the launcher looks (see pool.c).
+ */
+void
+zj_wakeup_worker_idle(void)
+{
+	bool		full = true;
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots && full; i++)
+		full = zj_shared->slots[i].state != ZJ_SLOT_FREE;
+	LWLockRelease(zj_shared->lock);
+	if (full || pg_atomic_read_u32(&zj_shared->pool.roles_waiting) > 0)
 		zj_wakeup_maintenance();
 }
 

@@ -20,6 +20,7 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -242,6 +243,31 @@ zj_worker_reset_session(void)
 }
 
 /*
+ * In a PG_CATCH around a claim.  DROP EXTENSION took our tables away: leave
+ * quietly, as a retired worker does (the launcher retires us too, a little
+ * later).  Any other error is raised again.
+ */
+static void
+zj_worker_leave_if_dropped(void)
+{
+	ErrorData  *edata;
+	bool		dropped;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(zj_runctx_cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	zj_query_xact_begin();
+	dropped = get_extension_oid(ZJ_EXTENSION_NAME, true) != zj_worker_args.extension;
+	CommitTransactionCommand();
+	RESUME_INTERRUPTS();
+	if (dropped)
+		proc_exit(0);
+	ReThrowError(edata);
+}
+
+/*
  * Claim the next run in a short transaction; returns NULL if none.  The
  * enqueuer's search_path is set here, at session level, so that it holds
  * for the whole job even if a procedure rolls back.
@@ -259,18 +285,26 @@ zj_worker_claim(bool *role_gone, int64 only_id)
 	/* A concurrency limit reached under our feet: a new transaction. */
 	for (tries = 0; result == ZJ_CLAIM_AGAIN && tries < 8; tries++)
 	{
-		zj_query_xact_begin();
-		*role_gone = !zj_worker_role_still_valid();
-		result = *role_gone ? ZJ_CLAIM_NONE :
-			zj_claim_next(zj_worker_args.role, only_id, zj_runctx_cxt, &run);
-		if (result == ZJ_CLAIMED)
+		PG_TRY();
 		{
-			zj_worker_claimed_attempt = run->attempt;
-			zj_runctx_set_claimed(run->id);
-			zj_runctx_set_state(ZJ_SLOT_BUSY, run->id, 0);
-			zj_attempt_apply_search_path(run);
+			zj_query_xact_begin();
+			*role_gone = !zj_worker_role_still_valid();
+			result = *role_gone ? ZJ_CLAIM_NONE :
+				zj_claim_next(zj_worker_args.role, only_id, zj_runctx_cxt, &run);
+			if (result == ZJ_CLAIMED)
+			{
+				zj_worker_claimed_attempt = run->attempt;
+				zj_runctx_set_claimed(run->id);
+				zj_runctx_set_state(ZJ_SLOT_BUSY, run->id, 0);
+				zj_attempt_apply_search_path(run);
+			}
+			CommitTransactionCommand();
 		}
-		CommitTransactionCommand();
+		PG_CATCH();
+		{
+			zj_worker_leave_if_dropped();
+		}
+		PG_END_TRY();
 	}
 	return result == ZJ_CLAIMED ? run : NULL;
 }
@@ -339,6 +373,7 @@ static void
 zj_worker_loop(void)
 {
 	TimestampTz idle_since = GetCurrentTimestamp();
+	bool		served = false;
 
 	for (;;)
 	{
@@ -365,8 +400,13 @@ zj_worker_loop(void)
 		{
 			zj_worker_serve(run);
 			idle_since = GetCurrentTimestamp();
+			served = true;
 			continue;
 		}
+		/* Out of work: another role may be waiting for our slot. */
+		if (served)
+			zj_wakeup_worker_idle();
+		served = false;
 		sleep_ms = zj_worker_idle_sleep(idle_since);
 		if (sleep_ms == 0)
 			return;				/* idle too long: give the connection back */

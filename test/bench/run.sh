@@ -19,6 +19,8 @@
 #   6 deep queue       claim rate with 1,000,000 pending runs
 #   7 progress cost    jobs.progress() per call (when it exists)
 #   8 event latency    state change -> LISTEN job_update receipt
+#   9 slot hand-over   a new role's enqueue -> its first start, when every
+#                      worker slot holds another role's idle worker
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -67,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^[1-8](,[1-8])*$ ]] || zj_die "--only takes section numbers 1-8, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^[1-9](,[1-9])*$ ]] || zj_die "--only takes section numbers 1-9, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -574,6 +576,31 @@ if wanted 8; then
         record "event latency p50" ms "$p50"
         record "event latency p99" ms "$p99"
         record "event latency max" ms "$max"
+    done
+    reset_runs
+fi
+
+# --- 9. Slot hand-over ----------------------------------------------------------------------------------------
+if wanted 9; then
+    HANDOVER_ROLES=20
+    heading "9. Slot hand-over: $HANDOVER_ROLES new roles in turn, one run each, every slot held by another role's idle worker"
+    note "4 slots, all idle workers of other roles; latency = started_at - created_at of the run"
+    note "(the idle worker leaves, the launcher starts one for the new role, it connects and claims)"
+    set_workers 4
+    q "DO \$\$ BEGIN FOR i IN 1..$HANDOVER_ROLES LOOP
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_r' || i) THEN
+           EXECUTE format('CREATE ROLE %I LOGIN', 'bench_r' || i);
+         END IF; END LOOP; END \$\$" >/dev/null
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        for ((k = 1; k <= HANDOVER_ROLES; k++)); do
+            q "SET ROLE bench_r$k; SELECT jobs.enqueue('SELECT 1')" >/dev/null
+            wait_final "slot hand-over" || true
+        done
+        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row "(SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs.runs) s")"
+        [[ $n -eq $HANDOVER_ROLES ]] || note "WARNING: $n of $HANDOVER_ROLES runs found"
+        record "slot hand-over to a new role p50" ms "$p50"
+        record "slot hand-over to a new role max" ms "$max"
     done
     reset_runs
 fi
