@@ -39,7 +39,7 @@ OBJS = \
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
-REGRESS = api execution security reliability progress shell schedule
+REGRESS = api execution security reliability progress shell schedule definitions
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1

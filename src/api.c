@@ -142,6 +142,24 @@ zj_api_interval_usecs(Interval *iv)
 		((double) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY;
 }
 
+/*
+ * The interval as checked: months are counted as 30 days here, as SQL's
+ * extract(epoch) does not (12 months are 365.25 days there), and the
+ * workers read it through extract: one with months is stored as the
+ * microseconds that were checked.
+ */
+static Interval *
+zj_api_as_checked(Interval *iv, double usecs)
+{
+	Interval   *result;
+
+	if (iv->month == 0)
+		return iv;
+	result = palloc0(sizeof(Interval));
+	result->time = (int64) usecs;
+	return result;
+}
+
 static Interval *
 zj_api_timeout_arg(FunctionCallInfo fcinfo, int argno)
 {
@@ -164,7 +182,7 @@ zj_api_timeout_arg(FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must be at most 24 days")));
-	return timeout;
+	return zj_api_as_checked(timeout, usecs);
 }
 
 /* An interval argument of at least 0 (NULL: dflt_ms) for retries. */
@@ -189,7 +207,7 @@ zj_api_delay_arg(FunctionCallInfo fcinfo, int argno, const char *what,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be at most 100 years", what)));
-	return iv;
+	return zj_api_as_checked(iv, zj_api_interval_usecs(iv));
 }
 
 static double

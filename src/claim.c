@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 
 #include "claim.h"
 #include "query.h"
@@ -94,6 +95,30 @@ zj_claim_array_has(Datum array, const char *value)
 		if (strcmp(TextDatumGetCString(elems[i]), value) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * The queues (paused or at their limit) and job names (at their limit)
+ * whose runs no worker may claim now, as text[] in the caller's memory:
+ * empty without limits.
+ */
+void
+zj_claim_blocked(Datum *queues, Datum *names)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ZjLimits	l;
+
+	if (!zj_claim_limits_active())
+	{
+		*queues = *names = PointerGetDatum(construct_empty_array(TEXTOID));
+		return;
+	}
+	zj_query_begin();
+	zj_claim_read_limits(&l);
+	MemoryContextSwitchTo(caller);
+	*queues = datumCopy(l.blocked_queues, false, -1);
+	*names = datumCopy(l.blocked_names, false, -1);
+	zj_query_end();
 }
 
 /*

@@ -6,7 +6,7 @@
  *	  (the jobs.workers view) and jobs.pool_status (the jobs.pool view).
  *
  *	  Only members of a run's owner role (superusers included) may cancel
- *	  or retry it.  Cancelling a running run marks its row, and once that
+ *	  or retry it; to others it does not exist.  Cancelling a running run marks its row, and once that
  *	  commits interrupts its worker (SIGINT, as pg_cancel_backend would);
  *	  the worker records the attempt as cancelled because the row says so,
  *	  whatever error the interruption surfaced as.  A job that swallows the
@@ -46,9 +46,13 @@ static const char *const zj_slot_state_names[] = {
 	[ZJ_SLOT_BUSY] = "running",
 };
 
-/* The run must exist and the caller be a member of its owner role. */
+/*
+ * The run must exist and the caller be a member of its owner role.  A run
+ * of another role is answered as a free id is, as jobs.wait() does: the
+ * answer must not tell which ids exist.
+ */
 static void
-zj_control_check_access(int64 id, const char *action)
+zj_control_check_access(int64 id)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
@@ -60,16 +64,11 @@ zj_control_check_access(int64 id, const char *action)
 					  1, types, values, NULL) == 1)
 		owner = zj_query_oid(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	zj_query_end();
-	if (!OidIsValid(owner))
+	if (!OidIsValid(owner) || !is_member_of_role(GetUserId(), owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("run " INT64_FORMAT " does not exist", id)));
-	if (!is_member_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s run " INT64_FORMAT, action, id),
-				 errdetail("Only members of the role that owns a run may %s it.",
-						   action)));
+				 errmsg("run " INT64_FORMAT " does not exist", id),
+				 errhint("Runs of roles you are not a member of are not visible.")));
 }
 
 /*
@@ -83,7 +82,7 @@ zj_cancel(PG_FUNCTION_ARGS)
 
 	zj_runctx_check_sees_runs("jobs.cancel()");
 	PreventCommandIfReadOnly("jobs.cancel()");
-	zj_control_check_access(id, "cancel");
+	zj_control_check_access(id);
 	PG_RETURN_BOOL(zj_runstate_cancel(id));
 }
 
@@ -98,7 +97,7 @@ zj_retry(PG_FUNCTION_ARGS)
 
 	zj_runctx_check_sees_runs("jobs.retry()");
 	PreventCommandIfReadOnly("jobs.retry()");
-	zj_control_check_access(id, "retry");
+	zj_control_check_access(id);
 	PG_RETURN_BOOL(zj_runstate_retry(id));
 }
 
@@ -187,8 +186,9 @@ Datum
 zj_pool_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[10];
-	bool		nulls[10] = {false};
+	Datum		values[11];
+	bool		nulls[11] = {false};
+	PGPROC	   *launcher;
 	int			count[ZJ_SLOT_BUSY + 1] = {0};
 	ZjPoolStats *p = &zj_shared->pool;
 	int			i;
@@ -214,5 +214,8 @@ zj_pool_status(PG_FUNCTION_ARGS)
 	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&p->start_refusals));
 	zj_control_time(&values[8], &nulls[8], &p->last_refusal_at);
 	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&p->retired_for_others));
+	launcher = zj_shared->launcher;
+	values[10] = Int32GetDatum(launcher != NULL ? launcher->pid : 0);
+	nulls[10] = launcher == NULL;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
@@ -246,6 +247,22 @@ zj_cron_interval_from_text(const char *text)
 	return iv;
 }
 
+/*
+ * An interval in microseconds (months of 30 days), in the arithmetic it is
+ * used in: false if that overflows, whatever the sign of its parts.
+ */
+static bool
+zj_cron_interval_usecs(const Interval *iv, int64 *us)
+{
+	int64		days;
+	int64		day_us;
+
+	return !pg_mul_s64_overflow((int64) iv->month, DAYS_PER_MONTH, &days) &&
+		!pg_add_s64_overflow(days, iv->day, &days) &&
+		!pg_mul_s64_overflow(days, USECS_PER_DAY, &day_us) &&
+		!pg_add_s64_overflow(day_us, iv->time, us);
+}
+
 /* 'every 30 seconds' or an interval literal: true if text is one. */
 static bool
 zj_cron_parse_interval(const char *text, ZjSchedule *s)
@@ -266,11 +283,11 @@ zj_cron_parse_interval(const char *text, ZjSchedule *s)
 			return false;
 		zj_cron_error(text, lit - text, "expected an interval such as '30 seconds'");
 	}
-	/* In double first: a huge month count must not wrap around. */
-	if ((double) iv->time + ((double) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY >
-		100.0 * 365 * USECS_PER_DAY)
+	/* Out of range both ways: a huge negative count overflows too. */
+	if (!zj_cron_interval_usecs(iv, &s->interval_us))
+		s->interval_us = iv->month < 0 || iv->day < 0 || iv->time < 0 ? 0 : PG_INT64_MAX;
+	if (s->interval_us > (int64) 100 * 365 * USECS_PER_DAY)
 		zj_cron_error(text, lit - text, "an interval schedule must be at most 100 years");
-	s->interval_us = iv->time + ((int64) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY;
 	if (s->interval_us < USECS_PER_SEC)
 		zj_cron_error(text, lit - text, "an interval schedule must be at least 1 second");
 	s->is_interval = true;

@@ -364,6 +364,11 @@ zj_joblog_publish(ZjLogLine *lines, int n, int64 *ids)
 		payloads[i] = pstrdup(buf.data);
 	}
 	zj_publisher_notify(payloads, n);
+	/* The commit left us in TopMemoryContext: give it all back. */
+	for (i = 0; i < n; i++)
+		if (payloads[i] != NULL)
+			pfree(payloads[i]);
+	pfree(payloads);
 	pfree(buf.data);
 }
 

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "bgworker.h"
+#include "claim.h"
 #include "events.h"
 #include "pool.h"
 #include "progress.h"
@@ -329,6 +330,10 @@ zj_pool_needs_worker(Oid role, int pending)
 	int			i;
 	int			free = 0;
 
+	/* Its last worker failed to start: not again before the backoff. */
+	if (GetCurrentTimestamp() < zj_pool_health_of(role)->retry_after)
+		return false;
+
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
@@ -410,41 +415,77 @@ zj_pool_pick_victim(Oid *roles, int nroles, bool idle_only)
 	return best;
 }
 
-/* Workers asked to leave that will do so at once (none is running a job). */
-static int
-zj_pool_leaving_now(void)
+/*
+ * Slots that will be free without asking anyone again: soon (a worker that
+ * left and is not reaped yet, or an idle one asked to leave) and later (a
+ * busy one asked to leave after its run).  Each waiting role takes one
+ * before another worker is asked, so no round retires twice for a role.
+ */
+typedef struct ZjPoolCredit
+{
+	int			soon;
+	int			later;
+} ZjPoolCredit;
+
+static void
+zj_pool_count_leaving(ZjPoolCredit *c)
 {
 	int			i;
-	int			n = 0;
 
+	c->soon = c->later = 0;
 	for (i = 0; i < zj_shared->nslots; i++)
-		if (zj_shared->slots[i].retire && zj_shared->slots[i].state == ZJ_SLOT_IDLE)
-			n++;
-	return n;
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->state == ZJ_SLOT_FREE && zj_pool_handles[i] != NULL)
+			c->soon++;
+		else if (s->retire && s->state == ZJ_SLOT_BUSY)
+			c->later++;
+		else if (s->retire && s->state != ZJ_SLOT_FREE)
+			c->soon++;
+	}
 }
 
-/*
- * A role needs a slot the pool cannot give now.  A worker already leaving
- * at once (*leaving) will free one; else one is asked to leave.
- * idle_only: only an idle worker of a role with nothing to do may.
- */
 static void
-zj_pool_make_room(Oid *roles, int nroles, bool idle_only, int *leaving)
+zj_pool_retire(int victim)
 {
-	int			victim;
-
-	if (*leaving > 0)
-	{
-		(*leaving)--;
-		return;
-	}
-	victim = zj_pool_pick_victim(roles, nroles, idle_only);
-	if (victim < 0)
-		return;
 	zj_shared->slots[victim].retire = true;
 	pg_atomic_fetch_add_u64(&zj_shared->pool.retired_for_others, 1);
 	if (zj_shared->slots[victim].proc)
 		SetLatch(&zj_shared->slots[victim].proc->procLatch);
+}
+
+/*
+ * A role needs a slot the pool cannot give now: a slot soon free serves
+ * it, else an idle worker of a role with nothing to do leaves at once;
+ * unless idle_only, then a slot free later, else a busy worker is asked to
+ * leave after its run (zj_pool_victim_rank).
+ */
+static void
+zj_pool_make_room(Oid *roles, int nroles, bool idle_only, ZjPoolCredit *c)
+{
+	int			victim;
+
+	if (c->soon > 0)
+	{
+		c->soon--;
+		return;
+	}
+	victim = zj_pool_pick_victim(roles, nroles, true);
+	if (victim >= 0 || idle_only)
+	{
+		if (victim >= 0)
+			zj_pool_retire(victim);
+		return;
+	}
+	if (c->later > 0)
+	{
+		c->later--;
+		return;
+	}
+	victim = zj_pool_pick_victim(roles, nroles, false);
+	if (victim >= 0)
+		zj_pool_retire(victim);
 }
 
 /*
@@ -540,7 +581,7 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 	int			wanted[ZJ_MAX_TRACKED_ROLES];
 	bool		handled[ZJ_MAX_TRACKED_ROLES] = {false};
 	int			nusable = 0;
-	int			leaving = zj_pool_leaving_now();
+	ZjPoolCredit credit;
 	int			i;
 	int			slotno;
 
@@ -553,35 +594,38 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 		usable[nusable++] = roles[i];
 	}
 
+	zj_pool_count_leaving(&credit);
 	zj_pool_note_waiting(usable, nusable);
 	while ((i = zj_pool_longest_waiting(usable, nusable, handled)) >= 0)
 	{
 		handled[i] = true;
 		slotno = zj_pool_free_slot();
 		if (slotno < 0 || !zj_pool_start(slotno, usable[i]))
-			zj_pool_make_room(usable, nusable, false, &leaving);
+			zj_pool_make_room(usable, nusable, false, &credit);
 	}
 	if (zj_pool_round_robin(usable, wanted, nusable) && zj_pool_free_slot() >= 0)
 		return;
 	for (i = 0; i < nusable; i++)
-		if (zj_pool_needs_worker(usable[i], wanted[i]))
-			zj_pool_make_room(usable, nusable, true, &leaving);
+		if (!handled[i] && zj_pool_needs_worker(usable[i], wanted[i]))
+			zj_pool_make_room(usable, nusable, true, &credit);
 }
 
 /*
  * Roles that own pending runs (a loose index scan over the claim index),
- * with how many each has outside paused queues, counted up to cap.
+ * with how many each has that a worker may claim now (outside paused
+ * queues and queues and names at their limit), counted up to cap.
  */
 static int
 zj_pool_demand(Oid *roles, int *pending, int max, int cap)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
+	Oid			types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
 	int			n;
 	int			i;
 
 	values[0] = Int32GetDatum(cap);
+	zj_claim_blocked(&values[1], &values[2]);
 	zj_query_begin();
 	n = zj_query_exec(&plan,
 					  "WITH RECURSIVE o(owner) AS ("
@@ -593,11 +637,11 @@ zj_pool_demand(Oid *roles, int *pending, int max, int cap)
 					  "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
 					  " SELECT * FROM (SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
 					  "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
-					  "   AND r.owner = o.owner AND r.queue <> ALL (ARRAY("
-					  "    SELECT u.name FROM jobs.queues u WHERE u.paused))"
+					  "   AND r.owner = o.owner AND r.queue <> ALL ($2)"
+					  "   AND coalesce(r.name, '') <> ALL ($3)"
 					  "   LIMIT $1) c) AS n"
 					  " FROM o WHERE o.owner IS NOT NULL) d WHERE d.n > 0",
-					  1, types, values, NULL);
+					  3, types, values, NULL);
 	n = Min(n, max);
 	for (i = 0; i < n; i++)
 	{

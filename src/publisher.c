@@ -237,7 +237,7 @@ zj_publisher_run(void)
 	MemoryContext cxt = CurrentMemoryContext;
 	ZjRunEvent *backlog;
 	int			n;
-	int			sent = 0;
+	volatile int sent = 0;		/* read after an error: batches sent stay sent */
 
 	zj_events_drain_all();
 	backlog = zj_events_backlog(&n);

@@ -135,6 +135,7 @@ zj_schedule_copy_due(HeapTuple tup, TupleDesc desc, TimestampTz now, ZjDue *d)
 	bool		isnull;
 	Datum		v;
 	Interval   *iv;
+	double		usecs;
 
 	memset(d, 0, sizeof(*d));
 	d->name = zj_query_text(tup, desc, 1);
@@ -153,9 +154,11 @@ zj_schedule_copy_due(HeapTuple tup, TupleDesc desc, TimestampTz now, ZjDue *d)
 	v = SPI_getbinval(tup, desc, 8, &isnull);
 	iv = isnull ? NULL : DatumGetIntervalP(v);
 	d->timeout.time = (int64) zj_default_timeout_s * USECS_PER_SEC;
-	if (iv != NULL && iv->month == 0 && iv->day == 0 && iv->time > 0 &&
-		iv->time <= (int64) PG_INT32_MAX * 1000)
-		d->timeout = *iv;
+	/* As jobs.define compares it: months of 30 days; checked in double. */
+	usecs = iv == NULL ? 0 : (double) iv->time +
+		((double) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY;
+	if (usecs > 0 && usecs <= (double) PG_INT32_MAX * 1000)
+		d->timeout.time = (int64) usecs;
 	d->run.timeout = &d->timeout;
 	d->run.run_at = now;
 	d->retry_base.time = (int64) zj_retry_base_ms * 1000;

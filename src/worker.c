@@ -254,6 +254,8 @@ zj_worker_leave_if_dropped(void)
 	bool		dropped;
 
 	HOLD_INTERRUPTS();
+	/* Between jobs cancel is held once (see zj_worker_main). */
+	QueryCancelHoldoffCount = 1;
 	MemoryContextSwitchTo(zj_runctx_cxt);
 	edata = CopyErrorData();
 	FlushErrorState();

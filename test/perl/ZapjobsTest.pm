@@ -165,7 +165,7 @@ sub zj_wait_status
 #
 # zj_listen(NODE): a session listening on job_update, as a hash ref with
 # {events} (decoded payloads, in arrival order, each with _bytes, its
-# size, and _received, the time it was read), {bad} (payloads that are not
+# size, _received, the time it was read, and _pid, the sender), {bad} (payloads that are not
 # strict UTF-8 JSON objects with a "type") and {raw} (every payload).  A
 # listener lives for one test section: a background psql session has a
 # fixed time budget.
@@ -189,13 +189,13 @@ sub zj_listen_drain
 	for my $line (split /\n/, $out)
 	{
 		if ($line !~
-			/^Asynchronous notification "job_update" with payload "(.*)" received from server process with PID \d+\.$/
+			/^Asynchronous notification "job_update" with payload "(.*)" received from server process with PID (\d+)\.$/
 		  )
 		{
 			push @rest, $line;
 			next;
 		}
-		my $raw = $1;
+		my ($raw, $pid) = ($1, $2);
 		push @{ $l->{raw} }, $raw;
 		my $chars = eval {
 			Encode::decode('UTF-8', $raw, Encode::FB_CROAK | Encode::LEAVE_SRC);
@@ -207,6 +207,7 @@ sub zj_listen_drain
 			next;
 		}
 		$ev->{_bytes} = length $raw;
+		$ev->{_pid} = $pid;
 		$ev->{_received} = time();
 		push @{ $l->{events} }, $ev;
 	}

@@ -298,7 +298,8 @@ $node->safe_psql(
 
 my ($rc, $out, $err) = psql_as('bob', "SELECT jobs.retry($later)");
 isnt($rc, 0, 'jobs.retry() by a role that is not a member of the owner fails');
-like($err, qr/ERROR:  42501:/, '... with 42501') or diag($err);
+like($err, qr/ERROR:  42704:  ?run \d+ does not exist/,
+	'... as for an unknown run: which ids exist stays hidden') or diag($err);
 is(zj_run($node, $later, 'status')->{status}, 'failed', '... the run stays failed');
 
 is( $node->safe_psql(

@@ -263,14 +263,15 @@ like($err, qr/ERROR:.*does not exist/, '... saying it does not exist') or diag($
 my $victim = enqueue('alice', 'SELECT 1', run_at => "now() + interval '1 hour'");
 ($rc, $out, $err) = psql_as('bob', "SELECT jobs.cancel($victim)");
 isnt($rc, 0, 'jobs.cancel() by a role that is not a member of the owner fails');
-like($err, qr/ERROR:  42501:/, '... with 42501') or diag($err);
+like($err, qr/ERROR:  42704:  ?run \d+ does not exist/,
+	'... as for an unknown run: which ids exist stays hidden') or diag($err);
 is(zj_run($node, $victim, 'status')->{status}, 'scheduled', '... the run is unaffected');
 
 my $busy = enqueue('alice', $sleep_job);
 ok(defined wait_running($busy), 'a pg_sleep(60) run is running');
 ($rc, $out, $err) = psql_as('bob', "SELECT jobs.cancel($busy)");
 isnt($rc, 0, 'jobs.cancel() of it by the other role fails');
-like($err, qr/ERROR:  42501:/, '... with 42501') or diag($err);
+like($err, qr/ERROR:  42704:  ?run \d+ does not exist/, '... as for an unknown run') or diag($err);
 is(zj_run($node, $busy, 'status')->{status}, 'running', '... it goes on running');
 
 is(val_as('carol', "SELECT jobs.cancel($victim)"), 't',
