@@ -24,6 +24,7 @@ OBJS = \
 	src/claim.o \
 	src/publisher.o \
 	src/reaper.o \
+	src/retention.o \
 	src/progress.o \
 	src/joblog.o \
 	src/attempt.o \

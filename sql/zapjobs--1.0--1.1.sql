@@ -284,3 +284,181 @@ REVOKE ALL ON FUNCTION jobs._check_name(text, text), jobs._check_limit(integer),
     jobs._sync_definition_limit(text), jobs._schedules_changed(),
     jobs._check_schedule_owner(regrole), jobs._definition_check(),
     jobs._definition_changed() FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Retention: finished runs (with their logs and attempts) are removed after
+-- zapjobs.keep_completed (completed and cancelled runs) or
+-- zapjobs.keep_failed, unless their job definition or queue says otherwise
+-- (0 keeps forever); their counts and durations stay, per hour, in
+-- jobs.run_stats, so jobs.stats outlives them.
+-- ---------------------------------------------------------------------------
+ALTER TABLE jobs.queues ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
+ALTER TABLE jobs.definitions ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
+
+CREATE TABLE jobs.run_stats (
+    hour           timestamptz NOT NULL,
+    owner          regrole NOT NULL,
+    name           text NOT NULL,        -- '' for runs without a name
+    queue          text NOT NULL,
+    completed      bigint NOT NULL DEFAULT 0,
+    failed         bigint NOT NULL DEFAULT 0,
+    cancelled      bigint NOT NULL DEFAULT 0,
+    total_duration interval NOT NULL DEFAULT '0',  -- of the completed runs
+    PRIMARY KEY (hour, owner, name, queue)
+);
+COMMENT ON TABLE jobs.run_stats IS
+    'Finished runs removed by retention, counted per hour, owner, job name and queue';
+ALTER TABLE jobs.run_stats ENABLE ROW LEVEL SECURITY;
+CREATE POLICY run_stats_visible_to_owner ON jobs.run_stats FOR SELECT
+    USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER'));
+REVOKE ALL ON jobs.run_stats FROM PUBLIC;
+GRANT SELECT ON jobs.run_stats TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('jobs.run_stats', '');
+
+-- Finished runs by when they finished: retention reads the oldest first.
+CREATE INDEX runs_finished_idx ON jobs.runs (finished_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+
+-- Remove up to max_runs finished runs that are due to go, oldest first, and
+-- count them in jobs.run_stats.  keep_completed and keep_failed are the
+-- defaults (NULL or 0: forever); with overrides, a job definition's and
+-- then a queue's own settings come first.  The index scan stops at the
+-- shortest retention of all.  Locked runs are skipped: a purge never
+-- waits for a user, nor a user for it.
+CREATE FUNCTION jobs._expire(at timestamptz, keep_completed interval, keep_failed interval,
+                             overrides boolean, only_status text, max_runs integer)
+RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH shortest AS (
+        SELECT min(x.k) AS k FROM (
+            SELECT $2 AS k UNION ALL SELECT $3
+            UNION ALL SELECT q.keep_completed FROM jobs.queues q WHERE $4
+            UNION ALL SELECT q.keep_failed FROM jobs.queues q WHERE $4
+            UNION ALL SELECT d.keep_completed FROM jobs.definitions d WHERE $4
+            UNION ALL SELECT d.keep_failed FROM jobs.definitions d WHERE $4) x
+         WHERE x.k > interval '0'),
+    doomed AS (
+        SELECT r.id FROM jobs.runs r
+          LEFT JOIN jobs.queues q ON $4 AND q.name = r.queue
+          LEFT JOIN jobs.definitions d ON $4 AND d.name = r.name,
+          LATERAL (SELECT CASE WHEN r.status = 'failed'
+                               THEN coalesce(d.keep_failed, q.keep_failed, $3)
+                               ELSE coalesce(d.keep_completed, q.keep_completed, $2) END AS keep) k
+         WHERE r.status IN ('completed', 'failed', 'cancelled')
+           AND r.finished_at < $1 - (SELECT s.k FROM shortest s)
+           AND ($5 IS NULL OR r.status = $5)
+           AND k.keep > interval '0' AND r.finished_at < $1 - k.keep
+         ORDER BY r.finished_at LIMIT $6
+         FOR UPDATE OF r SKIP LOCKED),
+    gone AS (
+        DELETE FROM jobs.runs r USING doomed WHERE r.id = doomed.id
+        RETURNING r.finished_at, r.owner, r.name, r.queue, r.status, r.duration),
+    counted AS (
+        INSERT INTO jobs.run_stats AS s (hour, owner, name, queue, completed, failed,
+                                         cancelled, total_duration)
+        SELECT date_trunc('hour', g.finished_at), g.owner, coalesce(g.name, ''), g.queue,
+               count(*) FILTER (WHERE g.status = 'completed'),
+               count(*) FILTER (WHERE g.status = 'failed'),
+               count(*) FILTER (WHERE g.status = 'cancelled'),
+               coalesce(sum(g.duration) FILTER (WHERE g.status = 'completed'), interval '0')
+          FROM gone g GROUP BY 1, 2, 3, 4
+        ON CONFLICT (hour, owner, name, queue) DO UPDATE
+           SET completed = s.completed + excluded.completed,
+               failed = s.failed + excluded.failed,
+               cancelled = s.cancelled + excluded.cancelled,
+               total_duration = s.total_duration + excluded.total_duration
+        RETURNING 1)
+    SELECT count(*)::integer FROM gone;
+$$;
+REVOKE ALL ON FUNCTION jobs._expire(timestamptz, interval, interval, boolean, text, integer)
+    FROM PUBLIC;
+
+-- Remove finished runs (with logs and attempts) that finished more than
+-- older_than ago, of one status or all; returns how many.  For the DBA:
+-- retention does this on its own.  In batches, each its own transaction's
+-- worth of work, so no lock is held long.
+CREATE FUNCTION jobs.purge(older_than interval, status text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    total bigint := 0;
+    n integer;
+BEGIN
+    IF older_than IS NULL OR older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must be an interval of at least 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF status IS NOT NULL AND status NOT IN ('completed', 'failed', 'cancelled') THEN
+        RAISE EXCEPTION 'status must be completed, failed or cancelled, not "%"', status
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Only finished runs are purged; pass NULL for all of them.';
+    END IF;
+    LOOP
+        n := jobs._expire(now(), greatest(older_than, interval '1 microsecond'),
+                          greatest(older_than, interval '1 microsecond'), false, status, 10000);
+        total := total + n;
+        EXIT WHEN n < 10000;
+    END LOOP;
+    RETURN total;
+END $$;
+REVOKE ALL ON FUNCTION jobs.purge(interval, text) FROM PUBLIC;
+COMMENT ON FUNCTION jobs.purge IS
+    'Remove finished runs older than older_than (with their logs and attempts), counting them in jobs.run_stats';
+
+-- Retention per queue, for the DBA (as the queue's other settings).
+CREATE FUNCTION jobs.set_queue_retention(queue text, keep_completed interval,
+                                         keep_failed interval) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    IF keep_completed < interval '0' OR keep_failed < interval '0' THEN
+        RAISE EXCEPTION 'retention must not be negative' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass 0 to keep forever, NULL for zapjobs.keep_completed and zapjobs.keep_failed.';
+    END IF;
+    INSERT INTO jobs.queues AS q (name, keep_completed, keep_failed)
+        VALUES (queue, keep_completed, keep_failed)
+        ON CONFLICT (name) DO UPDATE
+        SET keep_completed = excluded.keep_completed, keep_failed = excluded.keep_failed,
+            updated_at = now();
+END $$;
+REVOKE ALL ON FUNCTION jobs.set_queue_retention(text, interval, interval) FROM PUBLIC;
+COMMENT ON FUNCTION jobs.set_queue_retention IS
+    'Keep finished runs of the queue this long (NULL: the defaults, 0: forever)';
+
+-- jobs.stats counts the runs retention removed too.
+CREATE OR REPLACE VIEW jobs.stats WITH (security_barrier) AS
+SELECT s.name,
+       sum(s.scheduled)::bigint AS scheduled, sum(s.pending)::bigint AS pending,
+       sum(s.running)::bigint AS running, sum(s.awaiting_retry)::bigint AS awaiting_retry,
+       sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
+       sum(s.cancelled)::bigint AS cancelled,
+       sum(s.completed_today)::bigint AS completed_today,
+       sum(s.failed_today)::bigint AS failed_today,
+       sum(s.finished_last_minute)::bigint AS finished_last_minute,
+       sum(s.total_duration) / nullif(sum(s.completed), 0) AS avg_duration
+  FROM (SELECT r.name,
+               count(*) FILTER (WHERE r.status = 'scheduled') AS scheduled,
+               count(*) FILTER (WHERE r.status = 'pending') AS pending,
+               count(*) FILTER (WHERE r.status = 'running') AS running,
+               count(*) FILTER (WHERE r.status = 'awaiting_retry') AS awaiting_retry,
+               count(*) FILTER (WHERE r.status = 'completed') AS completed,
+               count(*) FILTER (WHERE r.status = 'failed') AS failed,
+               count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
+               count(*) FILTER (WHERE r.status = 'completed'
+                                AND r.finished_at >= date_trunc('day', now())) AS completed_today,
+               count(*) FILTER (WHERE r.status = 'failed'
+                                AND r.finished_at >= date_trunc('day', now())) AS failed_today,
+               count(*) FILTER (WHERE r.finished_at >= now() - interval '1 minute')
+                   AS finished_last_minute,
+               sum(r.duration) FILTER (WHERE r.status = 'completed') AS total_duration
+          FROM jobs.runs r
+         WHERE pg_catalog.pg_has_role(current_user, r.owner, 'MEMBER')
+         GROUP BY r.name
+        UNION ALL
+        SELECT nullif(t.name, ''), 0, 0, 0, 0, sum(t.completed), sum(t.failed), sum(t.cancelled),
+               sum(t.completed) FILTER (WHERE t.hour >= date_trunc('day', now())),
+               sum(t.failed) FILTER (WHERE t.hour >= date_trunc('day', now())),
+               0, sum(t.total_duration)
+          FROM jobs.run_stats t
+         WHERE pg_catalog.pg_has_role(current_user, t.owner, 'MEMBER')
+         GROUP BY t.name) s
+ GROUP BY s.name;

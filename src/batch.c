@@ -291,13 +291,20 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			ZjRun	   *run = lfirst(lc);
 			List	   *trees;
 
-			/* Runs left over stay pending: the commit releases them. */
+			/*
+			 * Runs left over stay pending: the commit releases them, behind
+			 * this worker's claim position (see claim.c).
+			 */
 			if (GetCurrentTimestamp() >= deadline || !zj_batch_has_room(done))
+			{
+				zj_claim_rewind();
 				break;
+			}
 			if (zj_batch_suspect(run) || !zj_batch_parse(run, &trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
 			{
 				zj_batch_last_size = 1;
+				zj_claim_rewind();
 				return run->id;
 			}
 			zj_attempt_reset_session_state();

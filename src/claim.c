@@ -20,6 +20,18 @@
  *	  limit reached in between gives up its transaction and tries again.
  *	  Runs under limits never join batches: they would not count as running.
  *
+ *	  A worker does not scan its role's queue from the head for each claim:
+ *	  every run claimed leaves a dead entry at the head of the pending-runs
+ *	  index, which a vacuum removes only once no snapshot can still see the
+ *	  run pending.  While one is held (pg_dump, a long report, a forgotten
+ *	  BEGIN) each claim would step over all runs claimed since, and a queue
+ *	  of 100,000 would crawl.  So, as PgQ's consumers keep a position, each
+ *	  worker claims after the (priority, run_at, id) of the last run it took,
+ *	  and goes back to the head when that finds nothing, when a commit made a
+ *	  run pending before its position (wakeup.c sets its slot's rewind flag),
+ *	  when its batch released runs it had locked, and at least every
+ *	  ZJ_REWIND_MS, for a run released by a transaction that failed.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -31,11 +43,20 @@
 
 #include "claim.h"
 #include "query.h"
+#include "runctx.h"
 #include "runstate.h"
 #include "shmem.h"
 
 /* Plans locking pending runs for a batch: LIMIT 1, 2, 4, ..., 32. */
 #define ZJ_LOCK_PLANS 6
+
+/* Longest time a worker claims after its position without a look at the head. */
+#define ZJ_REWIND_MS 1000
+
+/* This worker's position: the last run it claimed or locked. */
+static ZjRun zj_claim_position;
+static bool zj_claim_has_position = false;
+static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
 /* Columns of the limits query: text[] each. */
 #define ZJ_LIMITS_QUERY \
@@ -208,6 +229,64 @@ zj_claim_limited_candidate(Oid role)
 	return id != 0 && !room ? -1 : id;
 }
 
+/* Forget the position: the next claim scans from the head. */
+void
+zj_claim_rewind(void)
+{
+	zj_claim_has_position = false;
+	zj_runctx_set_cursor(false, 0, 0);
+}
+
+/* The position to claim after, or NULL for the head (see the file header). */
+static const ZjRun *
+zj_claim_after(void)
+{
+	ZjWorkerSlot *slot = zj_runctx_slot();
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (pg_atomic_exchange_u32(&slot->rewind, 0) != 0 ||
+		now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
+		zj_claim_has_position = false;
+	if (zj_claim_has_position)
+		return &zj_claim_position;
+	zj_claim_head_at = now;
+	return NULL;
+}
+
+/* The worker took run: its new position, published for committers. */
+static void
+zj_claim_moved_to(const ZjRun *run)
+{
+	if (zj_claim_has_position && zj_claim_position.priority == run->priority &&
+		zj_claim_position.run_at == run->run_at)
+	{
+		zj_claim_position.id = run->id;
+		return;
+	}
+	zj_claim_position.id = run->id;
+	zj_claim_position.priority = run->priority;
+	zj_claim_position.run_at = run->run_at;
+	zj_claim_has_position = true;
+	zj_runctx_set_cursor(true, run->priority, run->run_at);
+}
+
+/* The next run after the position, or from the head if there is none after it. */
+static ZjRun *
+zj_claim_unlimited(Oid role, MemoryContext cxt)
+{
+	const ZjRun *after = zj_claim_after();
+	ZjRun	   *run = zj_runstate_claim(role, 0, after, cxt);
+
+	if (run == NULL && after != NULL)
+	{
+		zj_claim_head_at = GetCurrentTimestamp();
+		run = zj_runstate_claim(role, 0, NULL, cxt);
+	}
+	if (run != NULL)
+		zj_claim_moved_to(run);
+	return run;
+}
+
 /*
  * Claim the next run of role (pending -> running), or (only_id != 0) that
  * very run if it is still pending.  The caller's transaction commits the
@@ -225,7 +304,8 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 		if (only_id < 0)
 			return ZJ_CLAIM_AGAIN;
 	}
-	*run = zj_runstate_claim(role, only_id, cxt);
+	*run = only_id != 0 ? zj_runstate_claim(role, only_id, NULL, cxt) :
+		zj_claim_unlimited(role, cxt);
 	return *run != NULL ? ZJ_CLAIMED : ZJ_CLAIM_NONE;
 }
 
@@ -267,29 +347,35 @@ zj_claim_locked_runs(MemoryContext cxt)
 	return runs;
 }
 
-/*
- * Lock up to n pending runs of this role for a batch (batch.c) without
- * changing them: to everyone else they stay pending, skipped while locked,
- * until the batch commits their outcomes; the ones it does not get to are
- * released untouched at commit.  One index scan for the lot; while limits
- * may exist, only runs under none of them.  Returns at most n runs: a
- * power of two of them (zj_claim_lock_slot).
- */
-List *
-zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
+/* Ways to look for a batch's runs: from the head, after the position, under limits. */
+typedef enum ZjLockFrom
 {
-	static SPIPlanPtr plans[2][ZJ_LOCK_PLANS];
-	Oid			types[3] = {REGROLEOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
-	int			slot = zj_claim_lock_slot(n);
-	bool		limited = zj_claim_limits_active();
-	SPIPlanPtr *plan = &plans[limited][slot];
+	ZJ_LOCK_HEAD,
+	ZJ_LOCK_AFTER,
+	ZJ_LOCK_LIMITED
+} ZjLockFrom;
+
+static List *
+zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
+{
+	static SPIPlanPtr plans[3][ZJ_LOCK_PLANS];
+	static const char *const conds[3] = {"",
+		" AND (r.priority, r.run_at, r.id) > ($2, $3, $4)",
+	" AND r.queue <> ALL ($2) AND coalesce(r.name, '') <> ALL ($3)"};
+	Oid			types[3][4] = {{REGROLEOID}, {REGROLEOID, INT4OID, TIMESTAMPTZOID, INT8OID},
+	{REGROLEOID, TEXTARRAYOID, TEXTARRAYOID}};
+	static const int nargs[3] = {1, 4, 3};
+	SPIPlanPtr *plan = &plans[from][slot];
+	Datum		values[4];
 	ZjLimits	l;
 	List	   *runs;
 
 	values[0] = ObjectIdGetDatum(role);
+	values[1] = Int32GetDatum(zj_claim_position.priority);
+	values[2] = TimestampTzGetDatum(zj_claim_position.run_at);
+	values[3] = Int64GetDatum(zj_claim_position.id);
 	zj_query_begin();
-	if (limited)
+	if (from == ZJ_LOCK_LIMITED)
 	{
 		zj_claim_read_limits(&l);
 		values[1] = l.limited_queues;
@@ -300,13 +386,40 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 				  psprintf("SELECT " ZJ_RUN_COLUMNS
 						   " FROM jobs.runs r WHERE r.status = 'pending' AND r.owner = $1%s"
 						   " ORDER BY r.priority, r.run_at, r.id"
-						   " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED",
-						   limited ? " AND r.queue <> ALL ($2)"
-						   " AND coalesce(r.name, '') <> ALL ($3)" : "",
-						   1 << slot),
-				  limited ? 3 : 1, types, values, NULL);
+						   " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED", conds[from], 1 << slot),
+				  nargs[from], types[from], values, NULL);
 	runs = zj_claim_locked_runs(cxt);
 	zj_query_end();
+	return runs;
+}
+
+/*
+ * Lock up to n pending runs of this role for a batch (batch.c) without
+ * changing them: to everyone else they stay pending, skipped while locked,
+ * until the batch commits their outcomes; the ones it does not get to are
+ * released untouched at commit (the batch then calls zj_claim_rewind).
+ * One index scan for the lot, after the worker's position; while limits
+ * may exist, only runs under none of them.  Returns at most n runs: a
+ * power of two of them (zj_claim_lock_slot).
+ */
+List *
+zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
+{
+	int			slot = zj_claim_lock_slot(n);
+	List	   *runs;
+
+	if (zj_claim_limits_active())
+		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, cxt);
+	runs = NIL;
+	if (zj_claim_after() != NULL)
+		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_AFTER, cxt);
+	if (runs == NIL)
+	{
+		zj_claim_head_at = GetCurrentTimestamp();
+		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, cxt);
+	}
+	if (runs != NIL)
+		zj_claim_moved_to(llast(runs));
 	return runs;
 }
 

@@ -23,6 +23,7 @@ typedef enum ZjClaimResult
 extern ZjClaimResult zj_claim_next(Oid role, int64 only_id, MemoryContext cxt,
 								   ZjRun **run);
 extern List *zj_claim_lock_pending(Oid role, int n, MemoryContext cxt);
+extern void zj_claim_rewind(void);
 
 extern void zj_claim_blocked(Datum *queues, Datum *names);
 extern bool zj_claim_limits_active(void);

@@ -22,6 +22,7 @@
 
 #include <math.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -136,6 +137,22 @@ zj_failure_timed_out(ZjFailure *f, int64 run_id, int64 timeout_ms,
 		"or zapjobs.default_timeout).";
 }
 
+/* Text of an error, cut to ZJ_ERROR_TEXT_MAX bytes (on a character) and marked. */
+static const char *
+zj_failure_clip(const char *text)
+{
+	int			len;
+	char	   *cut;
+
+	if (text == NULL || (len = strlen(text)) <= ZJ_ERROR_TEXT_MAX)
+		return text;
+	len = pg_mbcliplen(text, len, ZJ_ERROR_TEXT_MAX - strlen(ZJ_TRUNCATED));
+	cut = palloc(len + strlen(ZJ_TRUNCATED) + 1);
+	memcpy(cut, text, len);
+	strcpy(cut + len, ZJ_TRUNCATED);
+	return cut;
+}
+
 /*
  * Describe an error caught around a job.  A query cancel at or past the
  * run's deadline is its timeout; jobs.cancel() is recognised later, from
@@ -147,10 +164,10 @@ zj_failure_from_error(ZjFailure *f, ZjRun *run, ErrorData *edata)
 	memset(f, 0, sizeof(*f));
 	f->outcome = ZJ_OUTCOME_FAILED;
 	f->sqlstate = unpack_sql_state(edata->sqlerrcode);
-	f->message = edata->message;
-	f->detail = edata->detail;
-	f->hint = edata->hint;
-	f->context = edata->context;
+	f->message = zj_failure_clip(edata->message);
+	f->detail = zj_failure_clip(edata->detail);
+	f->hint = zj_failure_clip(edata->hint);
+	f->context = zj_failure_clip(edata->context);
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && run->deadline != 0 &&
 		GetCurrentTimestamp() >= run->deadline)
 		zj_failure_timed_out(f, run->id, run->timeout_ms, NULL);

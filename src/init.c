@@ -34,6 +34,8 @@ int			zj_max_output_bytes = 65536;
 int			zj_worker_idle_timeout_ms = 600000;
 int			zj_batch_time_ms = 5;
 int			zj_vacuum_threshold = 5000;
+int			zj_keep_completed_s = 86400;
+int			zj_keep_failed_s = 7 * 86400;
 int			zj_retry_base_ms = 1000;
 double		zj_retry_factor = 2.0;
 int			zj_retry_max_delay_ms = 3600 * 1000;
@@ -110,6 +112,24 @@ zj_init_define_retry_gucs(void)
 }
 
 static void
+zj_init_define_retention_gucs(void)
+{
+	DefineCustomIntVariable("zapjobs.keep_completed",
+							"How long completed and cancelled runs are kept "
+							"(with their logs and attempts); 0 keeps them "
+							"forever.",
+							"A queue or a job definition may set its own.",
+							&zj_keep_completed_s, 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.keep_failed",
+							"How long failed runs are kept (with their logs "
+							"and attempts); 0 keeps them forever.",
+							"A queue or a job definition may set its own.",
+							&zj_keep_failed_s, 7 * 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+static void
 zj_init_define_shell_gucs(void)
 {
 	DefineCustomBoolVariable("zapjobs.shell_enabled",
@@ -150,6 +170,7 @@ zj_init_define_runtime_gucs(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	zj_init_define_retry_gucs();
 	zj_init_define_shell_gucs();
+	zj_init_define_retention_gucs();
 	DefineCustomStringVariable("zapjobs.timezone",
 							   "Time zone of cron schedules created without one.",
 							   NULL, &zj_timezone, "UTC",

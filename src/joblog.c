@@ -105,12 +105,18 @@ zj_joblog_put(const char *level, const char *message, const char *context)
 	line->at = GetCurrentTimestamp();
 	strlcpy(line->level, level, sizeof(line->level));
 
-	/* Message, then context if it fits whole; text cut on a character. */
+	/* Message, then context if it fits whole; text cut on a character, marked. */
 	len = strlen(message);
 	room = ZJ_LOG_TEXT_MAX - 2;
 	if (len > room)
-		len = pg_mbcliplen(message, len, room);
-	memcpy(line->text, message, len);
+	{
+		len = pg_mbcliplen(message, len, room - strlen(ZJ_TRUNCATED));
+		memcpy(line->text, message, len);
+		strcpy(line->text + len, ZJ_TRUNCATED);
+		len += strlen(ZJ_TRUNCATED);
+	}
+	else
+		memcpy(line->text, message, len);
 	line->text[len] = '\0';
 	line->has_context = context != NULL &&
 		len + 1 + strlen(context) + 1 <= ZJ_LOG_TEXT_MAX;

@@ -13,6 +13,7 @@
  *	    - lowers the limits flag when no queue is paused or limited
  *	      (claim.c),
  *	    - shares the worker pool among the roles with pending runs (pool.c),
+ *	    - removes finished runs whose time is up (retention.c),
  *	    - fires due schedules (schedule.c).
  *	  Every cycle it also stores the log lines workers buffered (joblog.c),
  *	  publishes the progress of running jobs (progress.c, every 100 ms
@@ -45,6 +46,7 @@
 #include "publisher.h"
 #include "query.h"
 #include "reaper.h"
+#include "retention.h"
 #include "runstate.h"
 #include "schedule.h"
 #include "shmem.h"
@@ -146,11 +148,13 @@ zj_launcher_promote(void)
 static void
 zj_launcher_vacuum_if_due(void)
 {
+	uint64		changed = zj_publisher_finished + zj_retention_removed;
+
 	if (zj_vacuum_threshold <= 0 ||
-		zj_publisher_finished - zj_launcher_finished_at_vacuum < (uint64) zj_vacuum_threshold ||
+		changed - zj_launcher_finished_at_vacuum < (uint64) zj_vacuum_threshold ||
 		!TimestampDifferenceExceeds(zj_launcher_last_vacuum, GetCurrentTimestamp(), 1000))
 		return;
-	zj_launcher_finished_at_vacuum = zj_publisher_finished;
+	zj_launcher_finished_at_vacuum = changed;
 	zj_launcher_last_vacuum = GetCurrentTimestamp();
 	/* VACUUM commits as it goes: its parse trees must outlive transactions. */
 	SetCurrentStatementStartTimestamp();
@@ -186,6 +190,7 @@ zj_launcher_maintain(bool need_reap)
 	zj_claim_limits_refresh();
 	CommitTransactionCommand();
 	zj_pool_balance();
+	zj_retention_run();
 	/* Last: whatever users wrote into jobs.definitions cannot stop the rest. */
 	until_due = zj_schedule_fire_due();
 	if (until_due >= 0)

@@ -59,6 +59,8 @@ typedef struct ZjRun
 	char	   *search_path;	/* enqueuer's search_path, or NULL */
 	Jsonb	   *input;			/* or NULL */
 	int32		attempt;		/* the attempt this execution is */
+	int32		priority;		/* its place in the queue: priority, */
+	TimestampTz run_at;			/* run_at, id (see claim.c) */
 	int64		timeout_ms;
 	const char *queue;
 	const char *name;			/* or NULL */

@@ -93,6 +93,19 @@ zj_runctx_set_claimed(int64 run_id)
 	LWLockRelease(zj_shared->lock);
 }
 
+/* Publish the worker's claim position (claim.c) for committers (wakeup.c). */
+void
+zj_runctx_set_cursor(bool valid, int32 priority, TimestampTz run_at)
+{
+	ZjWorkerSlot *slot = zj_runctx_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	slot->cursor_valid = valid;
+	slot->cursor_priority = priority;
+	slot->cursor_run_at = run_at;
+	LWLockRelease(zj_shared->lock);
+}
+
 void
 zj_runctx_count(bool completed)
 {

@@ -31,6 +31,8 @@ extern void zj_runctx_set_state(ZjSlotState state, int64 run_id,
 								TimestampTz deadline);
 extern void zj_runctx_set_deadline(TimestampTz deadline);
 extern void zj_runctx_set_claimed(int64 run_id);
+extern void zj_runctx_set_cursor(bool valid, int32 priority,
+								 TimestampTz run_at);
 extern void zj_runctx_count(bool completed);
 extern void zj_runctx_heartbeat_start(void);
 extern void zj_runctx_heartbeat_arm(void);

@@ -313,7 +313,7 @@ zj_runstate_inserted(const ZjNewRun *run, ZjRunStatus status, Datum *ids,
 	if (n > 0 && status == ZJ_RUN_SCHEDULED)
 		zj_wakeup_note_scheduled(run->run_at);
 	else if (n > 0)
-		zj_wakeup_note_enqueue(run->owner, n);
+		zj_wakeup_note_enqueue(run->owner, n, run->priority, run->run_at);
 }
 
 /* enqueue: insert a run; returns its id (see zj_runstate_insert_row). */
@@ -412,14 +412,19 @@ zj_runstate_promote_due(TimestampTz *next_due)
 									  "  ORDER BY q.run_at LIMIT "
 									  CppAsString2(ZJ_PROMOTE_BATCH)
 									  "  FOR NO KEY UPDATE SKIP LOCKED)"
-									  " RETURNING " ZJ_EVENT_COLUMNS ", r.owner",
+									  " RETURNING " ZJ_EVENT_COLUMNS ", r.owner, r.priority",
 									  ZJ_TR_PROMOTE, "q", false),
 					  1, types, values, NULL);
 	zj_runstate_record_all(ZJ_TR_PROMOTE);
 	for (i = 0; i < SPI_processed; i++)
-		zj_wakeup_note_enqueue(zj_query_oid(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc,
-											ZJ_EVENT_NCOLS + 1), 1);
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		zj_wakeup_note_enqueue(zj_query_oid(tup, desc, ZJ_EVENT_NCOLS + 1), 1,
+							   zj_query_int4(tup, desc, ZJ_EVENT_NCOLS + 2),
+							   zj_query_time(tup, desc, 7));
+	}
 
 	zj_query_exec(&earliest,
 				  zj_runstate_sql(earliest,
@@ -546,6 +551,7 @@ zj_runstate_retry(int64 id)
 	Datum		values[2];
 	bool		requeued;
 	Oid			owner = InvalidOid;
+	int32		priority = 0;
 
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -560,17 +566,19 @@ zj_runstate_retry(int64 id)
 											 " started_at = NULL, finished_at = NULL,"
 											 " duration = NULL"
 											 " WHERE r.id = $1 AND %s"
-											 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner::oid",
+											 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner::oid, r.priority",
 											 ZJ_TR_RETRY, "r", false),
 							 2, types, values, NULL) == 1;
 	if (requeued)
 	{
 		owner = zj_query_oid(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 							 ZJ_EVENT_NCOLS + 1);
+		priority = zj_query_int4(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 ZJ_EVENT_NCOLS + 2);
 		zj_runstate_record_all(ZJ_TR_RETRY);
 	}
 	zj_query_end();
 	if (requeued)
-		zj_wakeup_note_enqueue(owner, 1);
+		zj_wakeup_note_enqueue(owner, 1, priority, DatumGetTimestampTz(values[1]));
 	return requeued;
 }

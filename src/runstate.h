@@ -26,7 +26,7 @@
 	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
 	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.command, " \
 	"r.search_path, r.input, (extract(epoch FROM r.timeout) * 1000)::int8, " \
-	"r.kind"
+	"r.kind, r.priority"
 
 extern const char *zj_runstate_name(ZjRunStatus status);
 extern ZjRunStatus zj_runstate_from_name(const char *name);
@@ -44,7 +44,8 @@ extern int	zj_runstate_fail_unserved(Oid role, const char *sqlstate,
 									  const char *message, const char *hint);
 
 /* a worker's attempts */
-extern ZjRun *zj_runstate_claim(Oid role, int64 only_id, MemoryContext cxt);
+extern ZjRun *zj_runstate_claim(Oid role, int64 only_id, const ZjRun *after,
+								MemoryContext cxt);
 extern ZjRun *zj_runstate_copy_run(HeapTuple tup, TupleDesc desc,
 								   MemoryContext cxt);
 extern void zj_runstate_set_shell_pgid(ZjRun *run, pid_t pgid);

@@ -42,6 +42,8 @@ zj_runstate_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	run->name = zj_query_text(tup, desc, 5);
 	run->queue = zj_query_text(tup, desc, 6);
 	run->shell = strcmp(zj_query_text(tup, desc, ZJ_EVENT_NCOLS + 5), "shell") == 0;
+	run->priority = zj_query_int4(tup, desc, ZJ_EVENT_NCOLS + 6);
+	run->run_at = zj_query_time(tup, desc, 7);
 	MemoryContextSwitchTo(old);
 	return run;
 }
@@ -52,40 +54,36 @@ zj_runstate_copy_run(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	" worker_pid = $2, worker_epoch = $3, shell_pgid = NULL"
 
 /*
- * pending -> running: claim the next run of this role, or (only_id != 0)
- * that very run if it is still pending; NULL if there is none.  The
- * caller's transaction commits the claim: a short one of its own, or a
- * batch (see batch.c).  Which run may be claimed is claim.c's business.
+ * pending -> running: claim the next run of this role, after run `after`
+ * in the queue's order if given (claim.c), or (only_id != 0) that very run
+ * if it is still pending; NULL if there is none.  The caller's transaction
+ * commits the claim: a short one of its own, or a batch (see batch.c).
+ * Which run may be claimed is claim.c's business.
  */
 ZjRun *
-zj_runstate_claim(Oid role, int64 only_id, MemoryContext cxt)
+zj_runstate_claim(Oid role, int64 only_id, const ZjRun *after, MemoryContext cxt)
 {
-	static SPIPlanPtr next_plan = NULL;
-	static SPIPlanPtr id_plan = NULL;
-	Oid			types[4] = {REGROLEOID, INT4OID, INT8OID, INT8OID};
-	Datum		values[4];
+	static SPIPlanPtr plans[3];
+	Oid			types[7] = {REGROLEOID, INT4OID, INT8OID, INT8OID, INT4OID,
+	TIMESTAMPTZOID, INT8OID};
+	Datum		values[7];
+	int			which = only_id != 0 ? 2 : after != NULL;
+	static const char *const order[2] = {"",
+	"  AND (q.priority, q.run_at, q.id) > ($5, $6, $7)"};
 	ZjRun	   *run = NULL;
 
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = Int32GetDatum(MyProcPid);
 	values[2] = Int64GetDatum((int64) zj_shared->epoch);
 	values[3] = Int64GetDatum(only_id);
+	values[4] = Int32GetDatum(after ? after->priority : 0);
+	values[5] = TimestampTzGetDatum(after ? after->run_at : 0);
+	values[6] = Int64GetDatum(after ? after->id : 0);
 
 	zj_query_begin();
-	if (only_id == 0)
-		zj_query_exec(&next_plan,
-					  zj_runstate_sql(next_plan,
-									  ZJ_CLAIM_SET
-									  " WHERE r.id = (SELECT q.id FROM jobs.runs q"
-									  "  WHERE %s AND q.owner = $1"
-									  "  ORDER BY q.priority, q.run_at, q.id"
-									  "  LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)"
-									  " RETURNING " ZJ_RUN_COLUMNS,
-									  ZJ_TR_CLAIM, "q", false),
-					  3, types, values, NULL);
-	else
-		zj_query_exec(&id_plan,
-					  zj_runstate_sql(id_plan,
+	if (which == 2)
+		zj_query_exec(&plans[2],
+					  zj_runstate_sql(plans[2],
 									  ZJ_CLAIM_SET
 									  " WHERE r.id = (SELECT q.id FROM jobs.runs q"
 									  "  WHERE q.id = $4 AND %s AND q.owner = $1"
@@ -93,6 +91,18 @@ zj_runstate_claim(Oid role, int64 only_id, MemoryContext cxt)
 									  " RETURNING " ZJ_RUN_COLUMNS,
 									  ZJ_TR_CLAIM, "q", true),
 					  4, types, values, NULL);
+	else
+		zj_query_exec(&plans[which],
+					  plans[which] ? NULL :
+					  psprintf(ZJ_CLAIM_SET
+							   " WHERE r.id = (SELECT q.id FROM jobs.runs q"
+							   "  WHERE %s AND q.owner = $1%s"
+							   "  ORDER BY q.priority, q.run_at, q.id"
+							   "  LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)"
+							   " RETURNING " ZJ_RUN_COLUMNS,
+							   zj_runstate_where(ZJ_TR_CLAIM, "q", false),
+							   order[which]),
+					  which ? 7 : 3, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		run = zj_runstate_copy_run(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cxt);

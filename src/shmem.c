@@ -82,6 +82,7 @@ zj_shmem_init_fresh(ZjShared *shared)
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
 	for (i = 0; i < shared->nslots; i++)
 	{
+		pg_atomic_init_u32(&shared->slots[i].rewind, 0);
 		pg_atomic_init_u64(&shared->slots[i].heartbeat, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_completed, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_failed, 0);

@@ -66,6 +66,12 @@ typedef struct ZjWorkerSlot
 	TimestampTz deadline;		/* when run_id's timeout expires, or 0 */
 	int64		cancel_id;		/* run jobs.cancel() asked to stop, or 0 */
 	TimestampTz cancel_at;		/* when it asked */
+	bool		cursor_valid;	/* the worker claims after a position: */
+	int32		cursor_priority;	/* the (priority, run_at) of the last
+									 * run it took (claim.c) */
+	TimestampTz cursor_run_at;
+	pg_atomic_uint32 rewind;	/* a commit made a run pending before it:
+								 * claim from the head again */
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
 	pg_atomic_uint64 runs_completed;	/* runs this worker completed */
 	pg_atomic_uint64 runs_failed;	/* attempts that did not complete */

@@ -31,6 +31,8 @@ typedef struct ZjWake
 {
 	Oid			owner;
 	int64		runs;			/* runs made pending for this owner */
+	int32		priority;		/* the first of them in the queue's order */
+	TimestampTz run_at;
 } ZjWake;
 
 static ZjWake zj_wake[ZJ_WAKE_ROLES];
@@ -125,6 +127,40 @@ zj_wakeup_interrupt_run(int64 run_id)
 	zj_wakeup_maintenance();	/* the watchdog escalates if ignored */
 }
 
+/* Does (priority, run_at) come before w's first run in the queue's order? */
+static bool
+zj_wakeup_before(int32 priority, TimestampTz run_at, const ZjWake *w)
+{
+	return priority < w->priority ||
+		(priority == w->priority && run_at < w->run_at);
+}
+
+/*
+ * Workers of w's owner that claim after a position past w's first run go
+ * back to the head of the queue for their next claim (see claim.c).
+ * all: every worker (more owners than were noted).
+ */
+static void
+zj_wakeup_rewind(const ZjWake *w, bool all)
+{
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+		ZjWake		cursor;
+
+		if (s->state == ZJ_SLOT_FREE || !s->cursor_valid || (!all && s->role != w->owner))
+			continue;
+		cursor.priority = s->cursor_priority;
+		cursor.run_at = s->cursor_run_at;
+		if (all || !zj_wakeup_before(cursor.priority, cursor.run_at, w))
+			pg_atomic_write_u32(&s->rewind, 1);
+	}
+	LWLockRelease(zj_shared->lock);
+}
+
 /* Wake up to runs idle workers of owner, and the launcher if it can help. */
 static void
 zj_wakeup_role(Oid owner, int64 runs, bool all)
@@ -186,9 +222,15 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT)
 	{
 		for (i = 0; i < zj_nwake; i++)
+		{
+			zj_wakeup_rewind(&zj_wake[i], false);
 			zj_wakeup_role(zj_wake[i].owner, zj_wake[i].runs, false);
+		}
 		if (zj_wake_overflow)
+		{
+			zj_wakeup_rewind(NULL, true);
 			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
+		}
 		if (zj_wake_scheduled && zj_wakeup_before_next_due(zj_wake_scheduled_at))
 			zj_wakeup_maintenance();
 		for (i = 0; i < zj_ncancels; i++)
@@ -282,30 +324,41 @@ zj_wakeup_before_next_due(TimestampTz run_at)
 	return next == ZJ_NEXT_DUE_UNKNOWN || run_at < next;
 }
 
-/* Note that the current transaction made runs of owner pending. */
+/*
+ * Note that the current transaction made runs of owner pending, the first
+ * of them in the queue's order at (priority, run_at).
+ */
 void
-zj_wakeup_note_enqueue(Oid owner, int64 runs)
+zj_wakeup_note_enqueue(Oid owner, int64 runs, int32 priority, TimestampTz run_at)
 {
+	ZjWake	   *w;
 	int			i;
 
 	if (!zj_wakeup_register())
 		return;
 	for (i = 0; i < zj_nwake; i++)
 	{
-		if (zj_wake[i].owner == owner)
+		w = &zj_wake[i];
+		if (w->owner != owner)
+			continue;
+		w->runs += runs;
+		if (zj_wakeup_before(priority, run_at, w))
 		{
-			zj_wake[i].runs += runs;
-			return;
+			w->priority = priority;
+			w->run_at = run_at;
 		}
+		return;
 	}
 	if (zj_nwake == ZJ_WAKE_ROLES)
 	{
 		zj_wake_overflow = true;
 		return;
 	}
-	zj_wake[zj_nwake].owner = owner;
-	zj_wake[zj_nwake].runs = runs;
-	zj_nwake++;
+	w = &zj_wake[zj_nwake++];
+	w->owner = owner;
+	w->runs = runs;
+	w->priority = priority;
+	w->run_at = run_at;
 }
 
 /*

@@ -19,7 +19,8 @@ extern void zj_wakeup_idle_workers(void);
 extern void zj_wakeup_interrupt_run(int64 run_id);
 extern void zj_wakeup_worker_idle(void);
 
-extern void zj_wakeup_note_enqueue(Oid owner, int64 runs);
+extern void zj_wakeup_note_enqueue(Oid owner, int64 runs, int32 priority,
+								   TimestampTz run_at);
 extern void zj_wakeup_note_scheduled(TimestampTz run_at);
 extern void zj_wakeup_note_cancel(int64 run_id);
 extern void zj_wakeup_note_limits(void);

@@ -17,6 +17,9 @@
 #define ZJ_EXTENSION_NAME	"zapjobs"
 #define ZJ_NAME_MAX			64	/* queue and job names, incl. NUL */
 #define ZJ_MESSAGE_MAX		201		/* progress message, incl. NUL */
+#define ZJ_ERROR_TEXT_MAX	8192	/* a run's error message, detail, hint,
+									 * context: longer ones are cut */
+#define ZJ_TRUNCATED		" [truncated]"	/* marks text that was cut */
 
 /* zapjobs.event_detail */
 typedef enum ZjEventDetail
@@ -37,6 +40,8 @@ extern int	zj_max_output_bytes;
 extern int	zj_worker_idle_timeout_ms;
 extern int	zj_batch_time_ms;
 extern int	zj_vacuum_threshold;
+extern int	zj_keep_completed_s;
+extern int	zj_keep_failed_s;
 extern int	zj_retry_base_ms;
 extern double zj_retry_factor;
 extern int	zj_retry_max_delay_ms;

@@ -21,6 +21,8 @@
 #   8 event latency    state change -> LISTEN job_update receipt
 #   9 slot hand-over   a new role's enqueue -> its first start, when every
 #                      worker slot holds another role's idle worker
+#  10 held snapshot    burn-down with a REPEATABLE READ transaction held open
+#                      meanwhile (as pg_dump or a long report holds one)
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -30,6 +32,7 @@
 # Environment:
 #   ZJ_BENCH_SUSTAIN_SECONDS  duration of section 5 (default 60, --quick 10)
 #   ZJ_BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 10)
+#   ZJ_BENCH_HELD_RUNS        runs of section 10 (default 100000, --quick 20000)
 set -euo pipefail
 
 # shellcheck source=test/common.sh
@@ -45,6 +48,7 @@ RAW=$BENCH/raw.tsv          # one line per measurement: name, unit, value
 REPS=3
 BURN_RUNS=50000
 DEEP_RUNS=1000000
+HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-100000}   # section 10
 WAKE_RUNS=500               # section 4 and section 8
 WAKE_GAP=0.02               # seconds between those enqueues
 BULK_RUNS=100000
@@ -59,7 +63,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick)
-            REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100
+            REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-20000}
             SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-10} ;;
         --only) [[ $# -ge 2 ]] || zj_die "--only needs a list of sections"; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
@@ -69,7 +73,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^[1-9](,[1-9])*$ ]] || zj_die "--only takes section numbers 1-9, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|10)(,([1-9]|10))*$ ]] || zj_die "--only takes section numbers 1-10, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -601,6 +605,35 @@ if wanted 9; then
         [[ $n -eq $HANDOVER_ROLES ]] || note "WARNING: $n of $HANDOVER_ROLES runs found"
         record "slot hand-over to a new role p50" ms "$p50"
         record "slot hand-over to a new role max" ms "$max"
+    done
+    reset_runs
+fi
+
+# --- 10. Held snapshot ----------------------------------------------------------------------------------------
+if wanted 10; then
+    heading "10. Held snapshot: burn-down of $HELD_RUNS no-op runs, 4 workers, with and without a snapshot held"
+    note "another session holds a REPEATABLE READ snapshot (BEGIN; SELECT; then idle in pg_sleep)"
+    note "for the whole burn-down, as pg_dump or a long report does; then the same once it ended"
+    set_workers 4
+    # SELECT 1, not a read of jobs.runs: its lock would block the TRUNCATE between runs
+    HOLD_SQL="BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; SELECT pg_sleep(3600) /* zj-bench-holder */"
+    for ((r = 1; r <= REPS; r++)); do
+        burn_down "$HELD_RUNS" "held snapshot: without"
+        record "held snapshot: burn-down without" runs/s "$BURN_RATE"
+        "${PSQL[@]}" -c "$HOLD_SQL" >/dev/null 2>&1 &
+        deadline=$((SECONDS + 30))
+        until [[ $(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%zj-bench-holder%'
+                      AND backend_xmin IS NOT NULL AND pid <> pg_backend_pid()") -ge 1 ]]; do
+            (( SECONDS < deadline )) || zj_die "the snapshot holder did not start"
+            sleep 0.1
+        done
+        burn_down "$HELD_RUNS" "held snapshot: with"
+        record "held snapshot: burn-down with the snapshot held" runs/s "$BURN_RATE"
+        q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+           WHERE query LIKE '%zj-bench-holder%' AND pid <> pg_backend_pid()" >/dev/null
+        wait || true
+        burn_down "$HELD_RUNS" "held snapshot: after"
+        record "held snapshot: burn-down right after it ended" runs/s "$BURN_RATE"
     done
     reset_runs
 fi

@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  The launcher removes finished runs (their logs and attempts go with
+ *	  them) after zapjobs.keep_completed (completed and cancelled runs) or
+ *	  zapjobs.keep_failed, unless the run's job definition or queue says
+ *	  otherwise, and counts them per hour in jobs.run_stats first (all in
+ *	  jobs._expire, which jobs.purge shares).
+ *
+ *	  A little at a time: at most once a second, ZJ_EXPIRE_BATCH runs per
+ *	  transaction, a few transactions per round, locked runs skipped.  So
+ *	  removing history never holds a lock a claim or a user would wait for,
+ *	  and the dead rows it leaves are few enough for the launcher's own
+ *	  vacuum (zapjobs.vacuum_threshold counts them).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "query.h"
+#include "retention.h"
+
+#define ZJ_EXPIRE_BATCH		5000	/* runs per transaction */
+#define ZJ_EXPIRE_ROUNDS	10		/* transactions per round, at most */
+#define ZJ_EXPIRE_EVERY_MS	1000	/* rounds at most this often */
+
+uint64		zj_retention_removed = 0;
+
+static TimestampTz zj_retention_last = 0;
+
+/* A retention setting in seconds as an interval; NULL for 0 (forever). */
+static Datum
+zj_retention_keep(int seconds, char *isnull)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = (int64) seconds * USECS_PER_SEC;
+	*isnull = seconds > 0 ? ' ' : 'n';
+	return IntervalPGetDatum(iv);
+}
+
+/* One transaction's worth; returns the runs removed, or -1 before 1.1. */
+static int
+zj_retention_batch(TimestampTz now)
+{
+	static SPIPlanPtr exists = NULL;
+	static SPIPlanPtr expire = NULL;
+	Oid			types[3] = {TIMESTAMPTZOID, INTERVALOID, INTERVALOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			n = -1;
+	bool		isnull;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = zj_retention_keep(zj_keep_completed_s, &nulls[1]);
+	values[2] = zj_retention_keep(zj_keep_failed_s, &nulls[2]);
+	zj_query_begin();
+	zj_query_exec(&exists,
+				  "SELECT pg_catalog.to_regprocedure('jobs._expire(timestamptz, interval,"
+				  " interval, boolean, text, integer)') IS NOT NULL",
+				  0, NULL, NULL, NULL);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+								   &isnull)))
+	{
+		zj_query_exec(&expire,
+					  "SELECT jobs._expire($1, $2, $3, true, NULL, "
+					  CppAsString2(ZJ_EXPIRE_BATCH) ")",
+					  3, types, values, nulls);
+		n = zj_query_int4(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	zj_query_end();
+	return n;
+}
+
+/* Launcher: remove what is due, a round at most every ZJ_EXPIRE_EVERY_MS. */
+void
+zj_retention_run(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			round;
+	int			n;
+
+	if (!TimestampDifferenceExceeds(zj_retention_last, now, ZJ_EXPIRE_EVERY_MS))
+		return;
+	zj_retention_last = now;
+	for (round = 0; round < ZJ_EXPIRE_ROUNDS; round++)
+	{
+		zj_query_xact_begin();
+		n = zj_retention_batch(now);
+		CommitTransactionCommand();
+		if (n > 0)
+			zj_retention_removed += n;
+		if (n < ZJ_EXPIRE_BATCH)
+			break;
+	}
+}
