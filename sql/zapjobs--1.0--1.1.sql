@@ -40,6 +40,23 @@ ALTER TABLE jobs.definitions
 UPDATE jobs.definitions SET timezone = pg_catalog.current_setting('zapjobs.timezone')
  WHERE schedule IS NOT NULL AND timezone IS NULL;
 
+-- Retention settings of queues and definitions (see Retention below).
+ALTER TABLE jobs.queues ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
+ALTER TABLE jobs.definitions ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
+
+-- A retention setting: NULL (the default), 0 (forever) or up to 100 years.
+CREATE FUNCTION jobs._check_retention(keep_completed interval, keep_failed interval)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF keep_completed < interval '0' OR keep_failed < interval '0'
+       OR keep_completed > interval '100 years' OR keep_failed > interval '100 years' THEN
+        RAISE EXCEPTION 'retention must be between 0 and 100 years'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass 0 to keep forever, NULL for zapjobs.keep_completed and zapjobs.keep_failed.';
+    END IF;
+END $$;
+
 -- Can role own a schedule?  Its runs execute in a session of the role.
 CREATE FUNCTION jobs._check_schedule_owner(owner regrole) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -81,8 +98,7 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         renamed := OLD.name <> NEW.name;
         rescheduled := NEW.schedule IS DISTINCT FROM OLD.schedule
-            OR coalesce(NEW.timezone, current_setting('zapjobs.timezone')) IS DISTINCT FROM OLD.timezone
-            OR NEW.next_run_at IS NULL;
+            OR coalesce(NEW.timezone, current_setting('zapjobs.timezone')) IS DISTINCT FROM OLD.timezone;
     END IF;
     PERFORM jobs._check_name('job name', NEW.name);
     PERFORM jobs._check_limit(NEW.max_concurrency);
@@ -110,6 +126,7 @@ BEGIN
         RAISE EXCEPTION 'timeout must be positive and at most 24 days'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM jobs._check_retention(NEW.keep_completed, NEW.keep_failed);
     IF NEW.kind = 'shell' AND NOT (current_setting('zapjobs.shell_enabled')::boolean
                                    AND pg_has_role(NEW.owner, 'pg_execute_server_program', 'USAGE')) THEN
         RAISE EXCEPTION 'permission denied to define shell jobs'
@@ -158,11 +175,11 @@ CREATE TRIGGER definitions_check_insert BEFORE INSERT ON jobs.definitions
 CREATE TRIGGER definitions_check_update BEFORE UPDATE ON jobs.definitions
     FOR EACH ROW WHEN ((OLD.name, OLD.owner, OLD.command, OLD.kind, OLD.queue, OLD.priority,
                         OLD.max_attempts, OLD.timeout, OLD.max_concurrency, OLD.enabled,
-                        OLD.schedule, OLD.timezone, OLD.next_run_at IS NULL)
+                        OLD.schedule, OLD.timezone, OLD.keep_completed, OLD.keep_failed)
                        IS DISTINCT FROM
                        (NEW.name, NEW.owner, NEW.command, NEW.kind, NEW.queue, NEW.priority,
                         NEW.max_attempts, NEW.timeout, NEW.max_concurrency, NEW.enabled,
-                        NEW.schedule, NEW.timezone, NEW.next_run_at IS NULL))
+                        NEW.schedule, NEW.timezone, NEW.keep_completed, NEW.keep_failed))
     EXECUTE FUNCTION jobs._definition_check();
 CREATE TRIGGER definitions_changed_insert AFTER INSERT OR DELETE ON jobs.definitions
     FOR EACH ROW EXECUTE FUNCTION jobs._definition_changed();
@@ -226,7 +243,8 @@ BEGIN
             timeout = excluded.timeout, max_concurrency = excluded.max_concurrency,
             description = excluded.description, enabled = true,
             schedule = excluded.schedule, timezone = excluded.timezone,
-            next_run_at = NULL;
+            next_run_at = jobs.next_run(excluded.schedule, now(),
+                                        coalesce(excluded.timezone, current_setting('zapjobs.timezone')));
 END $$;
 
 CREATE OR REPLACE FUNCTION jobs.drop(name text) RETURNS boolean
@@ -292,8 +310,6 @@ REVOKE ALL ON FUNCTION jobs._check_name(text, text), jobs._check_limit(integer),
 -- (0 keeps forever); their counts and durations stay, per hour, in
 -- jobs.run_stats, so jobs.stats outlives them.
 -- ---------------------------------------------------------------------------
-ALTER TABLE jobs.queues ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
-ALTER TABLE jobs.definitions ADD COLUMN keep_completed interval, ADD COLUMN keep_failed interval;
 
 CREATE TABLE jobs.run_stats (
     hour           timestamptz NOT NULL,
@@ -336,14 +352,15 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
             UNION ALL SELECT q.keep_failed FROM jobs.queues q WHERE $4
             UNION ALL SELECT d.keep_completed FROM jobs.definitions d WHERE $4
             UNION ALL SELECT d.keep_failed FROM jobs.definitions d WHERE $4) x
-         WHERE x.k > interval '0'),
+         WHERE x.k > interval '0' AND x.k <= interval '100 years'),
     doomed AS (
         SELECT r.id FROM jobs.runs r
           LEFT JOIN jobs.queues q ON $4 AND q.name = r.queue
-          LEFT JOIN jobs.definitions d ON $4 AND d.name = r.name,
-          LATERAL (SELECT CASE WHEN r.status = 'failed'
-                               THEN coalesce(d.keep_failed, q.keep_failed, $3)
-                               ELSE coalesce(d.keep_completed, q.keep_completed, $2) END AS keep) k
+          LEFT JOIN jobs.definitions d ON $4 AND d.name = r.name AND d.owner = r.owner,
+          LATERAL (SELECT least(CASE WHEN r.status = 'failed'
+                                     THEN coalesce(d.keep_failed, q.keep_failed, $3)
+                                     ELSE coalesce(d.keep_completed, q.keep_completed, $2) END,
+                                interval '100 years') AS keep) k
          WHERE r.status IN ('completed', 'failed', 'cancelled')
            AND r.finished_at < $1 - (SELECT s.k FROM shortest s)
            AND ($5 IS NULL OR r.status = $5)
@@ -375,8 +392,8 @@ REVOKE ALL ON FUNCTION jobs._expire(timestamptz, interval, interval, boolean, te
 
 -- Remove finished runs (with logs and attempts) that finished more than
 -- older_than ago, of one status or all; returns how many.  For the DBA:
--- retention does this on its own.  In batches, each its own transaction's
--- worth of work, so no lock is held long.
+-- retention does this on its own, a little at a time.  One transaction: a
+-- purge of millions holds its locks and its snapshot until it ends.
 CREATE FUNCTION jobs.purge(older_than interval, status text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -410,10 +427,7 @@ CREATE FUNCTION jobs.set_queue_retention(queue text, keep_completed interval,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM jobs._check_name('queue name', queue);
-    IF keep_completed < interval '0' OR keep_failed < interval '0' THEN
-        RAISE EXCEPTION 'retention must not be negative' USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Pass 0 to keep forever, NULL for zapjobs.keep_completed and zapjobs.keep_failed.';
-    END IF;
+    PERFORM jobs._check_retention(keep_completed, keep_failed);
     INSERT INTO jobs.queues AS q (name, keep_completed, keep_failed)
         VALUES (queue, keep_completed, keep_failed)
         ON CONFLICT (name) DO UPDATE
@@ -462,3 +476,34 @@ SELECT s.name,
          WHERE pg_catalog.pg_has_role(current_user, t.owner, 'MEMBER')
          GROUP BY t.name) s
  GROUP BY s.name;
+
+-- A queue's row also holds its retention: resuming it or lifting its limit
+-- must not drop that.
+CREATE OR REPLACE FUNCTION jobs.resume_queue(queue text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    UPDATE jobs.queues SET paused = false, updated_at = now() WHERE name = queue;
+    DELETE FROM jobs.queues WHERE name = queue AND max_concurrency IS NULL
+        AND keep_completed IS NULL AND keep_failed IS NULL;
+    PERFORM jobs._limits_changed();
+END $$;
+
+CREATE OR REPLACE FUNCTION jobs.set_queue_concurrency(queue text, max_concurrency integer)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM jobs._check_name('queue name', queue);
+    PERFORM jobs._check_limit(max_concurrency);
+    INSERT INTO jobs.queues AS q (name, max_concurrency) VALUES (queue, max_concurrency)
+        ON CONFLICT (name) DO UPDATE
+        SET max_concurrency = excluded.max_concurrency, updated_at = now();
+    DELETE FROM jobs.queues q WHERE q.name = queue AND q.max_concurrency IS NULL
+        AND NOT q.paused AND q.keep_completed IS NULL AND q.keep_failed IS NULL;
+    PERFORM jobs._limits_changed();
+END $$;
+
+-- A restore loads jobs.definitions first, whose trigger mirrors their limits
+-- again: dump only the limits the DBA set.
+SELECT pg_catalog.pg_extension_config_dump('jobs.job_limits', 'WHERE NOT from_definition');
+REVOKE ALL ON FUNCTION jobs._check_retention(interval, interval) FROM PUBLIC;

@@ -351,6 +351,8 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		/* Between jobs cancel is held once (see zj_worker_main). */
 		QueryCancelHoldoffCount = 1;
 		AbortOutOfAnyTransaction();
+		/* The runs it had locked are pending again, behind our position. */
+		zj_claim_rewind();
 		RESUME_INTERRUPTS();
 		zj_attempt_record_failure(first, edata);
 	}

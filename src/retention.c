@@ -7,7 +7,8 @@
  *	  otherwise, and counts them per hour in jobs.run_stats first (all in
  *	  jobs._expire, which jobs.purge shares).
  *
- *	  A little at a time: at most once a second, ZJ_EXPIRE_BATCH runs per
+ *	  A little at a time: at most once a second (every ten while nothing
+ *	  is due), ZJ_EXPIRE_BATCH runs per
  *	  transaction, a few transactions per round, locked runs skipped.  So
  *	  removing history never holds a lock a claim or a user would wait for,
  *	  and the dead rows it leaves are few enough for the launcher's own
@@ -28,6 +29,7 @@
 #define ZJ_EXPIRE_BATCH		5000	/* runs per transaction */
 #define ZJ_EXPIRE_ROUNDS	10		/* transactions per round, at most */
 #define ZJ_EXPIRE_EVERY_MS	1000	/* rounds at most this often */
+#define ZJ_EXPIRE_IDLE_MS	10000	/* ... after one that found nothing */
 
 uint64		zj_retention_removed = 0;
 
@@ -77,25 +79,58 @@ zj_retention_batch(TimestampTz now)
 	return n;
 }
 
-/* Launcher: remove what is due, a round at most every ZJ_EXPIRE_EVERY_MS. */
-void
-zj_retention_run(void)
+/*
+ * One batch in a transaction of its own; an error (a row written with odd
+ * values, say) is logged and rolls back that batch only: the launcher's
+ * other duties go on.  Returns the runs removed, 0 on error.
+ */
+static int
+zj_retention_guarded_batch(TimestampTz now)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	int			round;
-	int			n;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			n = 0;
 
-	if (!TimestampDifferenceExceeds(zj_retention_last, now, ZJ_EXPIRE_EVERY_MS))
-		return;
-	zj_retention_last = now;
-	for (round = 0; round < ZJ_EXPIRE_ROUNDS; round++)
+	PG_TRY();
 	{
 		zj_query_xact_begin();
 		n = zj_retention_batch(now);
 		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		n = 0;
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/*
+ * Launcher: remove what is due, a round at most every ZJ_EXPIRE_EVERY_MS;
+ * after a round that found nothing, ZJ_EXPIRE_IDLE_MS: the scan may still
+ * visit runs kept longer than the shortest retention.
+ */
+void
+zj_retention_run(void)
+{
+	static int	every_ms = ZJ_EXPIRE_EVERY_MS;
+	TimestampTz now = GetCurrentTimestamp();
+	int			round;
+	int			n = 0;
+
+	if (!TimestampDifferenceExceeds(zj_retention_last, now, every_ms))
+		return;
+	zj_retention_last = now;
+	for (round = 0; round < ZJ_EXPIRE_ROUNDS; round++)
+	{
+		n = zj_retention_guarded_batch(now);
 		if (n > 0)
 			zj_retention_removed += n;
 		if (n < ZJ_EXPIRE_BATCH)
 			break;
 	}
+	every_ms = round == 0 && n <= 0 ? ZJ_EXPIRE_IDLE_MS : ZJ_EXPIRE_EVERY_MS;
 }

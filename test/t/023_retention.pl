@@ -12,7 +12,7 @@ use Test::More;
 use ZapjobsTest;
 
 my $node = zj_new_node('retention',
-	conf => "zapjobs.keep_completed = '2s'\nzapjobs.keep_failed = '6s'\n");
+	conf => "zapjobs.keep_completed = '2s'\nzapjobs.keep_failed = '25s'\n");
 $node->safe_psql('postgres', q{
 	CREATE ROLE plain LOGIN;
 	SELECT jobs.set_queue_retention('forever', '0', '0');
@@ -54,8 +54,15 @@ is( $node->safe_psql('postgres', q{SELECT sum(completed) || '/' || sum(failed) |
 		FROM jobs.run_stats}),
 	'5/1/1', 'jobs.run_stats holds them, per hour');
 
+# Settings out of range are refused, wherever they are written.
+my ($rc, $out, $err) = $node->psql('postgres', q{SELECT jobs.set_queue_retention('q', '7000 years', NULL)});
+like($err, qr/retention must be between 0 and 100 years/, 'a queue cannot keep runs 7000 years');
+($rc, $out, $err) = $node->psql('postgres',
+	q{UPDATE jobs.definitions SET keep_completed = '-1 day' WHERE name = 'kept_job'});
+like($err, qr/retention must be between 0 and 100 years/, 'nor a definition -1 day');
+
 # jobs.purge: for the DBA; on demand, by status.
-my ($rc, $out, $err) = $node->psql('postgres', q{SELECT jobs.purge('0')},
+($rc, $out, $err) = $node->psql('postgres', q{SELECT jobs.purge('0')},
 	extra_params => [ '-U', 'plain' ]);
 like($err, qr/permission denied for function purge/, 'jobs.purge is not for every role');
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT jobs.purge('-1 day')});
