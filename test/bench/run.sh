@@ -23,6 +23,8 @@
 #                      worker slot holds another role's idle worker
 #  10 held snapshot    burn-down with a REPEATABLE READ transaction held open
 #                      meanwhile (as pg_dump or a long report holds one)
+#  11 flat under load  runs at a steady rate for minutes with keep_completed =
+#                      1 min: size of zapjobs' tables every 15 s, latency
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -33,6 +35,8 @@
 #   ZJ_BENCH_SUSTAIN_SECONDS  duration of section 5 (default 60, --quick 10)
 #   ZJ_BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 10)
 #   ZJ_BENCH_HELD_RUNS        runs of section 10 (default 100000, --quick 20000)
+#   ZJ_BENCH_FLAT_SECONDS     duration of section 11 (default 600, --quick 150)
+#   ZJ_BENCH_FLAT_RATE        its rate in runs/s (default 5000)
 set -euo pipefail
 
 # shellcheck source=test/common.sh
@@ -49,6 +53,8 @@ REPS=3
 BURN_RUNS=50000
 DEEP_RUNS=1000000
 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-100000}   # section 10
+FLAT_SECONDS=${ZJ_BENCH_FLAT_SECONDS:-600} # section 11
+FLAT_RATE=${ZJ_BENCH_FLAT_RATE:-5000}
 WAKE_RUNS=500               # section 4 and section 8
 WAKE_GAP=0.02               # seconds between those enqueues
 BULK_RUNS=100000
@@ -63,7 +69,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick)
-            REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-20000}
+            REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-20000} FLAT_SECONDS=${ZJ_BENCH_FLAT_SECONDS:-150}
             SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-10} ;;
         --only) [[ $# -ge 2 ]] || zj_die "--only needs a list of sections"; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
@@ -73,7 +79,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^([1-9]|10)(,([1-9]|10))*$ ]] || zj_die "--only takes section numbers 1-10, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|1[01])(,([1-9]|1[01]))*$ ]] || zj_die "--only takes section numbers 1-11, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -635,6 +641,55 @@ if wanted 10; then
         burn_down "$HELD_RUNS" "held snapshot: after"
         record "held snapshot: burn-down right after it ended" runs/s "$BURN_RATE"
     done
+    reset_runs
+fi
+
+# --- 11. Flat under load --------------------------------------------------------------------------------------
+if wanted 11; then
+    heading "11. Flat under load: $FLAT_RATE runs/s for ${FLAT_SECONDS}s, zapjobs.keep_completed = 1 min, 4 workers"
+    note "total size of jobs.runs, jobs.logs, jobs.attempts, jobs.run_stats (with indexes) every 15 s;"
+    note "latency = started_at - commit timestamp of the enqueue, kept before retention removes the run"
+    set_workers 4
+    reset_runs
+    q "ALTER SYSTEM SET zapjobs.keep_completed = '1min'" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
+    q "CREATE TABLE IF NOT EXISTS bench_lat (run_id bigint PRIMARY KEY, ms float8 NOT NULL); TRUNCATE bench_lat" >/dev/null
+    SIZE_SQL="SELECT round(sum(pg_total_relation_size(c)) / 1048576.0, 1)
+              FROM unnest(ARRAY['jobs.runs', 'jobs.logs', 'jobs.attempts', 'jobs.run_stats']::regclass[]) c"
+    KEEP_LAT="INSERT INTO bench_lat
+              SELECT e.run_id, extract(epoch FROM r.started_at - pg_xact_commit_timestamp(xid(e.xid))) * 1000
+              FROM bench_enq e JOIN jobs.runs r ON r.id = e.run_id
+              WHERE r.started_at IS NOT NULL
+                AND e.run_id > (SELECT coalesce(max(run_id), 0) - 200000 FROM bench_lat)
+              ON CONFLICT DO NOTHING"
+    "${PSQL[@]}" -c "CALL bench_produce($FLAT_RATE, $FLAT_SECONDS)" >/dev/null 2>&1 &
+    PRODUCER=$!
+    FLAT_T=0 FLAT_SAMPLES=""
+    while kill -0 "$PRODUCER" 2>/dev/null; do
+        sleep 15
+        FLAT_T=$((FLAT_T + 15))
+        size=$(q "$SIZE_SQL")
+        q "$KEEP_LAT" >/dev/null
+        note "t=${FLAT_T}s: $size MB, $(q "$NOT_FINAL") runs not final"
+        FLAT_SAMPLES+="$FLAT_T $size"$'\n'
+    done
+    wait "$PRODUCER" || true
+    backlog=$(q "$NOT_FINAL")
+    wait_final "flat under load" || true
+    q "$KEEP_LAT" >/dev/null
+    ratio=$(printf '%s' "$FLAT_SAMPLES" | awk -v end="$FLAT_T" '
+        $1 > end - 300 && $1 > 120 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
+        END { if (min > 0) printf "%.2f", max / min; else print "" }')
+    IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_lat)"
+    note "runs: $n; size samples (s MB): $(printf '%s' "$FLAT_SAMPLES" | tr '\n' ',' )"
+    [[ -n $ratio ]] && record "flat: largest/smallest size in the last 5 min (after the first 2)" ratio "$ratio"
+    record "flat: size at the end" MB "$(q "$SIZE_SQL")"
+    record "flat: start latency p50" ms "$p50"
+    record "flat: start latency p99" ms "$p99"
+    record "flat: start latency max" ms "$max"
+    record "flat: backlog when the producer stopped" runs "$backlog"
+    q "ALTER SYSTEM RESET zapjobs.keep_completed" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
     reset_runs
 fi
 
