@@ -225,6 +225,8 @@ zj_launcher_cycle(void)
 	if (OidIsValid(zj_shared->extension))
 		zj_joblog_drain();
 	progress_ms = zj_progress_publish();
+	if (OidIsValid(zj_shared->extension))
+		zj_progress_store();
 	zj_publisher_run();
 	if (OidIsValid(zj_shared->extension))
 		zj_launcher_vacuum_if_due();

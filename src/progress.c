@@ -6,14 +6,17 @@
  *	  WAL, so a job may call them per row.  Others read it at once (the
  *	  jobs.active view, through jobs.live_progress()), whatever becomes of
  *	  the job's transaction.  The launcher publishes changes as progress
- *	  events, at most one per run every ZJ_PROGRESS_EVERY_MS; when the
- *	  attempt ends, its last values are stored with its outcome in
- *	  jobs.runs and published just before its final state.
+ *	  events, at most one per run every ZJ_PROGRESS_EVERY_MS, and writes
+ *	  them into the run's row every second (so jobs.runs shows them too);
+ *	  when the attempt ends, its last values are stored with its outcome
+ *	  in jobs.runs and published just before its final state.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -26,11 +29,83 @@
 #include "events.h"
 #include "progress.h"
 #include "publisher.h"
+#include "query.h"
 #include "runctx.h"
 #include "srf.h"
 #include "wakeup.h"
 
 #define ZJ_PROGRESS_EVERY_MS 100
+
+#define ZJ_PROGRESS_STORE_MS 1000
+#define ZJ_STORE_NCOLS 8
+
+/* Row k of the arrays zj_progress_store_rows writes, from v. */
+static void
+zj_progress_store_row(const ZjProgressValues *v, Datum **cols, bool **nulls, int k)
+{
+	cols[0][k] = Int64GetDatum(v->run_id);
+	cols[1][k] = Int64GetDatum(v->current);
+	nulls[1][k] = v->current < 0;
+	cols[2][k] = Int64GetDatum(v->total);
+	nulls[2][k] = v->total < 0;
+	cols[3][k] = CStringGetTextDatum(v->message);
+	nulls[3][k] = v->message[0] == '\0';
+	cols[4][k] = Int64GetDatum(v->processed);
+	cols[5][k] = Int64GetDatum(v->succeeded);
+	cols[6][k] = Int64GetDatum(v->failed);
+	cols[7][k] = TimestampTzGetDatum(v->at);
+}
+
+/*
+ * One UPDATE for n runs, in a transaction of its own; an error is logged.
+ * unnest unqualified: its several-array form is syntax of FROM only (our
+ * statements run with search_path pg_catalog, see query.c).
+ */
+static void
+zj_progress_store_rows(Datum **cols, bool **nulls, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid elem[ZJ_STORE_NCOLS] = {INT8OID, INT8OID, INT8OID, TEXTOID,
+	INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
+	Oid			types[ZJ_STORE_NCOLS] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+	TIMESTAMPTZARRAYOID};
+	Datum		values[ZJ_STORE_NCOLS];
+	MemoryContext cxt = CurrentMemoryContext;
+	int			i;
+
+	PG_TRY();
+	{
+		zj_query_xact_begin();
+		for (i = 0; i < ZJ_STORE_NCOLS; i++)
+			values[i] = zj_query_array(cols[i], nulls[i], n, elem[i]);
+		zj_query_begin();
+		zj_query_exec(&plan,
+					  "UPDATE jobs.runs AS r SET"
+					  " progress_current = coalesce(u.cur, r.progress_current),"
+					  " progress_total = coalesce(u.tot, r.progress_total),"
+					  " progress_message = coalesce(u.msg, r.progress_message),"
+					  " items_processed = u.p, items_succeeded = u.s, items_failed = u.f,"
+					  " progress_at = u.at"
+					  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+					  "  AS u(id, cur, tot, msg, p, s, f, at)"
+					  " WHERE r.id = u.id AND r.id IN (SELECT q.id FROM jobs.runs q"
+					  "  WHERE q.id = ANY ($1) AND q.status = 'running'"
+					  "  FOR NO KEY UPDATE SKIP LOCKED)",
+					  ZJ_STORE_NCOLS, types, values, NULL);
+		zj_query_end();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+}
 
 PG_FUNCTION_INFO_V1(zj_progress);
 PG_FUNCTION_INFO_V1(zj_count_items);
@@ -292,6 +367,49 @@ zj_progress_publish(void)
 		zj_progress_published_at[i] = now;
 	}
 	return next;
+}
+
+/*
+ * Launcher: write the live progress of running runs into their rows, at
+ * most every ZJ_PROGRESS_STORE_MS, so that `SELECT * FROM jobs.runs WHERE
+ * id = $1` shows it too (jobs.active reads it live).  Not a change of
+ * state: only running rows nobody has locked are written (a run finishing
+ * writes its last values itself); a failure costs this round only.
+ */
+void
+zj_progress_store(void)
+{
+	static uint32 *stored = NULL;
+	static TimestampTz stored_at = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum	   *cols[ZJ_STORE_NCOLS];
+	bool	   *nulls[ZJ_STORE_NCOLS];
+	int			n = 0;
+	int			i;
+
+	if (stored == NULL)
+		stored = MemoryContextAllocZero(TopMemoryContext, sizeof(uint32) * zj_shared->nslots);
+	if (!TimestampDifferenceExceeds(stored_at, now, ZJ_PROGRESS_STORE_MS))
+		return;
+	for (i = 0; i < ZJ_STORE_NCOLS; i++)
+	{
+		cols[i] = palloc(sizeof(Datum) * zj_shared->nslots);
+		nulls[i] = palloc0(sizeof(bool) * zj_shared->nslots);
+	}
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjProgress *p = &zj_shared->slots[i].progress;
+		uint32		count = pg_atomic_read_u32(&p->changecount);
+		ZjProgressValues v;
+
+		if (count == stored[i] || !zj_progress_read(p, &v) || v.at == 0)
+			continue;
+		stored[i] = count;
+		zj_progress_store_row(&v, cols, nulls, n++);
+	}
+	stored_at = now;
+	if (n > 0)
+		zj_progress_store_rows(cols, nulls, n);
 }
 
 /* May the current user see the runs of role? */

@@ -23,5 +23,6 @@ extern void zj_progress_clear(ZjProgress *p);
 
 /* In the launcher */
 extern long zj_progress_publish(void);
+extern void zj_progress_store(void);
 
 #endif							/* ZAPJOBS_PROGRESS_H */
