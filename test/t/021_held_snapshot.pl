@@ -1,6 +1,7 @@
 # A snapshot held open by another session (pg_dump, a long report, a
 # forgotten BEGIN) must not stop the queue: runs keep flowing while it is
-# held, every run completes, and a run enqueued meanwhile with a higher
+# held (an idle REPEATABLE READ transaction, then a pg_dump kept running),
+# every run completes, and a run enqueued meanwhile with a higher
 # priority still goes ahead of the backlog (workers claim after their
 # position in the queue and go back to its head when a run is made pending
 # before it).  The figures are the benchmark's (section 10).
@@ -10,6 +11,7 @@ use lib 'test/perl';
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use IPC::Run;
 use Test::More;
 use ZapjobsTest;
 
@@ -45,6 +47,34 @@ is( $node->safe_psql('postgres', q{
 	'0', 'each exactly once');
 $holder->query_safe('COMMIT');
 $holder->quit;
+
+# A long pg_dump holds its snapshot (and ACCESS SHARE locks) for its whole
+# run: made long here by a table it must wait for.
+$node->safe_psql('postgres', 'CREATE TABLE dump_blocker (x int)');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE dump_blocker IN ACCESS EXCLUSIVE MODE');
+my $dumpfile = "$PostgreSQL::Test::Utils::tmp_check/held.sql";
+my ($dump_out, $dump_err) = ('', '');
+my $dump = IPC::Run::start(
+	[ 'pg_dump', '-f', $dumpfile, '-d', $node->connstr('postgres') ],
+	'>', \$dump_out, '2>', \$dump_err);
+ok( $node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE query LIKE 'LOCK TABLE public.dump_blocker%' AND backend_xmin IS NOT NULL
+		  AND wait_event_type = 'Lock'}),
+	'a pg_dump is running, holding its snapshot');
+my $before_dump = $node->safe_psql('postgres', 'SELECT max(id) FROM jobs.runs');
+$node->safe_psql('postgres', q{
+	SELECT count(jobs.enqueue('SELECT 1')) FROM generate_series(1, 10000)});
+ok(zj_wait_final($node), '10,000 runs finished while the pg_dump ran');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM jobs.runs WHERE id > $before_dump AND status = 'completed'"),
+	'10000', 'every one completed');
+$locker->query_safe('COMMIT');
+$locker->quit;
+$dump->finish;
+ok(-s $dumpfile, 'the pg_dump then completed') or diag($dump_err);
 
 # Runs left pending behind a worker's position (a batch's leftovers, a
 # released lock) are not forgotten: a second wave completes too.
