@@ -15,7 +15,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -56,13 +55,22 @@ zj_progress_store_row(const ZjProgressValues *v, Datum **cols, bool **nulls, int
 	cols[7][k] = TimestampTzGetDatum(v->at);
 }
 
+/* The arrays of zj_progress_store_rows. */
+typedef struct ZjProgressRows
+{
+	Datum	  **cols;
+	bool	  **nulls;
+	int			n;
+} ZjProgressRows;
+
 /*
- * One UPDATE for n runs, in a transaction of its own; an error is logged.
- * unnest unqualified: its several-array form is syntax of FROM only (our
- * statements run with search_path pg_catalog, see query.c).
+ * One UPDATE for the runs, in the launcher's transaction (see
+ * zj_progress_store).  unnest unqualified: its several-array form is
+ * syntax of FROM only (our statements run with search_path pg_catalog, see
+ * query.c).
  */
 static void
-zj_progress_store_rows(Datum **cols, bool **nulls, int n)
+zj_progress_store_rows(void *arg)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid elem[ZJ_STORE_NCOLS] = {INT8OID, INT8OID, INT8OID, TEXTOID,
@@ -70,41 +78,27 @@ zj_progress_store_rows(Datum **cols, bool **nulls, int n)
 	Oid			types[ZJ_STORE_NCOLS] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	TIMESTAMPTZARRAYOID};
+	ZjProgressRows *rows = arg;
 	Datum		values[ZJ_STORE_NCOLS];
-	MemoryContext cxt = CurrentMemoryContext;
 	int			i;
 
-	PG_TRY();
-	{
-		zj_query_xact_begin();
-		for (i = 0; i < ZJ_STORE_NCOLS; i++)
-			values[i] = zj_query_array(cols[i], nulls[i], n, elem[i]);
-		zj_query_begin();
-		zj_query_exec(&plan,
-					  "UPDATE jobs.runs AS r SET"
-					  " progress_current = coalesce(u.cur, r.progress_current),"
-					  " progress_total = coalesce(u.tot, r.progress_total),"
-					  " progress_message = coalesce(u.msg, r.progress_message),"
-					  " items_processed = u.p, items_succeeded = u.s, items_failed = u.f,"
-					  " progress_at = u.at"
-					  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
-					  "  AS u(id, cur, tot, msg, p, s, f, at)"
-					  " WHERE r.id = u.id AND r.id IN (SELECT q.id FROM jobs.runs q"
-					  "  WHERE q.id = ANY ($1) AND q.status = 'running'"
-					  "  FOR NO KEY UPDATE SKIP LOCKED)",
-					  ZJ_STORE_NCOLS, types, values, NULL);
-		zj_query_end();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
+	for (i = 0; i < ZJ_STORE_NCOLS; i++)
+		values[i] = zj_query_array(rows->cols[i], rows->nulls[i], rows->n, elem[i]);
+	zj_query_begin();
+	zj_query_exec(&plan,
+				  "UPDATE jobs.runs AS r SET"
+				  " progress_current = coalesce(u.cur, r.progress_current),"
+				  " progress_total = coalesce(u.tot, r.progress_total),"
+				  " progress_message = coalesce(u.msg, r.progress_message),"
+				  " items_processed = u.p, items_succeeded = u.s, items_failed = u.f,"
+				  " progress_at = u.at"
+				  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+				  "  AS u(id, cur, tot, msg, p, s, f, at)"
+				  " WHERE r.id = u.id AND r.id IN (SELECT q.id FROM jobs.runs q"
+				  "  WHERE q.id = ANY ($1) AND q.status = 'running'"
+				  "  FOR NO KEY UPDATE SKIP LOCKED)",
+				  ZJ_STORE_NCOLS, types, values, NULL);
+	zj_query_end();
 }
 
 PG_FUNCTION_INFO_V1(zj_progress);
@@ -409,7 +403,12 @@ zj_progress_store(void)
 	}
 	stored_at = now;
 	if (n > 0)
-		zj_progress_store_rows(cols, nulls, n);
+	{
+		ZjProgressRows rows = {cols, nulls, n};
+
+		/* In a transaction of its own: a failure costs this round only. */
+		(void) zj_query_own_xact(zj_progress_store_rows, &rows);
+	}
 }
 
 /* May the current user see the runs of role? */

@@ -251,3 +251,33 @@ zj_query_oid(HeapTuple tup, TupleDesc desc, int col)
 
 	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
+
+/*
+ * Run fn(arg) in a transaction of its own; an error is logged and rolled
+ * back and false returned: for the launcher, whose other duties must go
+ * on whatever one of them meets.
+ */
+bool
+zj_query_own_xact(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		zj_query_xact_begin();
+		fn(arg);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}

@@ -25,6 +25,7 @@
 
 extern void zj_query_install_planner(void);
 extern void zj_query_xact_begin(void);
+extern bool zj_query_own_xact(void (*fn) (void *arg), void *arg);
 extern void zj_query_begin(void);
 extern void zj_query_end(void);
 extern int	zj_query_exec(SPIPlanPtr *plan, const char *sql, int nargs,

@@ -18,7 +18,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -79,33 +78,22 @@ zj_retention_batch(TimestampTz now)
 	return n;
 }
 
-/*
- * One batch in a transaction of its own; an error (a row written with odd
- * values, say) is logged and rolls back that batch only: the launcher's
- * other duties go on.  Returns the runs removed, 0 on error.
- */
+/* A batch, for zj_query_own_xact: *arg is the time in, the count out. */
+static void
+zj_retention_batch_xact(void *arg)
+{
+	int64	   *io = arg;
+
+	*io = zj_retention_batch((TimestampTz) *io);
+}
+
+/* One batch in a transaction of its own; returns the runs removed, 0 on error. */
 static int
 zj_retention_guarded_batch(TimestampTz now)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	int			n = 0;
+	int64		io = (int64) now;
 
-	PG_TRY();
-	{
-		zj_query_xact_begin();
-		n = zj_retention_batch(now);
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		n = 0;
-	}
-	PG_END_TRY();
-	return n;
+	return zj_query_own_xact(zj_retention_batch_xact, &io) ? (int) io : 0;
 }
 
 /*
