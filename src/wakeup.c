@@ -136,35 +136,17 @@ zj_wakeup_before(int32 priority, TimestampTz run_at, const ZjWake *w)
 }
 
 /*
- * Workers of w's owner that claim after a position past w's first run go
- * back to the head of the queue for their next claim (see claim.c).
- * all: every worker (more owners than were noted).
+ * At the commit that made w->runs runs of w->owner pending (w NULL: of
+ * owners not noted, so of any): wake up to that many idle workers of the
+ * owner, and the launcher if it can help.  Workers of the owner that claim
+ * after a position past w's first run go back to the head of the queue for
+ * their next claim (see claim.c); with w NULL, all of them.
  */
 static void
-zj_wakeup_rewind(const ZjWake *w, bool all)
+zj_wakeup_role(const ZjWake *w)
 {
-	int			i;
-
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *s = &zj_shared->slots[i];
-		ZjWake		cursor;
-
-		if (s->state == ZJ_SLOT_FREE || !s->cursor_valid || (!all && s->role != w->owner))
-			continue;
-		cursor.priority = s->cursor_priority;
-		cursor.run_at = s->cursor_run_at;
-		if (all || !zj_wakeup_before(cursor.priority, cursor.run_at, w))
-			pg_atomic_write_u32(&s->rewind, 1);
-	}
-	LWLockRelease(zj_shared->lock);
-}
-
-/* Wake up to runs idle workers of owner, and the launcher if it can help. */
-static void
-zj_wakeup_role(Oid owner, int64 runs, bool all)
-{
+	bool		all = w == NULL;
+	int64		runs = all ? PG_INT64_MAX : w->runs;
 	bool		has_worker = false;
 	bool		has_room = false;	/* a free slot, or another role's idle worker */
 	int			i;
@@ -175,9 +157,14 @@ zj_wakeup_role(Oid owner, int64 runs, bool all)
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
 		if (s->state == ZJ_SLOT_FREE ||
-			(s->state == ZJ_SLOT_IDLE && s->role != owner && !all))
+			(s->state == ZJ_SLOT_IDLE && !all && s->role != w->owner))
 			has_room = true;
-		if (s->state == ZJ_SLOT_FREE || s->retire || (!all && s->role != owner))
+		if (s->state == ZJ_SLOT_FREE || (!all && s->role != w->owner))
+			continue;
+		if (s->cursor_valid &&
+			(all || !zj_wakeup_before(s->cursor_priority, s->cursor_run_at, w)))
+			pg_atomic_write_u32(&s->rewind, 1);
+		if (s->retire)
 			continue;
 		has_worker = true;
 		if (s->state == ZJ_SLOT_IDLE && runs > 0 && s->proc != NULL)
@@ -222,15 +209,9 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT)
 	{
 		for (i = 0; i < zj_nwake; i++)
-		{
-			zj_wakeup_rewind(&zj_wake[i], false);
-			zj_wakeup_role(zj_wake[i].owner, zj_wake[i].runs, false);
-		}
+			zj_wakeup_role(&zj_wake[i]);
 		if (zj_wake_overflow)
-		{
-			zj_wakeup_rewind(NULL, true);
-			zj_wakeup_role(InvalidOid, PG_INT64_MAX, true);
-		}
+			zj_wakeup_role(NULL);
 		if (zj_wake_scheduled && zj_wakeup_before_next_due(zj_wake_scheduled_at))
 			zj_wakeup_maintenance();
 		for (i = 0; i < zj_ncancels; i++)
