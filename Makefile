@@ -54,6 +54,20 @@ include $(PGXS)
 # TAP tests live in test/t, not t/.
 PROVE_TESTS ?= test/t/*.pl
 
+# The zapjobs command (cmd/): its own Makefile, built and installed with the
+# extension, into $(pg_config --bindir).
+.PHONY: zapjobs-cmd install-zapjobs-cmd clean-zapjobs-cmd
+all: zapjobs-cmd
+zapjobs-cmd:
+	$(MAKE) -C cmd PG_CONFIG='$(PG_CONFIG)'
+install: install-zapjobs-cmd
+install-zapjobs-cmd: zapjobs-cmd
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) cmd/zapjobs '$(DESTDIR)$(bindir)/zapjobs'
+clean: clean-zapjobs-cmd
+clean-zapjobs-cmd:
+	$(MAKE) -C cmd clean
+
 # The benchmark (not a test): builds, installs and runs its own server.
 .PHONY: bench
 bench:

@@ -41,6 +41,10 @@ zj_deps_present() {
     perl -MIPC::Run -e 1 2>/dev/null || return 1
     command -v make >/dev/null || return 1
     command -v gcc >/dev/null || return 1
+    # the zapjobs command: libpq, ncurses, json-c; its screen tests: tmux
+    [[ -f /usr/include/postgresql/libpq-fe.h && -f /usr/include/ncursesw/curses.h ]] || return 1
+    [[ -f /usr/include/json-c/json.h ]] || return 1
+    command -v tmux >/dev/null || return 1
 }
 
 zj_install_packages() {
@@ -54,7 +58,8 @@ zj_install_packages() {
     # make/gcc are listed because a minimal image may lack them; the server
     # dev package only pulls in clang/llvm (for JIT bitcode).
     apt-get install -y --no-install-recommends \
-        postgresql-server-dev-15 libipc-run-perl make gcc
+        postgresql-server-dev-15 libipc-run-perl make gcc \
+        libpq-dev libncurses-dev libjson-c-dev tmux
     zj_deps_present || zj_die "dependencies still missing after apt-get install"
 }
 

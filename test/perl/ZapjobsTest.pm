@@ -9,6 +9,7 @@ use warnings;
 
 use Encode ();
 use Exporter 'import';
+use IPC::Run ();
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -18,6 +19,7 @@ our @EXPORT = qw(
   zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
   zj_unfinished_count zj_final_statuses zj_sql zj_psql_verbose
   zj_listen zj_listen_drain zj_listen_until zj_listen_quit zj_listen_events
+  zj_cmd_env zj_cmd zj_cmd_start zj_cmd_until zj_cmd_finish
 );
 
 # Final statuses of a run.
@@ -248,6 +250,74 @@ sub zj_listen_quit
 	zj_listen_drain($l);
 	$l->{psql}->quit;
 	return;
+}
+
+# --- The zapjobs command --------------------------------------------------------
+#
+# The command is installed into pg_config --bindir, which `make installcheck`
+# puts first on PATH.
+
+# zj_cmd_env(NODE, user => ROLE): the environment the command connects with
+# (as psql would: PG* variables), to the node's jobs database.
+sub zj_cmd_env
+{
+	my ($node, %opt) = @_;
+	my %env = (
+		PGHOST => $node->host,
+		PGPORT => $node->port,
+		PGDATABASE => 'postgres',
+		PGAPPNAME => $opt{appname} // 'zapjobs-test');
+	$env{PGUSER} = $opt{user} if defined $opt{user};
+	return %env;
+}
+
+# zj_cmd(NODE, [ARGS], user => ROLE, env => {...}, stdin => TEXT): run the
+# command to its end (3 minutes at most); returns (exit code, stdout, stderr).
+sub zj_cmd
+{
+	my ($node, $args, %opt) = @_;
+	my ($out, $err) = ('', '');
+	my $in = $opt{stdin} // '';
+	local %ENV = (%ENV, zj_cmd_env($node, %opt), %{ $opt{env} // {} });
+	IPC::Run::run([ 'zapjobs', @$args ], '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout(180));
+	return ($? >> 8, $out, $err);
+}
+
+# zj_cmd_start(NODE, [ARGS], ...): start the command in the background;
+# returns a handle whose {out} and {err} grow as it writes.
+sub zj_cmd_start
+{
+	my ($node, $args, %opt) = @_;
+	my $c = { out => '', err => '', in => '' };
+	local %ENV = (%ENV, zj_cmd_env($node, %opt), %{ $opt{env} // {} });
+	$c->{timer} = IPC::Run::timeout(180);
+	$c->{h} = IPC::Run::start([ 'zapjobs', @$args ], '<', \$c->{in},
+		'>', \$c->{out}, '2>', \$c->{err}, $c->{timer});
+	return $c;
+}
+
+# zj_cmd_until(C, COND, SECONDS): pump C's output until COND->() holds or
+# the deadline passes (default 60 s); returns COND->().
+sub zj_cmd_until
+{
+	my ($c, $cond, $seconds) = @_;
+	my $deadline = time() + ($seconds // 60);
+	while (!$cond->() && time() < $deadline && $c->{h}->pumpable)
+	{
+		eval { $c->{h}->pump_nb; };
+		select(undef, undef, undef, 0.05) unless $cond->();
+	}
+	eval { $c->{h}->pump_nb; } if $c->{h}->pumpable;
+	return $cond->();
+}
+
+# zj_cmd_finish(C): wait for C to exit (3 minutes at most); its exit code.
+sub zj_cmd_finish
+{
+	my ($c) = @_;
+	$c->{h}->finish;
+	return $c->{h}->result(0);
 }
 
 1;

@@ -1,0 +1,222 @@
+/*-------------------------------------------------------------------------
+ * conn.c
+ *	  Connecting the zapjobs command to the server, exactly as psql does
+ *	  (libpq's defaults, PG* variables, ~/.pgpass, service files, -d taking
+ *	  a conninfo string or URI), and running its queries.
+ *
+ *	  A server error becomes one line on stderr and an exit code chosen by
+ *	  its SQLSTATE, so every subcommand reports the server's own words.
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "msg.h"
+
+/* Open one connection with the options and the password we have. */
+static PGconn *
+conn_connect(Conn *c)
+{
+	const char *keys[8];
+	const char *vals[8];
+	int			n = 0;
+
+#define CONN_KEY(k, v) do { if (v) { keys[n] = (k); vals[n] = (v); n++; } } while (0)
+	CONN_KEY("host", c->opts->host);
+	CONN_KEY("port", c->opts->port);
+	CONN_KEY("user", c->opts->user);
+	CONN_KEY("password", c->password);
+	CONN_KEY("dbname", c->opts->dbname);
+	CONN_KEY("fallback_application_name", "zapjobs");
+	CONN_KEY("client_encoding", "auto");
+#undef CONN_KEY
+	keys[n] = vals[n] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+/* Ask for the password on the terminal, as psql does. */
+static void
+conn_ask_password(Conn *c)
+{
+	char	   *pw = getpass("Password: ");
+
+	free(c->password);
+	c->password = strdup(pw ? pw : "");
+}
+
+/* The first line of libpq's message, without "FATAL:  " and the newline. */
+static const char *
+conn_first_line(const char *text, char *buf, size_t len)
+{
+	const char *p = text ? text : "unknown error";
+
+	if (strncmp(p, "FATAL:  ", 8) == 0 || strncmp(p, "ERROR:  ", 8) == 0)
+		p += 8;
+	snprintf(buf, len, "%s", p);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+static void
+conn_check_extension(Conn *c)
+{
+	PGresult   *res = conn_query(c,
+								 "SELECT extversion FROM pg_catalog.pg_extension"
+								 " WHERE extname = 'zapjobs'", 0, NULL);
+
+	if (PQntuples(res) == 0)
+		msg_fail(EXIT_SERVER,
+				 "the zapjobs extension is not installed in database \"%s\""
+				 " (connect to the database named by zapjobs.database and run CREATE EXTENSION zapjobs)",
+				 PQdb(c->pg));
+	PQclear(res);
+}
+
+Conn *
+conn_open(const Options *o, const char *cmd)
+{
+	Conn	   *c = calloc(1, sizeof(Conn));
+	char		buf[1024];
+
+	c->opts = o;
+	c->cmd = cmd;
+	if (o->prompt_password)
+		conn_ask_password(c);
+	c->pg = conn_connect(c);
+	if (PQstatus(c->pg) == CONNECTION_BAD && PQconnectionNeedsPassword(c->pg) &&
+		!c->password && !o->never_prompt && isatty(STDIN_FILENO))
+	{
+		PQfinish(c->pg);
+		conn_ask_password(c);
+		c->pg = conn_connect(c);
+	}
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		msg_fail(EXIT_SERVER, "could not connect: %s",
+				 conn_first_line(PQerrorMessage(c->pg), buf, sizeof(buf)));
+	conn_check_extension(c);
+	return c;
+}
+
+/* The exit code for a server error, by its SQLSTATE. */
+static int
+conn_exit_code(const char *sqlstate)
+{
+	if (!sqlstate)
+		return EXIT_SERVER;
+	if (strcmp(sqlstate, "42704") == 0 || strcmp(sqlstate, "P0002") == 0)
+		return EXIT_NOT_FOUND;
+	if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+		return EXIT_USAGE;
+	return EXIT_SERVER;
+}
+
+/* Exit with the server's error as one line: message (detail hint). */
+static void
+conn_fail_result(Conn *c, PGresult *res)
+{
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	char		buf[1024];
+
+	if (!msg)
+		msg = conn_first_line(PQerrorMessage(c->pg), buf, sizeof(buf));
+	msg_fail(conn_exit_code(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+			 "%s%s%s%s%s%s", msg,
+			 detail || hint ? " (" : "", detail ? detail : "",
+			 detail && hint ? " " : "", hint ? hint : "",
+			 detail || hint ? ")" : "");
+}
+
+int
+conn_exec(Conn *c, const char *sql, int nparams, const char *const *params,
+		  PGresult **res, char *err, size_t errlen)
+{
+	PGresult   *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	const char *msg;
+
+	*res = NULL;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+	{
+		*res = r;
+		return CONN_OK;
+	}
+	msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	snprintf(err, errlen, "%s", msg ? msg : "connection to the server was lost");
+	PQclear(r);
+	return conn_lost(c) ? CONN_LOST : CONN_ERROR;
+}
+
+PGresult *
+conn_try_query(Conn *c, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	if (conn_lost(c))
+	{
+		PQclear(res);
+		return NULL;
+	}
+	conn_fail_result(c, res);
+	return NULL;				/* not reached */
+}
+
+PGresult *
+conn_query(Conn *c, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *res = conn_try_query(c, sql, nparams, params);
+
+	if (!res)
+		msg_fail(EXIT_SERVER, "connection to the server was lost");
+	return res;
+}
+
+bool
+conn_lost(Conn *c)
+{
+	return PQstatus(c->pg) == CONNECTION_BAD;
+}
+
+bool
+conn_reconnect(Conn *c, int give_up_s)
+{
+	time_t		deadline = time(NULL) + give_up_s;
+	useconds_t	pause = 100000;
+
+	if (!c->quiet)
+		msg_error("%s: connection to the server lost; reconnecting", c->cmd);
+	for (;;)
+	{
+		PQfinish(c->pg);
+		c->pg = conn_connect(c);
+		if (PQstatus(c->pg) == CONNECTION_OK)
+		{
+			if (!c->quiet)
+				msg_error("%s: reconnected", c->cmd);
+			return true;
+		}
+		if (time(NULL) >= deadline)
+			return false;
+		usleep(pause);
+		pause = pause * 2 > 5000000 ? 5000000 : pause * 2;
+	}
+}
+
+void
+conn_read_launcher(Conn *c)
+{
+	PGresult   *res = conn_try_query(c, "SELECT launcher_pid FROM jobs.pool", 0, NULL);
+
+	c->launcher_pid = 0;
+	if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		c->launcher_pid = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+}

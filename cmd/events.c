@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ * events.c
+ *	  Receiving job_update notifications: waiting on the connection's
+ *	  socket, trusting only the launcher's, parsing their JSON.
+ *
+ *	  NOTIFY has no access control, so any role can send a payload that
+ *	  looks like a run's completion.  Only the launcher sends real ones,
+ *	  and libpq tells who sent each (be_pid); the launcher's pid is read
+ *	  from jobs.pool at LISTEN time and again when a notification comes
+ *	  from an unknown backend (a restarted launcher has a new pid), at most
+ *	  once a second so that a forger cannot make us query without end.
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "events.h"
+
+bool
+events_about(const Event *ev, long long id)
+{
+	if (ev->type == EVENT_RUNS)
+		return ev->first_id <= id && id <= ev->last_id;
+	return ev->type != EVENT_WORKER && ev->id == id;
+}
+
+bool
+events_listen(Conn *c)
+{
+	PGresult   *res = conn_try_query(c, "LISTEN job_update", 0, NULL);
+
+	if (!res)
+		return false;
+	PQclear(res);
+	conn_read_launcher(c);
+	return !conn_lost(c);
+}
+
+static long long
+events_int(json_object *obj, const char *key, bool *have)
+{
+	json_object *v;
+	bool		ok = json_object_object_get_ex(obj, key, &v) &&
+		json_object_get_type(v) != json_type_null;
+
+	if (have)
+		*have = ok;
+	return ok ? json_object_get_int64(v) : 0;
+}
+
+static void
+events_text(json_object *obj, const char *key, char *dst, size_t len, bool *have)
+{
+	json_object *v;
+	bool		ok = json_object_object_get_ex(obj, key, &v) &&
+		json_object_get_type(v) == json_type_string;
+
+	snprintf(dst, len, "%s", ok ? json_object_get_string(v) : "");
+	if (have)
+		*have = ok;
+}
+
+static EventType
+events_type(const char *type)
+{
+	static const char *const names[] = {"run", "runs", "progress", "log", "worker"};
+	int			i;
+
+	for (i = 0; i < 5; i++)
+		if (strcmp(type, names[i]) == 0)
+			return (EventType) i;
+	return EVENT_OTHER;
+}
+
+/* Parse a payload into ev; false if it is not a JSON object. */
+static bool
+events_parse(const char *payload, Event *ev)
+{
+	json_object *obj = json_tokener_parse(payload);
+	char		type[16];
+
+	memset(ev, 0, sizeof(*ev));
+	if (!obj || json_object_get_type(obj) != json_type_object)
+	{
+		json_object_put(obj);
+		return false;
+	}
+	events_text(obj, "type", type, sizeof(type), NULL);
+	ev->type = events_type(type);
+	ev->id = events_int(obj, "id", NULL);
+	ev->first_id = events_int(obj, "first_id", NULL);
+	ev->last_id = events_int(obj, "last_id", NULL);
+	events_text(obj, "status", ev->status, sizeof(ev->status), NULL);
+	ev->attempt = (int) events_int(obj, "attempt", NULL);
+	ev->max_attempts = (int) events_int(obj, "max_attempts", NULL);
+	ev->log_id = events_int(obj, "log_id", NULL);
+	ev->current = events_int(obj, "current", &ev->have_current);
+	ev->total = events_int(obj, "total", &ev->have_total);
+	ev->processed = events_int(obj, "processed", NULL);
+	events_text(obj, "message", ev->message, sizeof(ev->message), &ev->have_message);
+	json_object_put(obj);
+	return true;
+}
+
+/* Is a notification from this backend real?  Re-learns a new launcher's pid. */
+static bool
+events_trusted(Conn *c, int be_pid)
+{
+	static time_t last_lookup = 0;
+
+	if (be_pid == c->launcher_pid && be_pid != 0)
+		return true;
+	if (time(NULL) == last_lookup)
+		return false;
+	last_lookup = time(NULL);
+	conn_read_launcher(c);
+	return be_pid == c->launcher_pid && be_pid != 0;
+}
+
+/* Hand every notification already received to fn; true if any was real. */
+static bool
+events_drain(Conn *c, events_fn fn, void *arg)
+{
+	PGnotify   *n;
+	bool		got = false;
+	Event		ev;
+
+	while ((n = PQnotifies(c->pg)) != NULL)
+	{
+		if (strcmp(n->relname, "job_update") == 0 && events_trusted(c, n->be_pid))
+		{
+			/* without fn, only "something happened" counts: no parsing */
+			if (!fn)
+				got = true;
+			else if (events_parse(n->extra, &ev))
+			{
+				fn(&ev, arg);
+				got = true;
+			}
+		}
+		PQfreemem(n);
+	}
+	return got;
+}
+
+int
+events_wait(Conn *c, int timeout_ms, int extra_fd, events_fn fn, void *arg)
+{
+	int			sock = PQsocket(c->pg);
+	fd_set		fds;
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	int			flags = 0;
+	int			nready;
+
+	/* Notifications may have come with an earlier query's result. */
+	if (events_drain(c, fn, arg))
+		return EVENTS_GOT;
+	if (sock < 0)
+		return EVENTS_LOST;
+	FD_ZERO(&fds);
+	FD_SET(sock, &fds);
+	if (extra_fd >= 0)
+		FD_SET(extra_fd, &fds);
+	nready = select((sock > extra_fd ? sock : extra_fd) + 1, &fds, NULL, NULL,
+					timeout_ms < 0 ? NULL : &tv);
+	if (nready < 0)
+		return errno == EINTR ? EVENTS_INTERRUPTED : EVENTS_LOST;
+	if (nready == 0)
+		return EVENTS_TIMEOUT;
+	if (extra_fd >= 0 && FD_ISSET(extra_fd, &fds))
+		flags |= EVENTS_FD_READY;
+	if (FD_ISSET(sock, &fds))
+	{
+		if (!PQconsumeInput(c->pg) || conn_lost(c))
+			return flags | EVENTS_LOST;
+		if (events_drain(c, fn, arg))
+			flags |= EVENTS_GOT;
+	}
+	return flags;
+}

@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ * table.c
+ *	  Printing query results.  Widths are counted in characters, not
+ *	  bytes, so names in any script line up; control characters in values
+ *	  are shown as '?', so a value cannot move the cursor or break a row.
+ *-------------------------------------------------------------------------
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+/* Characters (not bytes) of UTF-8 text s. */
+static int
+table_width(const char *s)
+{
+	int			n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char) *s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Numbers are right-aligned, as psql does (type oids from pg_type.h). */
+static bool
+table_numeric(PGresult *res, int f)
+{
+	Oid			t = PQftype(res, f);
+
+	return t == 20 || t == 21 || t == 23 || t == 700 || t == 701 || t == 1700;
+}
+
+/*
+ * Print s padded to width characters (on the left if right), control
+ * characters as '?'; the last column is not padded.
+ */
+static void
+table_cell(FILE *out, const char *s, int width, bool right, bool last)
+{
+	int			pad = width - table_width(s);
+
+	if (right)
+		fprintf(out, "%*s", pad, "");
+	for (; *s; s++)
+		fputc((unsigned char) *s < 0x20 || *s == 0x7f ? '?' : *s, out);
+	if (!last)
+		fprintf(out, "%*s", right ? 2 : pad + 2, "");
+}
+
+void
+table_print(FILE *out, PGresult *res)
+{
+	int			ncols = PQnfields(res);
+	int			nrows = PQntuples(res);
+	int		   *width = calloc(ncols, sizeof(int));
+	int			r,
+				f;
+
+	for (f = 0; f < ncols; f++)
+	{
+		width[f] = table_width(PQfname(res, f));
+		for (r = 0; r < nrows; r++)
+			if (table_width(PQgetvalue(res, r, f)) > width[f])
+				width[f] = table_width(PQgetvalue(res, r, f));
+	}
+	for (f = 0; f < ncols; f++)
+		table_cell(out, PQfname(res, f), width[f], table_numeric(res, f), f == ncols - 1);
+	fputc('\n', out);
+	for (f = 0; f < ncols; f++)
+	{
+		for (r = 0; r < width[f]; r++)
+			fputc('-', out);
+		if (f < ncols - 1)
+			fputs("  ", out);
+	}
+	fputc('\n', out);
+	for (r = 0; r < nrows; r++)
+	{
+		for (f = 0; f < ncols; f++)
+			table_cell(out, PQgetvalue(res, r, f), width[f], table_numeric(res, f),
+					   f == ncols - 1);
+		fputc('\n', out);
+	}
+	if (nrows == 0)
+		fputs("(no rows)\n", out);
+	free(width);
+}
+
+void
+table_print_record(FILE *out, PGresult *res, int row)
+{
+	int			ncols = PQnfields(res);
+	int			width = 0;
+	int			f;
+
+	for (f = 0; f < ncols; f++)
+		if (table_width(PQfname(res, f)) > width)
+			width = table_width(PQfname(res, f));
+	for (f = 0; f < ncols; f++)
+	{
+		if (PQgetisnull(res, row, f))
+			continue;
+		table_cell(out, PQfname(res, f), width, false, false);
+		table_cell(out, PQgetvalue(res, row, f), 0, false, true);
+		fputc('\n', out);
+	}
+}
+
+void
+table_query(Conn *c, bool json, const char *sql, int nparams,
+			const char *const *params)
+{
+	PGresult   *res;
+
+	if (json)
+	{
+		size_t		len = strlen(sql) + 128;
+		char	   *wrapped = malloc(len);
+
+		snprintf(wrapped, len,
+				 "SELECT coalesce(json_agg(t), '[]'::json) FROM (%s) t", sql);
+		res = conn_query(c, wrapped, nparams, params);
+		printf("%s\n", PQgetvalue(res, 0, 0));
+		free(wrapped);
+	}
+	else
+	{
+		res = conn_query(c, sql, nparams, params);
+		table_print(stdout, res);
+	}
+	PQclear(res);
+}
