@@ -63,7 +63,8 @@ static const char *const top_model_workers_sql =
 
 static const char *const top_model_detail_sql =
 	"SELECT r.id, coalesce(r.name, ''), r.status, r.owner::text, r.queue, r.attempt,"
-	"       r.max_attempts, coalesce(a.percent::float8, -1),"
+	"       r.max_attempts, coalesce(a.percent::float8,"
+	"           100.0 * r.progress_current / nullif(r.progress_total, 0), -1),"
 	"       coalesce(a.progress_current, r.progress_current, 0),"
 	"       coalesce(a.progress_total, r.progress_total, -1),"
 	"       coalesce(extract(epoch FROM a.eta), -1),"

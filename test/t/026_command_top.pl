@@ -1,0 +1,185 @@
+# zapjobs top, driven in tmux (send-keys, capture-pane): the screen shows a
+# running job's bar moving, the queues with their counts and pause state,
+# the last hour's failures and the workers; Enter opens a run with its log
+# tail; a cancel from the keyboard asks first and takes effect; p pauses a
+# queue; / filters; the screen follows a resize; q and Ctrl-C leave.
+# Also watch on a terminal: the progress bar redrawn in place.
+use strict;
+use warnings;
+use lib 'test/perl';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ZapjobsTest;
+
+my $node = zj_new_node('command_top');
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.flags (name text PRIMARY KEY);
+	-- Progress until a flag is set, a log line every 10 steps.
+	CREATE FUNCTION public.slow(flag text) RETURNS void LANGUAGE plpgsql AS $$
+	DECLARE i int := 0;
+	BEGIN
+		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
+			i := i + 1;
+			PERFORM jobs.progress(i, 100000, 'row ' || i);
+			IF i % 10 = 0 THEN PERFORM jobs.log('info', 'batch ' || i); END IF;
+			PERFORM pg_sleep(0.05);
+		END LOOP;
+	END $$;
+});
+
+my $sock = PostgreSQL::Test::Utils::tempdir() . '/tmux';
+
+# Start a command in a new tmux window of 160x40; after it exits the window
+# shows "EXIT=<code>".
+sub tmux_start
+{
+	my ($name, $cmd) = @_;
+	local %ENV = (%ENV, zj_cmd_env($node), TERM => 'xterm-256color', LANG => 'C.UTF-8');
+	delete $ENV{NO_COLOR};
+	my @new = -S $sock ? ('new-window', '-n', $name) : ('new-session', '-d', '-s', 'zj', '-n', $name, '-x', 160, '-y', 40);
+	system('tmux', '-S', $sock, @new, "$cmd; echo EXIT=\$?; sleep 600") == 0
+	  or die "tmux failed";
+	return "zj:$name";
+}
+
+sub screen
+{
+	my ($target) = @_;
+	return scalar `tmux -S $sock capture-pane -p -t $target`;
+}
+
+sub press
+{
+	my ($target, @keys) = @_;
+	system('tmux', '-S', $sock, 'send-keys', '-t', $target, @keys) == 0 or die;
+}
+
+# Wait until the screen matches (60 s at most); returns the last capture.
+sub screen_until
+{
+	my ($target, $re) = @_;
+	my $deadline = time() + 60;
+	my $s = screen($target);
+	while ($s !~ $re && time() < $deadline)
+	{
+		select(undef, undef, undef, 0.1);
+		$s = screen($target);
+	}
+	return $s;
+}
+
+my $slow = zj_enqueue($node, q{SELECT public.slow('stop1')}, name => 'slow_copy');
+$node->safe_psql('postgres', q{SELECT jobs.pause_queue('reports')});
+my $held = zj_enqueue($node, 'SELECT 1', queue => 'reports');
+my $broken = zj_enqueue($node, 'SELECT 1/0', name => 'broken', max_attempts => 1);
+is(zj_wait($node, $broken), 'failed', 'a run failed');
+zj_wait_status($node, $slow, 'running');
+
+my $t = tmux_start('top', 'zapjobs top');
+my $bar = qr/^\s*$slow\s+slow_copy\s+\S+\s+\[[#.]+\]\s+([\d.]+)%\s+\S+\s+\S+\s+row (\d+)/m;
+my $s = screen_until($t, $bar);
+like($s, $bar, 'the running run is shown with its bar, percent, ETA and message');
+my ($row1) = $s =~ $bar ? ($2) : (0);
+$s = screen_until($t, qr/^\s*$slow\s+slow_copy.*row (?!$row1\b)\d+/m);
+my ($row2) = $s =~ $bar ? ($2) : (0);
+cmp_ok($row2, '>', $row1, "the bar moves (row $row1, then $row2)");
+like($s, qr/^reports\s+1\s+0\s+0\s+0\s+PAUSED$/m, 'a paused queue with its pending run');
+like($s, qr/^default\s+0\s+0\s+0\s+1\s+active$/m, 'a queue with its running run');
+like($s, qr/^\s*$broken\s+broken\s+1 failed\s+failed\s+\S+\s+division by zero$/m,
+	'the failure of the last hour, with its error');
+like($s, qr/failures in the last hour: 1/, 'counted in the title');
+like($s, qr/^WORKERS\s+\d+ \S+ (running|idle|starting)/m, 'the workers');
+like($s, qr/q quit/, 'the keys are shown');
+
+# Enter opens the selected run (the first running one) with its log tail.
+press($t, 'Enter');
+$s = screen_until($t, qr/^\d\d:\d\d:\d\d info +batch \d+/m);
+like($s, qr/^run $slow  slow_copy  running  attempt 1\/3/m, 'Enter opens the run');
+like($s, qr/^LOG\n.*info +batch \d+/ms, 'with its log lines');
+my ($batch1) = $s =~ /.*batch (\d+)/s;
+$s = screen_until($t, qr/batch (?!$batch1\b)\d+\s*\n\s*\n/);
+like($s, qr/batch (?!$batch1\b)\d+/, 'the log tail is live');
+
+# Cancel asks first: "n" keeps the run, "y" cancels it.
+press($t, 'c');
+$s = screen_until($t, qr/Cancel run $slow\? \(y\/n\)/);
+like($s, qr/Cancel run $slow\? \(y\/n\)/, 'c asks first');
+press($t, 'n');
+$s = screen_until($t, qr/run $slow not cancelled/);
+like($s, qr/run $slow not cancelled/, 'n keeps it');
+is(zj_run($node, $slow, 'status')->{status}, 'running', 'the run still runs');
+press($t, 'c');
+screen_until($t, qr/Cancel run $slow\?/);
+press($t, 'y');
+$s = screen_until($t, qr/^run $slow cancelled$/m);
+like($s, qr/^run $slow cancelled$/m, 'y cancels it');
+ok(zj_wait_status($node, $slow, 'cancelled'), 'the run is cancelled');
+$s = screen_until($t, qr/^run $slow  slow_copy  cancelled/m);
+like($s, qr/^run $slow  slow_copy  cancelled/m, 'the opened run shows it');
+
+# Back to the list; p on the queues list resumes the paused queue.
+press($t, 'Escape');
+$s = screen_until($t, qr/RUNNING \(0\)/);
+like($s, qr/RUNNING \(0\)/, 'Escape goes back; nothing runs now');
+press($t, 'Tab');
+screen_until($t, qr/^reports\s+.*PAUSED/m);
+press($t, 'p');
+$s = screen_until($t, qr/queue reports resumed/);
+like($s, qr/queue reports resumed/, 'p resumes the selected paused queue');
+is(zj_wait($node, $held), 'completed', 'and its run runs');
+
+# The filter.
+my $slow2 = zj_enqueue($node, q{SELECT public.slow('stop2')}, name => 'slow_copy');
+zj_wait_status($node, $slow2, 'running');
+$s = screen_until($t, qr/^\s*$slow2\s+slow_copy/m);
+press($t, '/');
+screen_until($t, qr/filter \(name, queue or owner\): /);
+press($t, '-l', 'nomatch');
+press($t, 'Enter');
+$s = screen_until($t, qr/filter: nomatch/);
+like($s, qr/RUNNING \(0\)/, 'a filter that matches nothing hides the run');
+press($t, '/');
+screen_until($t, qr/filter \(name, queue or owner\): nomatch/);
+press($t, 'BSpace') for 1 .. 7;
+press($t, '-l', 'slow_');
+press($t, 'Enter');
+$s = screen_until($t, qr/filter: slow_/);
+like($s, qr/RUNNING \(1\).*^\s*$slow2\s+slow_copy/ms, 'a matching filter shows it');
+
+# A resize redraws the screen for the new size.
+system('tmux', '-S', $sock, 'resize-window', '-t', $t, '-x', 100, '-y', 24) == 0 or die;
+$s = screen_until($t, qr/\A(?:[^\n]*\n){23}arrows move/);
+my @lines = split /\n/, $s;
+like($lines[23] // '', qr/^arrows move/, 'after a resize the key line is on the new last row');
+ok(!grep({ length($_) > 100 } @lines), 'and no line is wider than the window');
+
+press($t, 'q');
+$s = screen_until($t, qr/EXIT=\d+/);
+like($s, qr/EXIT=0/, 'q quits with exit code 0');
+unlike($s, qr/RUNNING/, 'and gives the terminal back');
+
+my $t2 = tmux_start('top2', 'zapjobs top');
+screen_until($t2, qr/RUNNING/);
+press($t2, 'C-c');
+$s = screen_until($t2, qr/EXIT=\d+/);
+like($s, qr/EXIT=130/, 'Ctrl-C leaves top with 130');
+$node->safe_psql('postgres', q{INSERT INTO public.flags VALUES ('stop2')});
+is(zj_wait($node, $slow2), 'completed', 'the second slow run completed');
+
+# watch on a terminal: a bar redrawn in place, the outcome in color.
+my $slow3 = zj_enqueue($node, q{SELECT public.slow('stop3')}, name => 'slow_copy');
+my $t3 = tmux_start('watch', "zapjobs watch $slow3");
+$s = screen_until($t3, qr/^\d\d:\d\d:\d\d info +batch 10\n\[/m);
+like($s, qr/^\[[#.]{20}\]\s+[\d.]+%\s+\d+\/100000\s+ETA \S+\s+attempt 1\/3\s+row \d+/m,
+	'watch on a terminal draws a progress bar');
+like($s, qr/^\d\d:\d\d:\d\d info +batch 10$/m, 'log lines above it');
+is(scalar(() = $s =~ /^\[[#.]{20}\]/mg), 1, 'one progress line, redrawn in place');
+$node->safe_psql('postgres', q{INSERT INTO public.flags VALUES ('stop3')});
+$s = screen_until($t3, qr/EXIT=\d+/);
+like($s, qr/^run $slow3 completed in \S+\nEXIT=0$/m, 'the outcome replaces the bar; exit 0');
+
+system('tmux', '-S', $sock, 'kill-server');
+$node->stop;
+done_testing();
