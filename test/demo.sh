@@ -139,9 +139,20 @@ SELECT id, name, status, attempt, output, error_message, duration FROM jobs.runs
 SELECT * FROM demo_audit;
 SQL
 
+zj_log "Watching a job that reports progress with the zapjobs command"
+ZAPJOBS=("$ZJ_PG_BIN/zapjobs" -h "$DEMO" -p "$PORT" -U "$ZJ_USER" -d postgres)
+echo "\$ zapjobs enqueue --wait --name copy_tables 'DO \$\$ ... jobs.progress(i, 20, ...) ... \$\$'"
+zj_as_user "${ZAPJOBS[@]}" enqueue --wait --name copy_tables \
+    'DO $$BEGIN FOR i IN 1..20 LOOP
+        PERFORM jobs.progress(i, 20, format($f$table %s of 20$f$, i));
+        IF i % 5 = 0 THEN PERFORM jobs.log($l$info$l$, format($f$%s tables copied$f$, i)); END IF;
+        PERFORM pg_sleep(0.15);
+     END LOOP; END$$' || zj_die "the watched job did not complete"
+
 zj_log "Demo done. The server is still running."
 cat <<EOF
 Connect:  psql -h $DEMO -p $PORT -U $ZJ_USER postgres
+Watch:    $ZJ_PG_BIN/zapjobs -h $DEMO -p $PORT -U $ZJ_USER -d postgres top
 Stop:     runuser -u $ZJ_USER -- $ZJ_PG_BIN/pg_ctl -D $DATA stop
 Log:      $DEMO/server.log
 EOF
