@@ -6,8 +6,18 @@
  *
  *	  A server error becomes one line on stderr and an exit code chosen by
  *	  its SQLSTATE, so every subcommand reports the server's own words.
+ *
+ *	  Nothing waits without a deadline: connecting gives up after 10 s and
+ *	  TCP keepalives notice a peer that vanished within about a minute
+ *	  (both unless the user's own settings say otherwise).  Ctrl-C cancels
+ *	  the query in flight (PQcancel is safe in a signal handler, as psql
+ *	  uses it) and wakes any wait through a pipe, so it is never lost
+ *	  between a check and a wait.
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +27,114 @@
 #include "conn.h"
 #include "msg.h"
 
+static volatile sig_atomic_t conn_interrupted = 0;
+static PGcancel *volatile conn_cancel = NULL;
+static int	conn_wake_pipe[2] = {-1, -1};
+
+/* Ctrl-C (or SIGTERM): cancel the query in flight, wake the wait. */
+static void
+conn_on_signal(int sig)
+{
+	int			saved = errno;
+	char		err[256];
+
+	conn_interrupted = 1;
+	if (conn_cancel)
+		PQcancel(conn_cancel, err, sizeof(err));
+	if (conn_wake_pipe[1] >= 0 && write(conn_wake_pipe[1], "x", 1) < 0)
+		;						/* the pipe is full: a wake-up is already there */
+	errno = saved;
+}
+
+void
+conn_catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	if (conn_wake_pipe[0] < 0 && pipe(conn_wake_pipe) == 0)
+	{
+		fcntl(conn_wake_pipe[0], F_SETFL, O_NONBLOCK);
+		fcntl(conn_wake_pipe[1], F_SETFL, O_NONBLOCK);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = conn_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+bool
+conn_was_interrupted(void)
+{
+	return conn_interrupted != 0;
+}
+
+int
+conn_interrupt_fd(void)
+{
+	return conn_wake_pipe[0];
+}
+
+/* Server messages outside a query (a FATAL before a disconnect) are ours to show. */
+static void
+conn_on_notice(void *arg, const char *message)
+{
+	Conn	   *c = arg;
+
+	snprintf(c->notice, sizeof(c->notice), "%s", message);
+}
+
+/* Our defaults come before dbname, so that a conninfo string overrides them. */
+static void
+conn_defaults(const char **keys, const char **vals, int *n)
+{
+	static const char *const defaults[][2] = {
+		{"connect_timeout", "10"}, {"keepalives_idle", "30"},
+		{"keepalives_interval", "10"}, {"keepalives_count", "3"}
+	};
+	int			i;
+
+	for (i = 0; i < 4; i++)
+	{
+		if (i == 0 && getenv("PGCONNECT_TIMEOUT"))
+			continue;
+		keys[*n] = defaults[i][0];
+		vals[(*n)++] = defaults[i][1];
+	}
+	if (!getenv("PGCLIENTENCODING"))
+	{
+		keys[*n] = "client_encoding";
+		vals[(*n)++] = "auto";
+	}
+}
+
 /* Open one connection with the options and the password we have. */
 static PGconn *
 conn_connect(Conn *c)
 {
-	const char *keys[8];
-	const char *vals[8];
+	const char *keys[16];
+	const char *vals[16];
 	int			n = 0;
+	PGconn	   *pg;
+	PGcancel   *old;
 
 #define CONN_KEY(k, v) do { if (v) { keys[n] = (k); vals[n] = (v); n++; } } while (0)
 	CONN_KEY("host", c->opts->host);
 	CONN_KEY("port", c->opts->port);
 	CONN_KEY("user", c->opts->user);
 	CONN_KEY("password", c->password);
+	conn_defaults(keys, vals, &n);
 	CONN_KEY("dbname", c->opts->dbname);
 	CONN_KEY("fallback_application_name", "zapjobs");
-	CONN_KEY("client_encoding", "auto");
 #undef CONN_KEY
 	keys[n] = vals[n] = NULL;
-	return PQconnectdbParams(keys, vals, 1);
+	pg = PQconnectdbParams(keys, vals, 1);
+	PQsetNoticeProcessor(pg, conn_on_notice, c);
+	old = conn_cancel;
+	conn_cancel = NULL;			/* before freeing: the handler may use it */
+	if (old)
+		PQfreeCancel(old);
+	conn_cancel = PQstatus(pg) == CONNECTION_OK ? PQgetCancel(pg) : NULL;
+	return pg;
 }
 
 /* Ask for the password on the terminal, as psql does. */
@@ -82,6 +181,8 @@ conn_open(const Options *o, const char *cmd)
 	Conn	   *c = calloc(1, sizeof(Conn));
 	char		buf[1024];
 
+	if (!c)
+		msg_fail(EXIT_SERVER, "out of memory");
 	c->opts = o;
 	c->cmd = cmd;
 	if (o->prompt_password)
@@ -123,6 +224,8 @@ conn_fail_result(Conn *c, PGresult *res)
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 	char		buf[1024];
 
+	if (conn_interrupted)
+		msg_fail(EXIT_INTERRUPTED, "%s: interrupted", c->cmd);
 	if (!msg)
 		msg = conn_first_line(PQerrorMessage(c->pg), buf, sizeof(buf));
 	msg_fail(conn_exit_code(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
@@ -203,6 +306,8 @@ conn_reconnect(Conn *c, int give_up_s)
 				msg_error("%s: reconnected", c->cmd);
 			return true;
 		}
+		if (conn_interrupted)
+			msg_fail(EXIT_INTERRUPTED, "%s: interrupted", c->cmd);
 		if (time(NULL) >= deadline)
 			return false;
 		usleep(pause);
@@ -213,10 +318,14 @@ conn_reconnect(Conn *c, int give_up_s)
 void
 conn_read_launcher(Conn *c)
 {
-	PGresult   *res = conn_try_query(c, "SELECT launcher_pid FROM jobs.pool", 0, NULL);
+	PGresult   *res;
+	char		err[256];
 
 	c->launcher_pid = 0;
-	if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+	if (conn_exec(c, "SELECT launcher_pid FROM jobs.pool", 0, NULL, &res,
+				  err, sizeof(err)) != CONN_OK)
+		return;
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		c->launcher_pid = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
 }

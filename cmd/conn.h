@@ -20,6 +20,7 @@ typedef struct Conn
 	int			launcher_pid;	/* sender of every real job_update; 0 unknown */
 	const char *cmd;			/* subcommand, for messages */
 	bool		quiet;			/* full screen: reconnect without a word */
+	char		notice[512];	/* the server's last message outside a query */
 } Conn;
 
 /* Connect as psql would and check that zapjobs is installed; exits on failure. */
@@ -58,6 +59,14 @@ extern bool conn_lost(Conn *c);
  * server did not come back.
  */
 extern bool conn_reconnect(Conn *c, int give_up_s);
+
+/*
+ * From here on, Ctrl-C and SIGTERM cancel the query in flight and wake
+ * events_wait (through conn_interrupt_fd); callers check conn_was_interrupted.
+ */
+extern void conn_catch_interrupts(void);
+extern bool conn_was_interrupted(void);
+extern int	conn_interrupt_fd(void);
 
 /* Read the launcher's pid again (jobs.pool); 0 when no launcher runs. */
 extern void conn_read_launcher(Conn *c);

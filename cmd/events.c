@@ -14,8 +14,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/select.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -122,64 +123,78 @@ events_trusted(Conn *c, int be_pid)
 	return be_pid == c->launcher_pid && be_pid != 0;
 }
 
-/* Hand every notification already received to fn; true if any was real. */
-static bool
+/*
+ * Hand every notification already received to fn.  Returns EVENTS_GOT if
+ * one was real, EVENTS_UNTRUSTED if one was dropped.
+ */
+static int
 events_drain(Conn *c, events_fn fn, void *arg)
 {
 	PGnotify   *n;
-	bool		got = false;
+	int			flags = 0;
 	Event		ev;
 
 	while ((n = PQnotifies(c->pg)) != NULL)
 	{
-		if (strcmp(n->relname, "job_update") == 0 && events_trusted(c, n->be_pid))
+		if (strcmp(n->relname, "job_update") != 0)
+			;
+		else if (!events_trusted(c, n->be_pid))
+			flags |= EVENTS_UNTRUSTED;
+		else if (!fn)
+			flags |= EVENTS_GOT;	/* only "something happened": no parsing */
+		else if (events_parse(n->extra, &ev))
 		{
-			/* without fn, only "something happened" counts: no parsing */
-			if (!fn)
-				got = true;
-			else if (events_parse(n->extra, &ev))
-			{
-				fn(&ev, arg);
-				got = true;
-			}
+			fn(&ev, arg);
+			flags |= EVENTS_GOT;
 		}
 		PQfreemem(n);
 	}
-	return got;
+	return flags;
+}
+
+/* Empty the interrupt pipe; true if Ctrl-C (or SIGTERM) came. */
+static bool
+events_interrupted(void)
+{
+	char		buf[64];
+	int			fd = conn_interrupt_fd();
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	return conn_was_interrupted();
 }
 
 int
 events_wait(Conn *c, int timeout_ms, int extra_fd, events_fn fn, void *arg)
 {
-	int			sock = PQsocket(c->pg);
-	fd_set		fds;
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	int			flags = 0;
+	struct pollfd fds[3] = {
+		{PQsocket(c->pg), POLLIN, 0}, {conn_interrupt_fd(), POLLIN, 0}, {extra_fd, POLLIN, 0}
+	};
+	int			flags;
 	int			nready;
 
+	if (events_interrupted())
+		return EVENTS_INTERRUPTED;
 	/* Notifications may have come with an earlier query's result. */
-	if (events_drain(c, fn, arg))
-		return EVENTS_GOT;
-	if (sock < 0)
-		return EVENTS_LOST;
-	FD_ZERO(&fds);
-	FD_SET(sock, &fds);
-	if (extra_fd >= 0)
-		FD_SET(extra_fd, &fds);
-	nready = select((sock > extra_fd ? sock : extra_fd) + 1, &fds, NULL, NULL,
-					timeout_ms < 0 ? NULL : &tv);
-	if (nready < 0)
-		return errno == EINTR ? EVENTS_INTERRUPTED : EVENTS_LOST;
+	flags = events_drain(c, fn, arg);
+	if (flags & EVENTS_GOT)
+		return flags;
+	if (fds[0].fd < 0)
+		return flags | EVENTS_LOST;
+	nready = poll(fds, 3, timeout_ms);
+	if (events_interrupted())
+		return flags | EVENTS_INTERRUPTED;
+	if (nready < 0)				/* another signal (a resize): nothing happened */
+		return errno == EINTR ? flags : flags | EVENTS_LOST;
 	if (nready == 0)
-		return EVENTS_TIMEOUT;
-	if (extra_fd >= 0 && FD_ISSET(extra_fd, &fds))
+		return flags | EVENTS_TIMEOUT;
+	if (fds[2].revents)
 		flags |= EVENTS_FD_READY;
-	if (FD_ISSET(sock, &fds))
+	if (fds[0].revents)
 	{
 		if (!PQconsumeInput(c->pg) || conn_lost(c))
 			return flags | EVENTS_LOST;
-		if (events_drain(c, fn, arg))
-			flags |= EVENTS_GOT;
+		flags |= events_drain(c, fn, arg);
 	}
 	return flags;
 }

@@ -53,11 +53,12 @@ extern bool events_listen(Conn *c);
 #define EVENTS_FD_READY		0x02	/* extra_fd is readable */
 #define EVENTS_TIMEOUT		0x04
 #define EVENTS_LOST			0x08	/* the connection is gone */
-#define EVENTS_INTERRUPTED	0x10	/* a signal arrived */
+#define EVENTS_INTERRUPTED	0x10	/* Ctrl-C or SIGTERM (conn_catch_interrupts) */
+#define EVENTS_UNTRUSTED	0x20	/* a notification not from the launcher was dropped */
 
 /*
- * Wait up to timeout_ms (-1: no limit) for notifications or for extra_fd
- * (-1: none) to be readable.  Every event the launcher sent is parsed and
+ * Wait up to timeout_ms (-1: no limit) for notifications, an interrupt or
+ * extra_fd (-1: none) to be readable.  Every event the launcher sent is parsed and
  * passed to fn (NULL: only tell EVENTS_GOT, parse nothing); notifications
  * from any other backend are forged or stray and are dropped.
  */

@@ -1,10 +1,19 @@
 /*-------------------------------------------------------------------------
  * format.c
- *	  Text the zapjobs command shows for numbers and states.
+ *	  Text the zapjobs command shows: bars, durations, outcomes, and any
+ *	  string from the database made safe for a terminal.
+ *
+ *	  A job chooses its names, messages and log lines, so they may hold
+ *	  escape sequences (C0 or C1 controls), broken UTF-8 or wide
+ *	  characters.  format_clean turns controls and invalid bytes into '?'
+ *	  and measures text in screen columns (wcwidth), so a string can
+ *	  neither change the terminal nor push a line past the screen.
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "format.h"
 #include "msg.h"
@@ -12,7 +21,8 @@
 void
 format_bar(char *dst, size_t len, double percent, int width)
 {
-	int			filled;
+	bool		known = isfinite(percent) && percent >= 0;
+	int			filled = 0;
 	int			i;
 
 	if (width < 1 || len < (size_t) width + 3)
@@ -21,12 +31,11 @@ format_bar(char *dst, size_t len, double percent, int width)
 			dst[0] = '\0';
 		return;
 	}
-	filled = percent < 0 ? 0 : (int) (percent * width / 100.0 + 0.5);
-	if (filled > width)
-		filled = width;
+	if (known)
+		filled = percent >= 100 ? width : (int) (percent * width / 100.0 + 0.5);
 	dst[0] = '[';
 	for (i = 0; i < width; i++)
-		dst[i + 1] = percent < 0 ? ' ' : (i < filled ? '#' : '.');
+		dst[i + 1] = !known ? ' ' : (i < filled ? '#' : '.');
 	dst[width + 1] = ']';
 	dst[width + 2] = '\0';
 }
@@ -34,11 +43,20 @@ format_bar(char *dst, size_t len, double percent, int width)
 void
 format_duration(char *dst, size_t len, double s)
 {
-	long		t = (long) (s + 0.5);
+	long		t;
 
-	if (s < 0)
+	if (!isfinite(s) || s < 0)
+	{
 		snprintf(dst, len, "-");
-	else if (s < 10)
+		return;
+	}
+	if (s >= 100 * 86400.0)
+	{
+		snprintf(dst, len, ">99d");
+		return;
+	}
+	t = (long) (s + 0.5);
+	if (s < 10)
 		snprintf(dst, len, "%.1fs", s);
 	else if (t < 60)
 		snprintf(dst, len, "%lds", t);
@@ -62,26 +80,99 @@ format_exit_code(const char *status)
 	return -1;
 }
 
-int
-format_clean(char *dst, size_t len, const char *src, int max_chars)
+/*
+ * The UTF-8 character at s: its length in bytes and code point, or 0 if
+ * the bytes there are not a whole, valid character.
+ */
+static int
+format_char(const unsigned char *s, unsigned int *cp)
 {
-	size_t		o = 0;
-	int			chars = 0;
+	int			n = s[0] < 0x80 ? 1 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4 :
+		s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+	int			i;
 
-	for (; *src && o + 1 < len; src++)
+	if (n == 0)
+		return 0;
+	*cp = n == 1 ? s[0] : s[0] & (0x7F >> n);
+	for (i = 1; i < n; i++)
 	{
-		unsigned char ch = (unsigned char) *src;
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && *cp < 0x800) || (n == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)) ||
+		(*cp >= 0xD800 && *cp <= 0xDFFF))
+		return 0;
+	return n;
+}
 
-		if ((ch & 0xC0) != 0x80)
+/* Columns a code point takes: controls and invalid bytes are shown as '?'. */
+static int
+format_columns(unsigned int cp)
+{
+	int			w = wcwidth((wchar_t) cp);
+
+	return w < 0 ? 1 : w;
+}
+
+int
+format_clean(char *dst, size_t len, const char *src, int max_cols)
+{
+	const unsigned char *s = (const unsigned char *) src;
+	size_t		o = 0;
+	int			cols = 0;
+
+	while (*s && o + 1 < len)
+	{
+		unsigned int cp = 0;
+		int			n = format_char(s, &cp);
+		bool		control = n == 0 || cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
+		int			w = control ? 1 : format_columns(cp);
+
+		if (cols + w > max_cols || o + (control ? 1 : n) >= len)
+			break;
+		if (control)
+			dst[o++] = '?';
+		else
 		{
-			/* a new character: stop if it would not fit whole */
-			if (chars == max_chars ||
-				(ch >= 0xC0 && o + (ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : 2) >= len))
-				break;
-			chars++;
+			memcpy(dst + o, s, n);
+			o += n;
 		}
-		dst[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
+		cols += w;
+		s += n ? n : 1;
 	}
 	dst[o] = '\0';
-	return chars;
+	return cols;
+}
+
+int
+format_width(const char *src)
+{
+	const unsigned char *s = (const unsigned char *) src;
+	int			cols = 0;
+
+	while (*s)
+	{
+		unsigned int cp = 0;
+		int			n = format_char(s, &cp);
+
+		cols += n == 0 || cp < 0x20 || (cp >= 0x7F && cp < 0xA0) ? 1 : format_columns(cp);
+		s += n ? n : 1;
+	}
+	return cols;
+}
+
+int
+format_fit(char *dst, size_t len, const char *src, int cols)
+{
+	int			used = format_clean(dst, len, src, cols);
+	size_t		o = strlen(dst);
+
+	while (used < cols && o + 1 < len)
+	{
+		dst[o++] = ' ';
+		used++;
+	}
+	dst[o] = '\0';
+	return used;
 }

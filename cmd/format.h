@@ -20,10 +20,17 @@ extern void format_duration(char *dst, size_t len, double seconds);
 extern int	format_exit_code(const char *status);
 
 /*
- * Copy src for a terminal: control characters (escape codes a job could
- * print) become '?', and at most max_chars characters are kept, cut on a
- * character boundary.  Returns the characters copied.
+ * Copy src for a terminal: control characters (C0 and C1: escape codes a
+ * job could print) and invalid UTF-8 become '?', and at most max_cols
+ * screen columns are kept, cut on a character boundary.  Returns the
+ * columns used.
  */
-extern int	format_clean(char *dst, size_t len, const char *src, int max_chars);
+extern int	format_clean(char *dst, size_t len, const char *src, int max_cols);
+
+/* Columns src takes once cleaned. */
+extern int	format_width(const char *src);
+
+/* format_clean, then padded with spaces to exactly cols columns. */
+extern int	format_fit(char *dst, size_t len, const char *src, int cols);
 
 #endif

@@ -21,12 +21,18 @@ msg_set_cleanup(msg_cleanup_fn fn)
 	msg_cleanup = fn;
 }
 
+/* One line: a server message may hold newlines or a job's escape codes. */
 static void
 msg_vreport(const char *fmt, va_list ap)
 {
-	fputs("zapjobs: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char		line[2048];
+	char	   *p;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	for (p = line; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	fprintf(stderr, "zapjobs: %s\n", line);
 }
 
 void

@@ -53,7 +53,7 @@ options_accepted(int val, const char *accepts)
 	size_t		len;
 	const char *p;
 
-	if (strchr("dhpUWw", val) || val == OPT_HELP)
+	if ((val < 256 && strchr("dhpUWw", val)) || val == OPT_HELP)
 		return true;
 	for (opt = options_table; opt->name && opt->val != val; opt++)
 		;
@@ -97,6 +97,23 @@ options_store(Options *o, int c, char *arg)
 	return true;
 }
 
+/* Exit with the option that cannot be taken, by its name. */
+static void
+options_refuse(const char *cmd, int c, const char *word)
+{
+	const struct option *opt;
+
+	if (c == '?' && optopt > 0 && optopt < 256)
+		msg_fail(EXIT_USAGE, "%s: option -%c is unknown or needs a value (see \"zapjobs help %s\")",
+				 cmd, optopt, cmd);
+	for (opt = options_table; opt->name; opt++)
+		if (c != '?' && opt->val == c)
+			msg_fail(EXIT_USAGE, "%s: option --%s does not apply here (see \"zapjobs help %s\")",
+					 cmd, opt->name, cmd);
+	msg_fail(EXIT_USAGE, "%s: unknown option or missing value: %s (see \"zapjobs help %s\")",
+			 cmd, word, cmd);
+}
+
 bool
 options_parse(Options *o, const char *cmd, const char *accepts,
 			  int argc, char **argv)
@@ -109,16 +126,8 @@ options_parse(Options *o, const char *cmd, const char *accepts,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "d:h:p:U:Wwf", options_table, NULL)) != -1)
 	{
-		if (c == '?' || c == ':' || !options_accepted(c, accepts))
-		{
-			const char *bad = argv[optind - 1];
-
-			if (c == '?' && optopt && optopt < 256)
-				msg_fail(EXIT_USAGE, "%s: unknown or incomplete option -%c (see \"zapjobs help %s\")",
-						 cmd, optopt, cmd);
-			msg_fail(EXIT_USAGE, "%s: option %s is not known here or needs a value (see \"zapjobs help %s\")",
-					 cmd, bad, cmd);
-		}
+		if (c == '?' || !options_accepted(c, accepts))
+			options_refuse(cmd, c, argv[optind - 1]);
 		if (!options_store(o, c, optarg))
 			help = true;
 	}

@@ -1,26 +1,17 @@
 /*-------------------------------------------------------------------------
  * table.c
- *	  Printing query results.  Widths are counted in characters, not
- *	  bytes, so names in any script line up; control characters in values
- *	  are shown as '?', so a value cannot move the cursor or break a row.
+ *	  Printing query results.  Widths are counted in screen columns, not
+ *	  bytes, so names in any script line up; values go through
+ *	  format_clean, so a value cannot move the cursor or break a row.
  *-------------------------------------------------------------------------
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
+#include "msg.h"
 #include "table.h"
-
-/* Characters (not bytes) of UTF-8 text s. */
-static int
-table_width(const char *s)
-{
-	int			n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char) *s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 /* Numbers are right-aligned, as psql does (type oids from pg_type.h). */
 static bool
@@ -38,14 +29,19 @@ table_numeric(PGresult *res, int f)
 static void
 table_cell(FILE *out, const char *s, int width, bool right, bool last)
 {
-	int			pad = width - table_width(s);
+	size_t		len = strlen(s) + 1;	/* a '?' replaces one byte or more */
+	char	   *clean = malloc(len);
+	int			pad;
 
+	if (!clean)
+		msg_fail(EXIT_SERVER, "out of memory");
+	pad = width - format_clean(clean, len, s, INT_MAX);
 	if (right)
 		fprintf(out, "%*s", pad, "");
-	for (; *s; s++)
-		fputc((unsigned char) *s < 0x20 || *s == 0x7f ? '?' : *s, out);
+	fputs(clean, out);
 	if (!last)
 		fprintf(out, "%*s", right ? 2 : pad + 2, "");
+	free(clean);
 }
 
 void
@@ -53,16 +49,18 @@ table_print(FILE *out, PGresult *res)
 {
 	int			ncols = PQnfields(res);
 	int			nrows = PQntuples(res);
-	int		   *width = calloc(ncols, sizeof(int));
+	int		   *width = calloc(ncols + 1, sizeof(int));
 	int			r,
 				f;
 
+	if (!width)
+		msg_fail(EXIT_SERVER, "out of memory");
 	for (f = 0; f < ncols; f++)
 	{
-		width[f] = table_width(PQfname(res, f));
+		width[f] = format_width(PQfname(res, f));
 		for (r = 0; r < nrows; r++)
-			if (table_width(PQgetvalue(res, r, f)) > width[f])
-				width[f] = table_width(PQgetvalue(res, r, f));
+			if (format_width(PQgetvalue(res, r, f)) > width[f])
+				width[f] = format_width(PQgetvalue(res, r, f));
 	}
 	for (f = 0; f < ncols; f++)
 		table_cell(out, PQfname(res, f), width[f], table_numeric(res, f), f == ncols - 1);
@@ -95,8 +93,8 @@ table_print_record(FILE *out, PGresult *res, int row)
 	int			f;
 
 	for (f = 0; f < ncols; f++)
-		if (table_width(PQfname(res, f)) > width)
-			width = table_width(PQfname(res, f));
+		if (format_width(PQfname(res, f)) > width)
+			width = format_width(PQfname(res, f));
 	for (f = 0; f < ncols; f++)
 	{
 		if (PQgetisnull(res, row, f))
@@ -118,6 +116,8 @@ table_query(Conn *c, bool json, const char *sql, int nparams,
 		size_t		len = strlen(sql) + 128;
 		char	   *wrapped = malloc(len);
 
+		if (!wrapped)
+			msg_fail(EXIT_SERVER, "out of memory");
 		snprintf(wrapped, len,
 				 "SELECT coalesce(json_agg(t), '[]'::json) FROM (%s) t", sql);
 		res = conn_query(c, wrapped, nparams, params);

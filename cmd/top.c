@@ -13,8 +13,6 @@
  *-------------------------------------------------------------------------
  */
 #include <curses.h>
-#include <locale.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,18 +45,10 @@ typedef struct Top
 	bool		quit;
 } Top;
 
-static volatile sig_atomic_t top_interrupted = 0;
-
-static void
-top_on_signal(int sig)
-{
-	top_interrupted = 1;
-}
-
 static void
 top_end_screen(void)
 {
-	if (!isendwin())
+	if (stdscr && !isendwin())
 		endwin();
 }
 
@@ -71,6 +61,23 @@ top_clock_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
+static void top_clamp(Top *t);
+
+/* Connect again (for two minutes at most) and LISTEN again. */
+static void
+top_reconnect(Top *t)
+{
+	double		deadline = top_clock_ms() + TOP_RECONNECT_S * 1000.0;
+
+	while (!conn_reconnect(t->c, TOP_RECONNECT_S) || !events_listen(t->c))
+	{
+		if (top_clock_ms() >= deadline)
+			msg_fail(EXIT_SERVER, "top: the server did not come back within %d s",
+					 TOP_RECONNECT_S);
+	}
+	clearok(curscr, TRUE);		/* whatever was written over the screen goes */
+}
+
 /* Read the model again and draw; reconnects if the connection went away. */
 static void
 top_reload(Top *t)
@@ -80,13 +87,12 @@ top_reload(Top *t)
 		snprintf(t->ui.status, sizeof(t->ui.status),
 				 "connection to the server lost; reconnecting...");
 		top_view_draw(&t->m, &t->ui);
-		if (!conn_reconnect(t->c, TOP_RECONNECT_S) || !events_listen(t->c))
-			msg_fail(EXIT_SERVER, "top: the server did not come back within %d s",
-					 TOP_RECONNECT_S);
+		top_reconnect(t);
 		t->ui.status[0] = '\0';
 	}
 	t->stale = false;
 	t->read_at = top_clock_ms();
+	top_clamp(t);
 	top_view_draw(&t->m, &t->ui);
 }
 
@@ -196,12 +202,28 @@ top_answer(Top *t, int ch)
 		return;
 	}
 	if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && len > 0)
+	{
+		/* a whole character: its continuation bytes, then its first */
+		while (len > 1 && (t->ui.input[len - 1] & 0xC0) == 0x80)
+			len--;
 		t->ui.input[len - 1] = '\0';
+	}
 	else if (ch >= 0x20 && ch < 0x100 && ch != 127 && len + 1 < sizeof(t->ui.input))
 	{
 		t->ui.input[len] = (char) ch;
 		t->ui.input[len + 1] = '\0';
 	}
+}
+
+/* Forget the opened run, so another never shows its details. */
+static void
+top_close(Top *t)
+{
+	PQclear(t->m.detail);
+	PQclear(t->m.logs);
+	t->m.detail = t->m.logs = NULL;
+	t->m.detail_id = 0;
+	t->ui.detail = false;
 }
 
 /* Enter: open the selected run. */
@@ -212,6 +234,7 @@ top_open(Top *t)
 
 	if (t->ui.detail || !top_target_run(t, id, sizeof(id)))
 		return;
+	top_close(t);
 	t->m.detail_id = atoll(id);
 	t->ui.detail = true;
 	top_reload(t);
@@ -228,8 +251,7 @@ top_key(Top *t, int ch)
 	{
 		if (!t->ui.detail)
 			t->quit = ch == 'q';
-		t->ui.detail = false;
-		t->m.detail_id = 0;
+		top_close(t);
 	}
 	else if (ch == KEY_UP || ch == 'k')
 		(*sel)--;
@@ -264,10 +286,9 @@ top_key(Top *t, int ch)
 static void
 top_start_screen(void)
 {
-	struct sigaction sa;
-
-	setlocale(LC_ALL, "");
-	initscr();
+	if (!newterm(NULL, stdout, stdin))
+		msg_fail(EXIT_USAGE, "top: this terminal (TERM=%s) cannot be driven",
+				 getenv("TERM") ? getenv("TERM") : "");
 	msg_set_cleanup(top_end_screen);
 	cbreak();
 	noecho();
@@ -275,10 +296,7 @@ top_start_screen(void)
 	nodelay(stdscr, TRUE);
 	curs_set(0);
 	set_escdelay(25);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = top_on_signal;	/* no SA_RESTART: wake the wait */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	conn_catch_interrupts();
 }
 
 /* Sleep until an event, a key or the next redraw is due. */
@@ -309,8 +327,6 @@ top_cmd(Conn *c, const Options *o)
 	char		where[256];
 
 	options_need_args(o, "top", 0, 0);
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
-		msg_fail(EXIT_USAGE, "top: needs a terminal (use ls, stats or workers in scripts)");
 	memset(&t, 0, sizeof(t));
 	t.c = c;
 	c->quiet = true;
@@ -320,7 +336,7 @@ top_cmd(Conn *c, const Options *o)
 		msg_fail(EXIT_SERVER, "top: connection to the server lost");
 	top_start_screen();
 	top_reload(&t);
-	while (!t.quit && !top_interrupted)
+	while (!t.quit && !conn_was_interrupted())
 	{
 		top_wait(&t);
 		while ((ch = getch()) != ERR && !t.quit)
@@ -336,5 +352,5 @@ top_cmd(Conn *c, const Options *o)
 	}
 	top_end_screen();
 	top_model_clear(&t.m);
-	return top_interrupted ? EXIT_INTERRUPTED : EXIT_RUN_COMPLETED;
+	return conn_was_interrupted() ? EXIT_INTERRUPTED : EXIT_RUN_COMPLETED;
 }

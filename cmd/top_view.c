@@ -118,16 +118,19 @@ top_view_run(int y, PGresult *r, int i, int attr)
 	char		pct[12] = "";
 	char		eta[16];
 	char		elapsed[16];
+	char		name[128];
+	char		owner[128];
 	char		line[1024];
 
+	format_fit(name, sizeof(name), PQgetvalue(r, i, TR_NAME), 20);
+	format_fit(owner, sizeof(owner), PQgetvalue(r, i, TR_OWNER), 12);
 	format_bar(bar, sizeof(bar), percent, 20);
 	if (percent >= 0)
 		snprintf(pct, sizeof(pct), "%5.1f%%", percent);
 	format_duration(eta, sizeof(eta), atof(PQgetvalue(r, i, TR_ETA)));
 	format_duration(elapsed, sizeof(elapsed), atof(PQgetvalue(r, i, TR_ELAPSED)));
-	snprintf(line, sizeof(line), "%8s  %-20.20s %-12.12s %s %6s %7s %7s  %s",
-			 PQgetvalue(r, i, TR_ID), PQgetvalue(r, i, TR_NAME),
-			 PQgetvalue(r, i, TR_OWNER), bar, pct, eta, elapsed,
+	snprintf(line, sizeof(line), "%8s  %s %s %s %6s %7s %7s  %s",
+			 PQgetvalue(r, i, TR_ID), name, owner, bar, pct, eta, elapsed,
 			 PQgetvalue(r, i, TR_MESSAGE));
 	top_view_text(y, 0, attr, line);
 }
@@ -157,11 +160,16 @@ top_view_queues(const TopModel *m, const TopUi *ui, int y, int height)
 	top_view_printf(y++, 0, A_DIM, "%-24s %9s %9s %9s %9s  %s", "QUEUE", "PENDING",
 					"SCHEDULED", "RETRYING", "RUNNING", "STATE");
 	for (i = top_view_first(ui, PANE_QUEUES, height); i < n && height > 0; i++, height--)
+	{
+		char		name[128];
+
+		format_fit(name, sizeof(name), PQgetvalue(q, i, TQ_NAME), 24);
 		top_view_printf(y++, 0, top_view_row_attr(ui, PANE_QUEUES, i),
-						"%-24.24s %9s %9s %9s %9s  %s", PQgetvalue(q, i, TQ_NAME),
+						"%s %9s %9s %9s %9s  %s", name,
 						PQgetvalue(q, i, TQ_PENDING), PQgetvalue(q, i, TQ_SCHEDULED),
 						PQgetvalue(q, i, TQ_RETRYING), PQgetvalue(q, i, TQ_RUNNING),
 						strcmp(PQgetvalue(q, i, TQ_PAUSED), "t") == 0 ? "PAUSED" : "active");
+	}
 	return y;
 }
 
@@ -176,12 +184,17 @@ top_view_failures(const TopModel *m, const TopUi *ui, int y, int height)
 	top_view_printf(y++, 0, A_DIM, "%8s  %-20s %7s %-10s %-14s %8s  %s", "RUN", "NAME",
 					"ATTEMPT", "OUTCOME", "RUN IS NOW", "AT", "ERROR");
 	for (i = top_view_first(ui, PANE_FAILURES, height); i < n && height > 0; i++, height--)
+	{
+		char		name[128];
+
+		format_fit(name, sizeof(name), PQgetvalue(f, i, TF_NAME), 20);
 		top_view_printf(y++, 0, top_view_row_attr(ui, PANE_FAILURES, i),
-						"%8s  %-20.20s %7s %-10s %-14s %8s  %s",
-						PQgetvalue(f, i, TF_RUN_ID), PQgetvalue(f, i, TF_NAME),
+						"%8s  %s %7s %-10s %-14s %8s  %s",
+						PQgetvalue(f, i, TF_RUN_ID), name,
 						PQgetvalue(f, i, TF_ATTEMPT), PQgetvalue(f, i, TF_OUTCOME),
 						PQgetvalue(f, i, TF_RUN_STATUS), PQgetvalue(f, i, TF_AT),
 						PQgetvalue(f, i, TF_ERROR));
+	}
 	return y;
 }
 

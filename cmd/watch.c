@@ -16,7 +16,6 @@
  *	  escape codes.
  *-------------------------------------------------------------------------
  */
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "watch.h"
 
 #define WATCH_RECONNECT_S	120		/* give up reconnecting after this */
+#define WATCH_SAFETY_S		30		/* read the row at least this often */
 
 typedef struct Watch
 {
@@ -61,17 +61,15 @@ typedef struct Watch
 	bool		line_on_screen; /* tty: a progress line to overwrite */
 
 	/* what the events received ask to read */
-	bool		need_row;
+	bool		need_row;		/* a real event says the run changed */
+	bool		hint_row;		/* maybe it did: read at most once a second */
 	bool		need_logs;
+	double		read_at;		/* when the row was last read (watch_clock) */
+	int			reported_attempt;	/* last failed attempt printed */
 } Watch;
 
-static volatile sig_atomic_t watch_interrupted = 0;
-
-static void
-watch_on_sigint(int sig)
-{
-	watch_interrupted = 1;
-}
+/* The watch in progress, for the cleanup before an error report. */
+static Watch *watch_current = NULL;
 
 static double
 watch_clock(void)
@@ -219,12 +217,11 @@ watch_take_progress(Watch *w, PGresult *res)
 	w->processed = atoll(PQgetvalue(res, 0, 7));
 }
 
-/* A status line for a state the run has entered (final ones aside). */
+/* A status line for a state the run has entered (final ones and retries aside). */
 static void
 watch_say_status(Watch *w, PGresult *res)
 {
 	char		dur[16];
-	const char *sqlstate = PQgetvalue(res, 0, 9);
 
 	if (strcmp(w->status, "scheduled") == 0)
 	{
@@ -236,15 +233,71 @@ watch_say_status(Watch *w, PGresult *res)
 	else if (strcmp(w->status, "running") == 0)
 		watch_say(w, NULL, "run %lld running, attempt %d of %d",
 				  w->id, w->attempt, w->max_attempts);
-	else if (strcmp(w->status, "awaiting_retry") == 0)
-	{
-		format_duration(dur, sizeof(dur), atof(PQgetvalue(res, 0, 10)));
-		watch_say(w, "33", "run %lld attempt %d of %d failed: %s%s%s%s; retrying in %s",
-				  w->id, w->attempt, w->max_attempts, PQgetvalue(res, 0, 8),
-				  sqlstate[0] ? " [SQLSTATE " : "", sqlstate, sqlstate[0] ? "]" : "", dur);
-	}
 	strcpy(w->shown_status, w->status);
 	w->shown_attempt = w->attempt;
+}
+
+/* How jobs.attempts.outcome reads in a sentence. */
+static const char *
+watch_outcome(const char *outcome)
+{
+	if (strcmp(outcome, "timed_out") == 0)
+		return "timed out";
+	if (strcmp(outcome, "interrupted") == 0)
+		return "was interrupted";
+	if (strcmp(outcome, "cancelled") == 0)
+		return "was cancelled";
+	return "failed";
+}
+
+/*
+ * Attempts that ended without completing the run and were not reported
+ * yet, from jobs.attempts: however many events one read covered, every
+ * retry is told, the last with when the next attempt is due.
+ */
+static bool
+watch_read_attempts(Watch *w, PGresult *row, bool final)
+{
+	char		after[16];
+	const char *params[2] = {w->idtext, after};
+	PGresult   *res;
+	char		due[16];
+	int			i;
+
+	snprintf(after, sizeof(after), "%d", w->reported_attempt);
+	res = conn_try_query(w->c,
+						 "SELECT attempt, outcome, coalesce(error_message, ''),"
+						 "       coalesce(error_sqlstate, '')"
+						 "  FROM jobs.attempts WHERE run_id = $1 AND attempt > $2"
+						 " ORDER BY attempt", 2, params);
+	if (!res)
+		return false;
+	format_duration(due, sizeof(due), atof(PQgetvalue(row, 0, 10)));
+	for (i = 0; i < PQntuples(res); i++)
+	{
+		int			attempt = atoi(PQgetvalue(res, i, 0));
+		const char *sqlstate = PQgetvalue(res, i, 3);
+		bool		retrying = i == PQntuples(res) - 1 &&
+			strcmp(w->status, "awaiting_retry") == 0;
+
+		/*
+		 * The row was read a moment before: an attempt it shows running may
+		 * have failed since.  Tell that one with the row that shows it.
+		 */
+		if (attempt > w->attempt || (attempt == w->attempt && !final &&
+									  strcmp(w->status, "awaiting_retry") != 0))
+			break;
+		w->reported_attempt = attempt;
+		if (final && attempt == w->attempt)
+			break;				/* the final line tells this one */
+		watch_say(w, "33", "run %lld attempt %d of %d %s: %s%s%s%s%s%s", w->id, attempt,
+				  w->max_attempts, watch_outcome(PQgetvalue(res, i, 1)),
+				  PQgetvalue(res, i, 2), sqlstate[0] ? " [SQLSTATE " : "", sqlstate,
+				  sqlstate[0] ? "]" : "", retrying ? "; retrying in " : "",
+				  retrying ? due : "");
+	}
+	PQclear(res);
+	return true;
 }
 
 /* The final line: outcome, duration and, on failure, the error. */
@@ -300,8 +353,9 @@ watch_read_logs(Watch *w)
 #define WATCH_LOST		(-2)
 
 /*
- * Read the run's row and its new log lines and say what changed.  Returns
- * the exit code once the run has ended, else WATCH_GOING_ON or WATCH_LOST.
+ * Read the run's row, its new log lines and its failed attempts, and say
+ * what changed.  Returns the exit code once the run has ended, else
+ * WATCH_GOING_ON or WATCH_LOST.
  */
 static int
 watch_read_row(Watch *w)
@@ -319,19 +373,16 @@ watch_read_row(Watch *w)
 	w->attempt = atoi(PQgetvalue(res, 0, 1));
 	w->max_attempts = atoi(PQgetvalue(res, 0, 2));
 	watch_take_progress(w, res);
-	w->need_row = false;
+	w->need_row = w->hint_row = false;
+	w->read_at = watch_clock();
 	code = format_exit_code(w->status);
 	changed = strcmp(w->status, w->shown_status) != 0 || w->attempt != w->shown_attempt;
-	if (w->logs_only)
-		changed = false;
-	if (changed && code < 0 && strcmp(w->status, "awaiting_retry") != 0)
-		watch_say_status(w, res);
-	if (!watch_read_logs(w))
+	if (!watch_read_logs(w) || (!w->logs_only && !watch_read_attempts(w, res, code >= 0)))
 	{
 		PQclear(res);
 		return WATCH_LOST;
 	}
-	if (changed && strcmp(w->status, "awaiting_retry") == 0)
+	if (changed && code < 0 && !w->logs_only)
 		watch_say_status(w, res);
 	if (code >= 0 && !w->logs_only)
 		watch_say_final(w, res);
@@ -369,23 +420,56 @@ watch_on_event(const Event *ev, void *arg)
 static void
 watch_reconnect(Watch *w)
 {
+	time_t		deadline = time(NULL) + WATCH_RECONNECT_S;
+
 	watch_clear_line(w);
-	if (!conn_reconnect(w->c, WATCH_RECONNECT_S) || !events_listen(w->c))
-		msg_fail(EXIT_SERVER, "watch: the server did not come back within %d s;"
-				 " run %lld was %s when last seen",
-				 WATCH_RECONNECT_S, w->id, w->status[0] ? w->status : "unknown");
+	while (!conn_reconnect(w->c, (int) (deadline - time(NULL))) || !events_listen(w->c))
+	{
+		if (time(NULL) >= deadline)
+			msg_fail(EXIT_SERVER, "watch: the server did not come back within %d s;"
+					 " run %lld was %s when last seen", WATCH_RECONNECT_S, w->id,
+					 w->status[0] ? w->status : "unknown");
+	}
 	w->need_row = true;
 }
 
-/* One turn: wait for events (a second at most, for the ETA), then read. */
+/*
+ * How long to wait for events: a second on a terminal (the ETA ticks), a
+ * deferred hint's remaining time, and at most WATCH_SAFETY_S, after which
+ * the row is read anyway: events a launcher lost in a restart, or that
+ * came from a launcher we did not know yet, cannot leave us waiting.
+ */
+static int
+watch_timeout_ms(Watch *w)
+{
+	double		since = watch_clock() - w->read_at;
+	double		wait = WATCH_SAFETY_S - since;
+
+	if (w->hint_row && 1.0 - since < wait)
+		wait = 1.0 - since;
+	if (w->tty && wait > 1.0)
+		wait = 1.0;
+	return wait <= 0 ? 0 : (int) (wait * 1000) + 1;
+}
+
+/* One turn: wait for events, then read what they call for. */
 static int
 watch_turn(Watch *w)
 {
-	int			got = events_wait(w->c, w->tty ? 1000 : -1, -1, watch_on_event, w);
+	int			got = events_wait(w->c, watch_timeout_ms(w), -1, watch_on_event, w);
+	double		since;
 
 	if (got & EVENTS_LOST)
 		return WATCH_LOST;
-	if (w->need_row)
+	if (got & EVENTS_UNTRUSTED)
+		w->hint_row = true;
+	since = watch_clock() - w->read_at;
+	if (since >= WATCH_SAFETY_S)
+	{
+		conn_read_launcher(w->c);
+		w->need_row = true;
+	}
+	if (w->need_row || (w->hint_row && since >= 1.0))
 		return watch_read_row(w);
 	if (w->need_logs)
 	{
@@ -398,37 +482,44 @@ watch_turn(Watch *w)
 	return WATCH_GOING_ON;
 }
 
+/* Before an error report: the progress line must not carry it. */
+static void
+watch_cleanup(void)
+{
+	if (watch_current)
+		watch_clear_line(watch_current);
+	fflush(stdout);
+}
+
 int
 watch_run(Conn *c, long long id, bool plain, bool logs_only)
 {
 	Watch		w;
-	struct sigaction sa;
+	const char *no_color = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
 	int			code = WATCH_LOST;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
 	w.id = id;
 	snprintf(w.idtext, sizeof(w.idtext), "%lld", id);
-	w.tty = !plain && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+	w.tty = !plain && isatty(STDOUT_FILENO) && !(no_color && no_color[0]) &&
+		!(term && strcmp(term, "dumb") == 0);
 	w.color = w.tty;
 	w.logs_only = logs_only;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watch_on_sigint;	/* no SA_RESTART: wake the wait */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	watch_current = &w;
+	msg_set_cleanup(watch_cleanup);
+	conn_catch_interrupts();
 	if (events_listen(c))
 		code = watch_read_row(&w);
-	while (code < 0 && !watch_interrupted)
+	while (code < 0 && !conn_was_interrupted())
 	{
 		if (code == WATCH_LOST)
 			watch_reconnect(&w);
 		code = w.need_row ? watch_read_row(&w) : watch_turn(&w);
 	}
-	if (watch_interrupted)
-	{
-		watch_clear_line(&w);
-		fflush(stdout);
-		return EXIT_INTERRUPTED;
-	}
-	return code;
+	watch_cleanup();
+	watch_current = NULL;
+	msg_set_cleanup(NULL);
+	return conn_was_interrupted() ? EXIT_INTERRUPTED : code;
 }

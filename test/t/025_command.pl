@@ -60,6 +60,16 @@ is($rc, 3, 'an option the command does not take exits 3');
 one_error_line($err, qr/--wait/, 'foreign option');
 ($rc, $out, $err) = zj_cmd($node, [ 'watch', 'abc' ]);
 is($rc, 3, 'a run id that is no number exits 3');
+($rc, $out, $err) = zj_cmd($node, [ 'top', '--json' ]);
+is($rc, 3, 'an option of another subcommand exits 3');
+one_error_line($err, qr/option --json does not apply here/, 'foreign long option');
+($rc, $out, $err) = zj_cmd($node, [ 'watch', '0' ], env => { PGPORT => $node->port + 1 });
+is($rc, 3, 'a bad run id is refused before connecting (no server needed)');
+($rc, $out, $err) = zj_cmd($node, [ 'logs', '1', '-f', '--json' ]);
+is($rc, 3, 'logs -f --json exits 3');
+($rc, $out, $err) = zj_cmd($node, ['top']);
+is($rc, 3, 'top without a terminal exits 3');
+one_error_line($err, qr/top: needs a terminal/, 'top in a pipe');
 ($rc, $out, $err) = zj_cmd($node, [ 'ls', '--status', 'bogus' ]);
 is($rc, 3, 'an unknown status exits 3');
 one_error_line($err, qr/unknown status "bogus"/, 'unknown status');
@@ -133,6 +143,17 @@ like($out, qr/attempt 1 of 2 failed: division by zero \[SQLSTATE 22012\]; retryi
 like($out, qr/failed after 2 attempts in [^:]+: division by zero \[SQLSTATE 22012\]$/m,
 	'the final line has the error and its SQLSTATE');
 my ($failed) = $out =~ /\A(\d+)/;
+($rc, $out, $err) = zj_cmd($node,
+	[ 'enqueue', '--wait', '--max-attempts', '3', 'SELECT 1/0' ]);
+is(scalar(() = $out =~ /^run \d+ attempt [12] of 3 failed: division by zero \[SQLSTATE 22012\]; retrying in \S+$/mg),
+	2, 'each of two retries is told once');
+
+# A job's escape codes and broken bytes do not reach the terminal.
+($rc, $out) = zj_cmd($node, [ 'enqueue', '--wait',
+	q{SELECT jobs.log('info', E'red \\x1b[31m C1 \\u009b end'), jobs.progress(1, 2, E'msg\\x1b]0;title\\x07')} ]);
+is($rc, 0, 'a job printing escape codes completes');
+like($out, qr/^\d\d:\d\d:\d\d info +red \?\[31m C1 \? end$/m, 'escape codes and C1 controls shown as ?');
+unlike($out, qr/[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]/, 'no control character is printed');
 
 my $w = zj_cmd_start($node, [ 'enqueue', '--wait', q{SELECT public.wait_flag('never')} ]);
 ok(zj_cmd_until($w, sub { $w->{out} =~ /running, attempt 1/ }), 'a long run is running');
