@@ -26,6 +26,7 @@
 
 #define TOP_MIN_REDRAW_MS	100		/* at most 10 redraws a second */
 #define TOP_IDLE_REDRAW_MS	2000
+#define TOP_COST_SHARE		20		/* read at most 1/20 of the time */
 #define TOP_RECONNECT_S		120
 
 typedef enum TopAsk
@@ -40,6 +41,7 @@ typedef struct Top
 	TopUi		ui;
 	bool		stale;			/* an event came since the last read */
 	double		read_at;		/* when the model was last read (ms) */
+	double		read_ms;		/* how long that read took */
 	TopAsk		asking;
 	char		ask_id[24];		/* the run a question is about */
 	bool		quit;
@@ -82,6 +84,8 @@ top_reconnect(Top *t)
 static void
 top_reload(Top *t)
 {
+	double		start = top_clock_ms();
+
 	while (!top_model_refresh(t->c, &t->m))
 	{
 		snprintf(t->ui.status, sizeof(t->ui.status),
@@ -92,6 +96,7 @@ top_reload(Top *t)
 	}
 	t->stale = false;
 	t->read_at = top_clock_ms();
+	t->read_ms = t->read_at - start;
 	top_clamp(t);
 	top_view_draw(&t->m, &t->ui);
 }
@@ -299,12 +304,21 @@ top_start_screen(void)
 	conn_catch_interrupts();
 }
 
-/* Sleep until an event, a key or the next redraw is due. */
+/*
+ * Sleep until an event, a key or the next redraw is due.  Reading costs
+ * the server too: counting a queue of a million pending runs takes a
+ * while, and reading it ten times a second would take a core from the
+ * workers.  So the pause after a read is at least TOP_COST_SHARE times
+ * what the read took.
+ */
 static void
 top_wait(Top *t)
 {
 	double		since = top_clock_ms() - t->read_at;
 	double		due = t->stale ? TOP_MIN_REDRAW_MS : TOP_IDLE_REDRAW_MS;
+
+	if (due < t->read_ms * TOP_COST_SHARE)
+		due = t->read_ms * TOP_COST_SHARE;
 	int			got;
 
 	if (since >= due)

@@ -9,6 +9,7 @@
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "top_model.h"
 
@@ -40,11 +41,7 @@ static const char *const top_model_queues_sql =
 	" ORDER BY 1 LIMIT 200";
 
 static const char *const top_model_summary_sql =
-	"SELECT (SELECT count(*) FROM jobs.runs r WHERE r.finished_at >= now() - interval '1 minute'"
-	"           AND r.status = 'completed'),"
-	"       (SELECT count(*) FROM jobs.runs r WHERE r.finished_at >= now() - interval '1 minute'"
-	"           AND r.status = 'failed'),"
-	"       (SELECT count(*) FROM jobs.attempts t"
+	"SELECT (SELECT count(*) FROM jobs.attempts t"
 	"         WHERE t.finished_at >= now() - interval '1 hour' AND t.outcome <> 'cancelled'),"
 	"       p.workers, p.max_workers, p.busy, p.roles_waiting, to_char(now(), 'HH24:MI:SS')"
 	"  FROM jobs.pool p";
@@ -58,7 +55,8 @@ static const char *const top_model_failures_sql =
 	" LIMIT 200";
 
 static const char *const top_model_workers_sql =
-	"SELECT w.pid, w.role::text, w.state, coalesce(w.run_id::text, '')"
+	"SELECT w.pid, w.role::text, w.state, coalesce(w.run_id::text, ''),"
+	"       w.runs_completed, w.runs_failed"
 	"  FROM jobs.workers w ORDER BY w.pid";
 
 static const char *const top_model_detail_sql =
@@ -99,6 +97,25 @@ top_model_read(Conn *c, TopModel *m, PGresult **slot, const char *sql,
 	return true;
 }
 
+/* Feed the workers' counters to the throughput. */
+static void
+top_model_sample_rate(TopModel *m)
+{
+	int			n = m->workers ? PQntuples(m->workers) : 0;
+	int			pid[TOP_RATE_WORKERS];
+	long long	completed[TOP_RATE_WORKERS];
+	long long	failed[TOP_RATE_WORKERS];
+	int			i;
+
+	for (i = 0; i < n && i < TOP_RATE_WORKERS; i++)
+	{
+		pid[i] = atoi(PQgetvalue(m->workers, i, TW_PID));
+		completed[i] = atoll(PQgetvalue(m->workers, i, TW_COMPLETED));
+		failed[i] = atoll(PQgetvalue(m->workers, i, TW_FAILED));
+	}
+	top_rate_sample(&m->rate, i, pid, completed, failed);
+}
+
 bool
 top_model_refresh(Conn *c, TopModel *m)
 {
@@ -112,6 +129,7 @@ top_model_refresh(Conn *c, TopModel *m)
 		!top_model_read(c, m, &m->failures, top_model_failures_sql, 0, NULL) ||
 		!top_model_read(c, m, &m->workers, top_model_workers_sql, 0, NULL))
 		return false;
+	top_model_sample_rate(m);
 	if (m->detail_id == 0)
 		return true;
 	return top_model_read(c, m, &m->detail, top_model_detail_sql, 1, id) &&

@@ -8,6 +8,7 @@
 #define ZJC_TOP_MODEL_H
 
 #include "conn.h"
+#include "top_rate.h"
 
 /* Columns of TopModel.runs: running runs. */
 enum
@@ -25,8 +26,7 @@ enum
 /* Columns of TopModel.summary (one row). */
 enum
 {
-	TS_COMPLETED_MINUTE, TS_FAILED_MINUTE, TS_FAILURES_HOUR, TS_WORKERS,
-	TS_MAX_WORKERS, TS_BUSY, TS_ROLES_WAITING, TS_NOW
+	TS_FAILURES_HOUR, TS_WORKERS, TS_MAX_WORKERS, TS_BUSY, TS_ROLES_WAITING, TS_NOW
 };
 
 /* Columns of TopModel.failures: attempts that failed in the last hour. */
@@ -39,7 +39,7 @@ enum
 /* Columns of TopModel.workers. */
 enum
 {
-	TW_PID, TW_ROLE, TW_STATE, TW_RUN
+	TW_PID, TW_ROLE, TW_STATE, TW_RUN, TW_COMPLETED, TW_FAILED
 };
 
 /* Columns of TopModel.detail (one row: the opened run). */
@@ -68,6 +68,7 @@ typedef struct TopModel
 	char		filter[128];	/* runs whose name, queue or owner has it */
 	long long	detail_id;		/* the open run; 0: none */
 	char		error[512];		/* the last refresh's error, "" if none */
+	TopRate		rate;			/* throughput, from the workers' counters */
 } TopModel;
 
 /* Read everything again; false if the connection is gone. */

@@ -73,17 +73,22 @@ static void
 top_view_title(const TopModel *m, const TopUi *ui)
 {
 	PGresult   *s = m->summary;
+	long long	completed;
+	long long	failed;
+	int			seconds;
+	char		span[32] = "last minute";
 
+	top_rate_minute(&m->rate, &completed, &failed, &seconds);
+	if (seconds < TOP_RATE_SECONDS)
+		snprintf(span, sizeof(span), "last %d s", seconds);
 	top_view_printf(0, 0, A_BOLD, "zapjobs top  %s  %s", ui->where,
 					top_view_value(s, 0, TS_NOW));
 	top_view_printf(1, 0, 0,
-					"workers %s/%s (%s busy, %s role(s) waiting)   last minute: %s completed,"
-					" %s failed   failures in the last hour: %s",
+					"workers %s/%s (%s busy, %s role(s) waiting)   %s: %lld completed,"
+					" %lld failed   failures in the last hour: %s",
 					top_view_value(s, 0, TS_WORKERS), top_view_value(s, 0, TS_MAX_WORKERS),
 					top_view_value(s, 0, TS_BUSY), top_view_value(s, 0, TS_ROLES_WAITING),
-					top_view_value(s, 0, TS_COMPLETED_MINUTE),
-					top_view_value(s, 0, TS_FAILED_MINUTE),
-					top_view_value(s, 0, TS_FAILURES_HOUR));
+					span, completed, failed, top_view_value(s, 0, TS_FAILURES_HOUR));
 }
 
 /* First row to show so that the selected one is on screen. */

@@ -25,6 +25,8 @@
 #                      meanwhile (as pg_dump or a long report holds one)
 #  11 flat under load  runs at a steady rate for minutes with keep_completed =
 #                      1 min: size of zapjobs' tables every 15 s, latency
+#  12 watching         burn-down with zapjobs top and zapjobs watch attached;
+#                      top's CPU idle and during the burn-down
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -79,7 +81,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^([1-9]|1[01])(,([1-9]|1[01]))*$ ]] || zj_die "--only takes section numbers 1-11, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|1[012])(,([1-9]|1[012]))*$ ]] || zj_die "--only takes section numbers 1-12, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -690,6 +692,51 @@ if wanted 11; then
     record "flat: backlog when the producer stopped" runs "$backlog"
     q "ALTER SYSTEM RESET zapjobs.keep_completed" >/dev/null
     q "SELECT pg_reload_conf()" >/dev/null
+    reset_runs
+fi
+
+# --- 12. Watching costs ---------------------------------------------------------------------------------------
+# cpu_ticks PID: user + system CPU of a process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+if wanted 12; then
+    heading "12. Watching: burn-down of $BURN_RUNS no-op runs, 4 workers, with nothing, zapjobs top, zapjobs watch attached"
+    note "top runs in a 160x40 tmux window, watch follows the last run in a pipe; both LISTEN job_update;"
+    note "CPU = user + system time of the zapjobs process itself during the burn-down (ticks of 10 ms)"
+    set_workers 4
+    ZJ_CMD=("$ZJ_PG_BIN/zapjobs" -h "$BENCH" -p "$PORT" -d postgres)
+    TMUX_SOCK=$BENCH/tmux
+    for ((r = 1; r <= REPS; r++)); do
+        burn_down "$BURN_RUNS" "watching: nothing"
+        record "watching: burn-down, nothing attached" runs/s "$BURN_RATE"
+
+        zj_as_user tmux -S "$TMUX_SOCK" new-session -d -x 160 -y 40 "${ZJ_CMD[*]} top"
+        deadline=$((SECONDS + 30))
+        until top_pid=$(pgrep -n -x -u "$ZJ_USER" zapjobs); do
+            (( SECONDS < deadline )) || zj_die "zapjobs top did not start"
+            sleep 0.1
+        done
+        sleep 3
+        t0=$(cpu_ticks "$top_pid")
+        sleep 30
+        record "watching: zapjobs top idle, CPU over 30 s" ticks "$(( $(cpu_ticks "$top_pid") - t0 ))"
+        t0=$(cpu_ticks "$top_pid")
+        burn_down "$BURN_RUNS" "watching: top"
+        record "watching: burn-down with zapjobs top" runs/s "$BURN_RATE"
+        record "watching: zapjobs top CPU during that burn-down" ticks "$(( $(cpu_ticks "$top_pid") - t0 ))"
+        zj_as_user tmux -S "$TMUX_SOCK" kill-server
+
+        reset_runs
+        last=$(q "SELECT max(id) FROM (SELECT unnest(jobs.enqueue_many('SELECT 1',
+                    array_fill('{}'::jsonb, ARRAY[$BURN_RUNS])))) AS t(id)")
+        zj_as_user "${ZJ_CMD[@]}" watch "$last" >"$LOGDIR/watch.log" 2>&1 &
+        watch_pid=$!
+        wait_final "watching: watch" || true
+        wait "$watch_pid" || note "WARNING: zapjobs watch exited with $?"
+        record "watching: burn-down with zapjobs watch of the last run" runs/s \
+            "$(q "SELECT round(count(*) / extract(epoch FROM max(finished_at) - min(started_at)), 1)
+                  FROM jobs.runs WHERE status = 'completed'")"
+    done
     reset_runs
 fi
 
