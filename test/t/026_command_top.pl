@@ -130,6 +130,14 @@ $s = screen_until($t, qr/queue reports resumed/);
 like($s, qr/queue reports resumed/, 'p resumes the selected paused queue');
 is(zj_wait($node, $held), 'completed', 'and its run runs');
 
+# r on the failures list retries the selected failed run.
+press($t, 'Tab');
+press($t, 'r');
+$s = screen_until($t, qr/run $broken queued again/);
+like($s, qr/run $broken queued again/, 'r retries the selected failed run');
+ok(zj_wait_status($node, $broken, 'failed') && zj_run($node, $broken, 'attempt')->{attempt} == 2,
+	'it ran once more (and failed again)');
+
 # The filter.
 my $slow2 = zj_enqueue($node, q{SELECT public.slow('stop2')}, name => 'slow_copy');
 zj_wait_status($node, $slow2, 'running');
