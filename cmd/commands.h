@@ -33,4 +33,7 @@ extern int	overview_stats(Conn *c, const Options *o);
 /* top.c */
 extern int	top_cmd(Conn *c, const Options *o);
 
+/* web.c */
+extern int	web_cmd(Conn *c, const Options *o);
+
 #endif

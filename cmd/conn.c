@@ -29,6 +29,7 @@
 
 static volatile sig_atomic_t conn_interrupted = 0;
 static PGcancel *volatile conn_cancel = NULL;
+static Conn *conn_caught = NULL;	/* the connection Ctrl-C cancels */
 static int	conn_wake_pipe[2] = {-1, -1};
 
 /* Ctrl-C (or SIGTERM): cancel the query in flight, wake the wait. */
@@ -46,11 +47,25 @@ conn_on_signal(int sig)
 	errno = saved;
 }
 
+/* What Ctrl-C cancels from now on. */
+static void
+conn_set_cancel(PGconn *pg)
+{
+	PGcancel   *old = conn_cancel;
+
+	conn_cancel = NULL;			/* before freeing: the handler may use it */
+	if (old)
+		PQfreeCancel(old);
+	conn_cancel = PQstatus(pg) == CONNECTION_OK ? PQgetCancel(pg) : NULL;
+}
+
 void
-conn_catch_interrupts(void)
+conn_catch_interrupts(Conn *c)
 {
 	struct sigaction sa;
 
+	conn_caught = c;
+	conn_set_cancel(c->pg);
 	if (conn_wake_pipe[0] < 0 && pipe(conn_wake_pipe) == 0)
 	{
 		fcntl(conn_wake_pipe[0], F_SETFL, O_NONBLOCK);
@@ -115,7 +130,6 @@ conn_connect(Conn *c)
 	const char *vals[16];
 	int			n = 0;
 	PGconn	   *pg;
-	PGcancel   *old;
 
 #define CONN_KEY(k, v) do { if (v) { keys[n] = (k); vals[n] = (v); n++; } } while (0)
 	CONN_KEY("host", c->opts->host);
@@ -129,11 +143,8 @@ conn_connect(Conn *c)
 	keys[n] = vals[n] = NULL;
 	pg = PQconnectdbParams(keys, vals, 1);
 	PQsetNoticeProcessor(pg, conn_on_notice, c);
-	old = conn_cancel;
-	conn_cancel = NULL;			/* before freeing: the handler may use it */
-	if (old)
-		PQfreeCancel(old);
-	conn_cancel = PQstatus(pg) == CONNECTION_OK ? PQgetCancel(pg) : NULL;
+	if (c == conn_caught)
+		conn_set_cancel(pg);
 	return pg;
 }
 
@@ -253,6 +264,38 @@ conn_exec(Conn *c, const char *sql, int nparams, const char *const *params,
 	snprintf(err, errlen, "%s", msg ? msg : "connection to the server was lost");
 	PQclear(r);
 	return conn_lost(c) ? CONN_LOST : CONN_ERROR;
+}
+
+Conn *
+conn_clone(const Conn *from, char *err, size_t errlen)
+{
+	Conn	   *c = calloc(1, sizeof(Conn));
+
+	if (!c)
+	{
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->opts = from->opts;
+	c->cmd = from->cmd;
+	c->quiet = true;
+	c->password = from->password ? strdup(from->password) : NULL;
+	c->pg = conn_connect(c);
+	if (PQstatus(c->pg) == CONNECTION_OK)
+		return c;
+	conn_first_line(PQerrorMessage(c->pg), err, errlen);
+	conn_close(c);
+	return NULL;
+}
+
+void
+conn_close(Conn *c)
+{
+	if (!c)
+		return;
+	PQfinish(c->pg);
+	free(c->password);
+	free(c);
 }
 
 PGresult *

@@ -33,6 +33,13 @@ extern Conn *conn_open(const Options *o, const char *cmd);
 extern PGresult *conn_query(Conn *c, const char *sql, int nparams,
 							const char *const *params);
 
+/*
+ * Another connection like from (same options and password), or NULL with
+ * the reason in err: for a server's threads, which must not exit.
+ */
+extern Conn *conn_clone(const Conn *from, char *err, size_t errlen);
+extern void conn_close(Conn *c);
+
 /* What conn_exec saw. */
 #define CONN_OK		0
 #define CONN_ERROR	1			/* the server reported an error: see err */
@@ -61,10 +68,10 @@ extern bool conn_lost(Conn *c);
 extern bool conn_reconnect(Conn *c, int give_up_s);
 
 /*
- * From here on, Ctrl-C and SIGTERM cancel the query in flight and wake
+ * From here on, Ctrl-C and SIGTERM cancel c's query in flight and wake
  * events_wait (through conn_interrupt_fd); callers check conn_was_interrupted.
  */
-extern void conn_catch_interrupts(void);
+extern void conn_catch_interrupts(Conn *c);
 extern bool conn_was_interrupted(void);
 extern int	conn_interrupt_fd(void);
 

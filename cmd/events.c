@@ -104,6 +104,10 @@ events_parse(const char *payload, Event *ev)
 	ev->total = events_int(obj, "total", &ev->have_total);
 	ev->processed = events_int(obj, "processed", NULL);
 	events_text(obj, "message", ev->message, sizeof(ev->message), &ev->have_message);
+	ev->count = events_int(obj, "count", NULL);
+	events_text(obj, "started_at", ev->started_at, sizeof(ev->started_at), NULL);
+	events_text(obj, "finished_at", ev->finished_at, sizeof(ev->finished_at), NULL);
+	ev->raw = payload;
 	json_object_put(obj);
 	return true;
 }

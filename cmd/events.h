@@ -38,6 +38,10 @@ typedef struct Event
 	long long	processed;
 	bool		have_message;
 	char		message[1024];
+	long long	count;			/* runs: how many runs it summarizes */
+	char		started_at[40]; /* run: ISO 8601 times, "" when unset */
+	char		finished_at[40];
+	const char *raw;			/* the payload as published (valid in fn only) */
 } Event;
 
 /* Does the event concern run id? */

@@ -52,6 +52,14 @@ static const Command commands[] = {
 	 "failures, workers.  Keys: arrows/j/k move, Enter opens a run, c cancels,\n"
 	 "r retries, p pauses or resumes the selected queue (or the run's), / filters\n"
 	 "the runs, Tab goes from runs to queues to failures, Esc goes back, q quits.\n"},
+	{"web", web_cmd, 0, 0, false, "listen,read-only,base-path,auth-file,allow-origin",
+	 "web [--listen 127.0.0.1:8080] [--read-only] [--base-path /jobs]\n"
+	 "        [--auth-file FILE] [--allow-origin ORIGIN]",
+	 "Serve the live dashboard and the status indicator (indicator.js) over HTTP,\n"
+	 "on 127.0.0.1:8080 unless --listen says otherwise.  --read-only refuses every\n"
+	 "POST; --auth-file FILE asks for a user and password (lines user:hash, hashes\n"
+	 "from mkpasswd or openssl passwd -6); --allow-origin lets that origin's pages\n"
+	 "embed the indicator.  Stops on Ctrl-C or SIGTERM.\n"},
 	{"ls", runs_ls, 0, 0, false, "status,queue,name,limit,json",
 	 "ls [--status S] [--queue Q] [--name N] [--limit N] [--json]",
 	 "List runs, newest first (50 unless --limit says otherwise).\n"},

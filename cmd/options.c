@@ -17,7 +17,8 @@ enum
 {
 	OPT_JSON = 256, OPT_PLAIN, OPT_WAIT, OPT_QUEUE, OPT_PRIORITY, OPT_INPUT,
 	OPT_RUN_AT, OPT_NAME, OPT_TIMEOUT, OPT_MAX_ATTEMPTS, OPT_KIND, OPT_STATUS,
-	OPT_LIMIT, OPT_HELP
+	OPT_LIMIT, OPT_HELP, OPT_LISTEN, OPT_READ_ONLY, OPT_BASE_PATH, OPT_AUTH_FILE,
+	OPT_ALLOW_ORIGIN
 };
 
 static const struct option options_table[] = {
@@ -42,6 +43,11 @@ static const struct option options_table[] = {
 	{"limit", required_argument, NULL, OPT_LIMIT},
 	{"follow", no_argument, NULL, 'f'},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"read-only", no_argument, NULL, OPT_READ_ONLY},
+	{"base-path", required_argument, NULL, OPT_BASE_PATH},
+	{"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+	{"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
 	{NULL, 0, NULL, 0}
 };
 
@@ -92,6 +98,11 @@ options_store(Options *o, int c, char *arg)
 		case OPT_KIND: o->kind = arg; break;
 		case OPT_STATUS: o->status = arg; break;
 		case OPT_LIMIT: o->limit = arg; break;
+		case OPT_LISTEN: o->listen = arg; break;
+		case OPT_READ_ONLY: o->read_only = true; break;
+		case OPT_BASE_PATH: o->base_path = arg; break;
+		case OPT_AUTH_FILE: o->auth_file = arg; break;
+		case OPT_ALLOW_ORIGIN: o->allow_origin = arg; break;
 		case OPT_HELP: return false;
 	}
 	return true;

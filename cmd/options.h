@@ -39,6 +39,13 @@ typedef struct Options
 	const char *limit;
 	bool		follow;
 
+	/* web */
+	const char *listen;
+	bool		read_only;
+	const char *base_path;
+	const char *auth_file;
+	const char *allow_origin;
+
 	/* what is left: the subcommand's arguments */
 	int			nargs;
 	char	  **args;

@@ -289,7 +289,7 @@ top_key(Top *t, int ch)
 }
 
 static void
-top_start_screen(void)
+top_start_screen(Top *t)
 {
 	if (!newterm(NULL, stdout, stdin))
 		msg_fail(EXIT_USAGE, "top: this terminal (TERM=%s) cannot be driven",
@@ -301,7 +301,7 @@ top_start_screen(void)
 	nodelay(stdscr, TRUE);
 	curs_set(0);
 	set_escdelay(25);
-	conn_catch_interrupts();
+	conn_catch_interrupts(t->c);
 }
 
 /*
@@ -348,7 +348,7 @@ top_cmd(Conn *c, const Options *o)
 	t.ui.where = where;
 	if (!events_listen(c))
 		msg_fail(EXIT_SERVER, "top: connection to the server lost");
-	top_start_screen();
+	top_start_screen(&t);
 	top_reload(&t);
 	while (!t.quit && !conn_was_interrupted())
 	{

@@ -509,7 +509,7 @@ watch_run(Conn *c, long long id, bool plain, bool logs_only)
 	w.logs_only = logs_only;
 	watch_current = &w;
 	msg_set_cleanup(watch_cleanup);
-	conn_catch_interrupts();
+	conn_catch_interrupts(c);
 	if (events_listen(c))
 		code = watch_read_row(&w);
 	while (code < 0 && !conn_was_interrupted())

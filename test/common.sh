@@ -41,10 +41,15 @@ zj_deps_present() {
     perl -MIPC::Run -e 1 2>/dev/null || return 1
     command -v make >/dev/null || return 1
     command -v gcc >/dev/null || return 1
-    # the zapjobs command: libpq, ncurses, json-c; its screen tests: tmux
+    # the zapjobs command: libpq, ncurses, json-c, libmicrohttpd, libcrypt,
+    # xxd; its tests: tmux for screens, chromium and node for the browser
     [[ -f /usr/include/postgresql/libpq-fe.h && -f /usr/include/ncursesw/curses.h ]] || return 1
-    [[ -f /usr/include/json-c/json.h ]] || return 1
+    [[ -f /usr/include/json-c/json.h && -f /usr/include/microhttpd.h ]] || return 1
+    [[ -f /usr/include/crypt.h ]] || return 1
+    command -v xxd >/dev/null || return 1
     command -v tmux >/dev/null || return 1
+    command -v chromium >/dev/null || return 1
+    command -v node >/dev/null && command -v npm >/dev/null || return 1
 }
 
 zj_install_packages() {
@@ -59,7 +64,12 @@ zj_install_packages() {
     # dev package only pulls in clang/llvm (for JIT bitcode).
     apt-get install -y --no-install-recommends \
         postgresql-server-dev-15 libipc-run-perl make gcc \
-        libpq-dev libncurses-dev libjson-c-dev tmux
+        libpq-dev libncurses-dev libjson-c-dev libmicrohttpd-dev libcrypt-dev xxd \
+        tmux chromium
+    # node and npm come with this kind of machine; install Debian's if not
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt-get install -y --no-install-recommends nodejs npm
+    fi
     zj_deps_present || zj_die "dependencies still missing after apt-get install"
 }
 

@@ -117,6 +117,10 @@ run_tap() {
         return 0
     fi
     local log=$WORK/installcheck-tap.out rc=0 p f
+    # The browser test's driver (puppeteer-core, pinned in package-lock.json).
+    zj_log "Installing the browser test's npm packages (test/browser)"
+    (cd "$WORK/test/browser" && zj_as_user env HOME="$(getent passwd "$ZJ_USER" | cut -d: -f6)" \
+        npm ci --no-audit --no-fund --loglevel=error) || zj_die "npm ci in test/browser failed"
     local -a args=(REGRESS=)   # REGRESS= on the command line turns pg_regress off.
     [[ -z ${PROVE_TESTS:-} ]] || args+=(PROVE_TESTS="$PROVE_TESTS")
     [[ -z ${PROVE_FLAGS:-} ]] || args+=(PROVE_FLAGS="$PROVE_FLAGS")

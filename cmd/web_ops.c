@@ -1,0 +1,140 @@
+/*-------------------------------------------------------------------------
+ * web_ops.c
+ *	  /healthz and /metrics.  Gauges (runs by status and queue, queue lag,
+ *	  workers) are read from the server each scrape, as text PostgreSQL
+ *	  formats (label values escaped there); counters and the duration
+ *	  histogram come from the events the dashboard has seen since it
+ *	  started (web_hub.c), as Prometheus counters may start again at zero.
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "web_hub.h"
+#include "web_ops.h"
+
+void
+web_ops_health(Conn *c, WebReply *r)
+{
+	PGresult   *res;
+	char		err[512];
+	char		body[640];
+
+	r->type = "text/plain; charset=utf-8";
+	if (conn_exec(c, "SELECT launcher_pid FROM jobs.pool", 0, NULL, &res, err,
+				  sizeof(err)) != CONN_OK)
+	{
+		r->status = 503;
+		snprintf(body, sizeof(body), "unhealthy: %s\n", err);
+	}
+	else
+	{
+		r->status = PQgetisnull(res, 0, 0) ? 503 : 200;
+		snprintf(body, sizeof(body), "%s\n", r->status == 200 ? "ok" :
+				 "unhealthy: the zapjobs launcher is not running (is zapjobs in shared_preload_libraries?)");
+		PQclear(res);
+	}
+	r->body = strdup(body);
+}
+
+static const char *const web_ops_gauges_sql =
+	"WITH q AS (SELECT replace(replace(replace(r.queue, '\\', '\\\\'), '\"', '\\\"'), E'\\n', '\\n') AS queue,"
+	"                  r.status, count(*) AS n, max(now() - r.run_at) FILTER (WHERE r.status = 'pending') AS lag"
+	"             FROM jobs.runs r"
+	"            WHERE r.status IN ('scheduled', 'pending', 'running', 'awaiting_retry')"
+	"            GROUP BY 1, 2)"
+	" SELECT '# HELP zapjobs_runs Runs not finished, by status and queue.' || E'\\n'"
+	"     || '# TYPE zapjobs_runs gauge' || E'\\n'"
+	"     || coalesce((SELECT string_agg(format('zapjobs_runs{status=\"%s\",queue=\"%s\"} %s', q.status,"
+	"            q.queue, q.n), E'\\n' ORDER BY q.queue, q.status) FROM q) || E'\\n', '')"
+	"     || '# HELP zapjobs_queue_lag_seconds Age of the oldest pending run that is due, by queue.' || E'\\n'"
+	"     || '# TYPE zapjobs_queue_lag_seconds gauge' || E'\\n'"
+	"     || coalesce((SELECT string_agg(format('zapjobs_queue_lag_seconds{queue=\"%s\"} %s', q.queue,"
+	"            round(greatest(extract(epoch FROM q.lag), 0), 3)), E'\\n' ORDER BY q.queue)"
+	"            FROM q WHERE q.lag IS NOT NULL) || E'\\n', '')"
+	"     || '# HELP zapjobs_workers Worker processes, by state.' || E'\\n'"
+	"     || '# TYPE zapjobs_workers gauge' || E'\\n'"
+	"     || (SELECT format('zapjobs_workers{state=\"busy\"} %s' || E'\\n'"
+	"                       || 'zapjobs_workers{state=\"idle\"} %s' || E'\\n'"
+	"                       || 'zapjobs_workers{state=\"starting\"} %s' || E'\\n'"
+	"                       || '# HELP zapjobs_max_workers zapjobs.max_workers.' || E'\\n'"
+	"                       || '# TYPE zapjobs_max_workers gauge' || E'\\n'"
+	"                       || 'zapjobs_max_workers %s' || E'\\n',"
+	"                       p.busy, p.idle, p.starting, p.max_workers) FROM jobs.pool p)";
+
+/* Append to a growing text. */
+static void
+web_ops_add(char *buf, size_t len, const char *line)
+{
+	size_t		used = strlen(buf);
+
+	snprintf(buf + used, len - used, "%s", line);
+}
+
+/* The counters and the histogram, from the events seen. */
+static void
+web_ops_counters(char *buf, size_t len)
+{
+	WebCounters t;
+	char		line[1024];
+	long long	cumulative = 0;
+	int			b;
+
+	web_hub_counters(&t);
+	snprintf(line, sizeof(line),
+			 "# HELP zapjobs_runs_finished_total Runs that ended, by status, since the dashboard started.\n"
+			 "# TYPE zapjobs_runs_finished_total counter\n"
+			 "zapjobs_runs_finished_total{status=\"completed\"} %lld\n"
+			 "zapjobs_runs_finished_total{status=\"failed\"} %lld\n"
+			 "zapjobs_runs_finished_total{status=\"cancelled\"} %lld\n",
+			 t.completed, t.failed, t.cancelled);
+	web_ops_add(buf, len, line);
+	snprintf(line, sizeof(line),
+			 "# HELP zapjobs_attempt_failures_total Attempts that failed (retried or not).\n"
+			 "# TYPE zapjobs_attempt_failures_total counter\n"
+			 "zapjobs_attempt_failures_total %lld\n"
+			 "# HELP zapjobs_run_duration_seconds Duration of completed runs' last attempt.\n"
+			 "# TYPE zapjobs_run_duration_seconds histogram\n", t.attempt_failures);
+	web_ops_add(buf, len, line);
+	for (b = 0; b <= WEB_HUB_BUCKETS; b++)
+	{
+		cumulative += t.buckets[b];
+		if (b < WEB_HUB_BUCKETS)
+			snprintf(line, sizeof(line), "zapjobs_run_duration_seconds_bucket{le=\"%g\"} %lld\n",
+					 web_hub_bucket_bounds[b], cumulative);
+		else
+			snprintf(line, sizeof(line), "zapjobs_run_duration_seconds_bucket{le=\"+Inf\"} %lld\n"
+					 "zapjobs_run_duration_seconds_sum %.6f\n"
+					 "zapjobs_run_duration_seconds_count %lld\n",
+					 cumulative, t.duration_sum, t.duration_count);
+		web_ops_add(buf, len, line);
+	}
+}
+
+void
+web_ops_metrics(Conn *c, WebReply *r)
+{
+	PGresult   *res;
+	char		err[512];
+	size_t		len;
+
+	if (conn_exec(c, web_ops_gauges_sql, 0, NULL, &res, err, sizeof(err)) != CONN_OK)
+	{
+		web_api_error(r, 503, err);
+		return;
+	}
+	len = strlen(PQgetvalue(res, 0, 0)) + 4096;
+	r->body = malloc(len);
+	if (!r->body)
+	{
+		PQclear(res);
+		web_api_error(r, 500, "out of memory");
+		return;
+	}
+	snprintf(r->body, len, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	web_ops_counters(r->body, len);
+	r->status = 200;
+	r->type = "text/plain; version=0.0.4; charset=utf-8";
+}

@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ * web_sse.c
+ *	  Server-Sent Events to every browser: one LISTEN connection's events
+ *	  (web_hub.c) fanned out to any number of streams.
+ *
+ *	  Each browser has a bounded buffer.  Publishing only appends to it and
+ *	  wakes the browser's connection; libmicrohttpd's threads drain it as
+ *	  fast as that browser reads.  A stalled browser therefore delays no
+ *	  one: when its buffer is full its backlog is dropped and it is sent
+ *	  "event: resync", on which the page reads everything again.  An empty
+ *	  buffer suspends the connection (MHD_suspend_connection) rather than
+ *	  returning 0, which would make libmicrohttpd ask again at once.
+ *-------------------------------------------------------------------------
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "web_sse.h"
+
+#define WEB_SSE_BUFFER	(128 * 1024)	/* per browser; full: resync */
+
+static const char web_sse_hello[] = "retry: 2000\n\nevent: hello\ndata: {}\n\n";
+static const char web_sse_resync[] = "event: resync\ndata: {}\n\n";
+
+typedef struct SseClient
+{
+	struct SseClient *next;
+	struct MHD_Connection *conn;
+	char		buf[WEB_SSE_BUFFER];	/* bytes [off, len) still to send */
+	size_t		off;
+	size_t		len;
+	bool		suspended;		/* waiting for web_sse_append to resume it */
+	bool		resync;			/* overflowed: send the resync event next */
+} SseClient;
+
+static pthread_mutex_t web_sse_lock = PTHREAD_MUTEX_INITIALIZER;
+static SseClient *web_sse_clients = NULL;	/* under web_sse_lock */
+static bool web_sse_closing = false;
+static long web_sse_resyncs = 0;
+
+/*
+ * Append bytes to one browser's buffer, under the lock.  Returns the
+ * connection to resume (after the lock is released: libmicrohttpd takes
+ * its own locks there), or NULL.  A suspended connection cannot go away
+ * before it is resumed, so it is safe to use once the lock is released.
+ */
+static struct MHD_Connection *
+web_sse_append(SseClient *cl, const char *data, size_t n)
+{
+	if (cl->off > 0 && cl->len + n > WEB_SSE_BUFFER)
+	{
+		memmove(cl->buf, cl->buf + cl->off, cl->len - cl->off);
+		cl->len -= cl->off;
+		cl->off = 0;
+	}
+	if (cl->len + n > WEB_SSE_BUFFER)
+	{
+		/* too slow a reader: drop what it missed, tell it to read afresh */
+		cl->off = cl->len = 0;
+		if (!cl->resync)
+			web_sse_resyncs++;
+		cl->resync = true;
+	}
+	else
+	{
+		memcpy(cl->buf + cl->len, data, n);
+		cl->len += n;
+	}
+	if (!cl->suspended)
+		return NULL;
+	cl->suspended = false;
+	return cl->conn;
+}
+
+/* libmicrohttpd asks for the next bytes of a stream. */
+static ssize_t
+web_sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	SseClient  *cl = cls;
+	size_t		n = 0;
+
+	pthread_mutex_lock(&web_sse_lock);
+	if (web_sse_closing)
+	{
+		pthread_mutex_unlock(&web_sse_lock);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	if (cl->resync && max >= sizeof(web_sse_resync) - 1)
+	{
+		n = sizeof(web_sse_resync) - 1;
+		memcpy(out, web_sse_resync, n);
+		cl->resync = false;
+	}
+	else if (cl->off < cl->len)
+	{
+		n = cl->len - cl->off < max ? cl->len - cl->off : max;
+		memcpy(out, cl->buf + cl->off, n);
+		cl->off += n;
+		if (cl->off == cl->len)
+			cl->off = cl->len = 0;
+	}
+	else
+	{
+		cl->suspended = true;
+		MHD_suspend_connection(cl->conn);
+	}
+	pthread_mutex_unlock(&web_sse_lock);
+	return (ssize_t) n;
+}
+
+/* The stream ended (the browser went, or we stop): forget the browser. */
+static void
+web_sse_free(void *cls)
+{
+	SseClient  *cl = cls;
+	SseClient **p;
+
+	pthread_mutex_lock(&web_sse_lock);
+	for (p = &web_sse_clients; *p; p = &(*p)->next)
+		if (*p == cl)
+		{
+			*p = cl->next;
+			break;
+		}
+	pthread_mutex_unlock(&web_sse_lock);
+	free(cl);
+}
+
+struct MHD_Response *
+web_sse_open(struct MHD_Connection *conn)
+{
+	SseClient  *cl = calloc(1, sizeof(SseClient));
+	struct MHD_Response *res;
+
+	if (!cl)
+		return NULL;
+	cl->conn = conn;
+	memcpy(cl->buf, web_sse_hello, sizeof(web_sse_hello) - 1);
+	cl->len = sizeof(web_sse_hello) - 1;
+	res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+											web_sse_read, cl, web_sse_free);
+	if (!res)
+	{
+		free(cl);
+		return NULL;
+	}
+	MHD_add_response_header(res, "Content-Type", "text/event-stream; charset=utf-8");
+	MHD_add_response_header(res, "Cache-Control", "no-cache");
+	MHD_add_response_header(res, "X-Accel-Buffering", "no");
+	pthread_mutex_lock(&web_sse_lock);
+	cl->next = web_sse_clients;
+	web_sse_clients = cl;
+	pthread_mutex_unlock(&web_sse_lock);
+	return res;
+}
+
+/* Append the same bytes to every browser, then wake those that slept. */
+static void
+web_sse_broadcast(const char *data, size_t n)
+{
+	SseClient  *cl;
+	struct MHD_Connection **wake = NULL;
+	int			nwake = 0;
+	int			room = 0;
+	int			i;
+
+	pthread_mutex_lock(&web_sse_lock);
+	for (cl = web_sse_clients; cl; cl = cl->next)
+		room++;
+	wake = room ? malloc(room * sizeof(*wake)) : NULL;
+	for (cl = web_sse_clients; cl && (wake || !room); cl = cl->next)
+	{
+		struct MHD_Connection *conn = web_sse_append(cl, data, n);
+
+		if (conn)
+			wake[nwake++] = conn;
+	}
+	pthread_mutex_unlock(&web_sse_lock);
+	for (i = 0; i < nwake; i++)
+		MHD_resume_connection(wake[i]);
+	free(wake);
+}
+
+void
+web_sse_publish(const char *payload)
+{
+	char		msg[9000];		/* NOTIFY payloads are below 8000 bytes */
+	int			n = snprintf(msg, sizeof(msg), "data: %s\n\n", payload);
+
+	if (n > 0 && (size_t) n < sizeof(msg) && !strpbrk(payload, "\r\n"))
+		web_sse_broadcast(msg, (size_t) n);
+}
+
+void
+web_sse_publish_resync(void)
+{
+	web_sse_broadcast(web_sse_resync, sizeof(web_sse_resync) - 1);
+}
+
+void
+web_sse_heartbeat(void)
+{
+	web_sse_broadcast(": heartbeat\n\n", 13);
+}
+
+void
+web_sse_counts(int *clients, long *resyncs)
+{
+	SseClient  *cl;
+
+	pthread_mutex_lock(&web_sse_lock);
+	*clients = 0;
+	for (cl = web_sse_clients; cl; cl = cl->next)
+		(*clients)++;
+	*resyncs = web_sse_resyncs;
+	pthread_mutex_unlock(&web_sse_lock);
+}
+
+void
+web_sse_close_all(void)
+{
+	pthread_mutex_lock(&web_sse_lock);
+	web_sse_closing = true;
+	pthread_mutex_unlock(&web_sse_lock);
+	/* an empty message wakes every sleeping stream, which then ends */
+	web_sse_broadcast("", 0);
+}

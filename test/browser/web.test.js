@@ -1,0 +1,198 @@
+// Browser tests of zapjobs web, in Debian's chromium driven by puppeteer-core.
+//
+//   node web.test.js DASHBOARD_URL APP_PORT SCREENSHOT_DIR
+//
+// The dashboard must run with --allow-origin http://127.0.0.1:APP_PORT; this
+// script serves a separate "app" page there that embeds the indicator.  It
+// talks to the database with psql (PGHOST, PGPORT, PGDATABASE from the
+// environment) to start and inspect jobs.  Output: one "ok - ..." or
+// "not ok - ..." line per check (test/t/028_web_browser.pl turns them into
+// TAP); the exit code is 0 when every check passed.
+'use strict';
+
+const { execFileSync } = require('child_process');
+const http = require('http');
+const path = require('path');
+const puppeteer = require('puppeteer-core');
+
+const [base, appPort, shots] = process.argv.slice(2);
+let failures = 0;
+
+function check(ok, what, detail) {
+  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${ok || !detail ? '' : ': ' + detail}`);
+  if (!ok) failures++;
+}
+
+function psql(sql) {
+  return execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
+}
+
+// Wait for cond() (sync or async) to be truthy, at most ms; returns its value.
+async function until(cond, ms = 30000) {
+  const end = Date.now() + ms;
+  let v;
+  while (!(v = await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  return v;
+}
+
+// A job that reports progress and logs until the flag is set.
+function slowJob(flag, name) {
+  return psql(`SELECT jobs.enqueue($j$SELECT public.slow('${flag}')$j$, name => '${name}')`);
+}
+
+async function percentOf(page, selector) {
+  return page.$eval(selector, (e) => Number(e.getAttribute('data-percent'))).catch(() => NaN);
+}
+
+async function overview(page) {
+  await page.goto(`${base}/`, { waitUntil: 'load' });
+  const counts = await until(() => page.$('[data-testid="counts"]'));
+  check(!!counts, 'the overview loads with its counts');
+  const live = await until(() => page.$('[data-testid="live"][data-state="open"]'));
+  check(!!live, 'the event stream is open');
+  for (const part of ['throughput', 'queues', 'failures', 'workers'])
+    check(!!(await page.$(`[data-testid="${part}"]`)), `the overview shows ${part}`);
+  await page.screenshot({ path: path.join(shots, 'overview.png') });
+}
+
+async function liveRun(page) {
+  const id = slowJob('stop_live', 'browser_live');
+  await page.goto(`${base}/#/run/${id}`, { waitUntil: 'load' });
+  const first = await until(async () => {
+    const p = await percentOf(page, '[data-testid="progress-bar"]');
+    return p > 0 ? p : 0;
+  });
+  check(first > 0, 'the running job shows a progress bar', `percent ${first}`);
+  const later = await until(async () => {
+    const p = await percentOf(page, '[data-testid="progress-bar"]');
+    return p > first ? p : 0;
+  });
+  check(later > first, 'the bar moves without a reload', `${first} -> ${later}`);
+  const lines = await page.$$eval('[data-testid="log-line"]', (l) => l.length);
+  const more = await until(async () => {
+    const n = await page.$$eval('[data-testid="log-line"]', (l) => l.length);
+    return n > lines ? n : 0;
+  });
+  check(more > lines, 'a log line appears without a reload', `${lines} -> ${more}`);
+  await page.screenshot({ path: path.join(shots, 'run.png') });
+  return id;
+}
+
+async function cancelFromUi(page, id) {
+  page.once('dialog', (d) => d.accept());
+  await page.click('[data-testid="cancel-run"]');
+  const status = await until(() => psql(`SELECT status FROM jobs.runs WHERE id = ${id}`) === 'cancelled');
+  check(status, 'cancelling from the page ends the run cancelled');
+  const shown = await until(async () =>
+    (await page.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '')).includes('cancelled'));
+  check(shown, 'and the page shows it');
+}
+
+async function hostile(page) {
+  const name = '<img src=x onerror=window.__xss=1>';
+  const message = '</script><b id=bold>bold</b>';
+  const line = '<script>window.__xss=2</script><iframe src=javascript:1>';
+  const id = psql(`SELECT jobs.enqueue($j$SELECT jobs.progress(1, 2, $m$${message}$m$);
+                   SELECT jobs.log('info', $l$${line}$l$)$j$, name => $n$${name}$n$)`);
+  await until(() => psql(`SELECT status FROM jobs.runs WHERE id = ${id}`) === 'completed');
+  await page.goto(`${base}/#/run/${id}`, { waitUntil: 'load' });
+  await until(() => page.$('[data-testid="log-line"]'));
+  const text = await page.evaluate(() => document.body.textContent);
+  check(text.includes(name), 'a hostile job name shows literally');
+  check(text.includes(line), 'a hostile log line shows literally');
+  const dom = await page.evaluate(() => ({
+    xss: window.__xss,
+    img: document.querySelectorAll('img[src="x"]').length,
+    bold: document.querySelectorAll('#bold').length,
+    iframe: document.querySelectorAll('iframe').length,
+  }));
+  check(dom.xss === undefined && dom.img === 0 && dom.bold === 0 && dom.iframe === 0,
+    'none of it became markup or ran', JSON.stringify(dom));
+  await page.goto(`${base}/#/runs`, { waitUntil: 'load' });
+  await until(() => page.$('[data-testid="run-row"]'));
+  const listed = await page.evaluate(() => ({ text: document.body.textContent, xss: window.__xss }));
+  check(listed.text.includes(name) && listed.xss === undefined, 'nor in the runs list');
+}
+
+// The "app": another origin whose page embeds the indicator.
+function serveApp() {
+  const page = `<!doctype html><html><head><title>some app</title></head>
+<body><h1>Some app</h1><script src="${base}/indicator.js"></script></body></html>`;
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(page);
+  });
+  return new Promise((resolve) => server.listen(Number(appPort), '127.0.0.1', () => resolve(server)));
+}
+
+async function indicator(browser) {
+  const server = await serveApp();
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1000, height: 700 });
+  const id = slowJob('stop_indicator', 'indicator_job');
+  await page.goto(`http://127.0.0.1:${appPort}/`, { waitUntil: 'load' });
+  const inShadow = (sel) => page.evaluate((s) => {
+    const host = document.querySelector('zapjobs-status');
+    const el = host && host.shadowRoot && host.shadowRoot.querySelector(s);
+    return el ? { text: el.textContent.trim(), percent: el.getAttribute('data-percent'),
+      hidden: el.hidden || getComputedStyle(el).display === 'none' } : null;
+  }, sel);
+  const count = await until(async () => {
+    const c = await inShadow('[data-testid="indicator-count"]');
+    return c && Number(c.text) >= 1 ? c : null;
+  });
+  check(!!count, 'the indicator on another origin counts the running job', JSON.stringify(count));
+  const state = await inShadow('[data-testid="indicator-state"]');
+  check(state && state.text === 'in progress', 'its state is "in progress"', JSON.stringify(state));
+  const bar = await until(async () => {
+    const b = await inShadow('[data-testid="indicator-bar"]');
+    return b && Number(b.percent) > 0 ? b : null;
+  });
+  check(!!bar, 'its bar shows progress', JSON.stringify(bar));
+  await page.evaluate(() => {
+    const host = document.querySelector('zapjobs-status');
+    (host.shadowRoot.querySelector('[data-testid="indicator-count"]') || host).click();
+  });
+  const run = await until(async () => {
+    const p = await inShadow('[data-testid="indicator-panel"]');
+    const r = await inShadow('[data-testid="indicator-run"]');
+    return p && !p.hidden && r ? r : null;
+  });
+  check(!!run && run.text.includes('indicator_job'), 'a click opens the panel with the running job',
+    JSON.stringify(run));
+  await page.screenshot({ path: path.join(shots, 'indicator.png') });
+  psql(`INSERT INTO public.flags VALUES ('stop_indicator')`);
+  const done = await until(async () => {
+    const s = await inShadow('[data-testid="indicator-state"]');
+    return s && s.text === 'done';
+  });
+  check(done, 'when it completes the indicator says "done"');
+  await page.close();
+  server.close();
+  return id;
+}
+
+(async () => {
+  const browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await overview(page);
+    const id = await liveRun(page);
+    await cancelFromUi(page, id);
+    await hostile(page);
+    check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
+    await indicator(browser);
+  } catch (e) {
+    check(false, 'the browser tests ran to the end', e.stack);
+  } finally {
+    await browser.close();
+  }
+  process.exit(failures ? 1 : 0);
+})();

@@ -1,0 +1,347 @@
+# zapjobs web over HTTP, against a real preloaded server: status codes and
+# JSON shapes of the API, keyset paging, CSRF and read-only refusals, basic
+# auth with hashed passwords, CORS only for the indicator's origin, the
+# security headers, /metrics as Prometheus text, /healthz both ways, and the
+# event stream: real events pushed, forged ones dropped, a stalled browser
+# told to resync without holding up the others.
+use strict;
+use warnings;
+use lib 'test/perl';
+
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64;
+use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ZapjobsTest;
+
+my $node = zj_new_node('web_http');
+$node->safe_psql('postgres', q{
+	CREATE ROLE alice LOGIN;
+	CREATE ROLE mallory LOGIN;
+	CREATE TABLE public.flags (name text PRIMARY KEY);
+	CREATE FUNCTION public.wait_flag(flag text) RETURNS void LANGUAGE plpgsql AS $$
+	BEGIN
+		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
+			PERFORM pg_sleep(0.02);
+		END LOOP;
+	END $$;
+});
+
+my $http = HTTP::Tiny->new(timeout => 30);
+
+# Start zapjobs web with ARGS; returns (handle, base URL) once /healthz answers.
+sub start_web
+{
+	my (@args) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $w = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port", @args ]);
+	my $base = "http://127.0.0.1:$port";
+	my ($i) = grep { $args[$_] eq '--base-path' } 0 .. $#args;
+	my $path = defined $i ? $args[ $i + 1 ] : '';
+	ok(zj_cmd_until($w, sub { $w->{err} =~ m{zapjobs web: http://127\.0\.0\.1:$port} }),
+		"zapjobs web @args started");
+	return ($w, "$base$path");
+}
+
+sub get_json
+{
+	my ($url, %h) = @_;
+	my $res = $http->get($url, { headers => \%h });
+	my $json = eval { decode_json($res->{content}) };
+	return ($res, $json);
+}
+
+sub post
+{
+	my ($url, $body, %h) = @_;
+	my $res = $http->post($url, { headers => { 'Content-Type' => 'application/json', %h },
+		content => $body // '' });
+	return ($res, eval { decode_json($res->{content}) });
+}
+
+my ($w, $base) = start_web();
+
+# --- pages and headers ---------------------------------------------------------
+
+my $res = $http->get("$base/");
+is($res->{status}, 200, 'the page loads');
+like($res->{headers}{'content-type'}, qr{^text/html}, 'as HTML');
+like($res->{headers}{'content-security-policy'}, qr/default-src 'none'; script-src 'self'/,
+	'with a Content-Security-Policy');
+is($res->{headers}{'x-content-type-options'}, 'nosniff', 'and nosniff');
+is($http->get("$base/app.js")->{status}, 200, 'the script loads');
+is($http->get("$base/indicator.js")->{status}, 200, 'the indicator loads');
+($res) = get_json("$base/no/such/page");
+is($res->{status}, 404, 'an unknown page is 404');
+is($http->request('PUT', "$base/api/overview")->{status}, 405, 'PUT is 405');
+
+# --- healthz -------------------------------------------------------------------
+
+$res = $http->get("$base/healthz");
+is($res->{status}, 200, '/healthz is 200');
+is($res->{content}, "ok\n", 'and says ok');
+
+# --- the API -------------------------------------------------------------------
+
+my $failed = zj_enqueue($node, 'SELECT 1/0', max_attempts => 2, retry_base => "'10 ms'");
+is(zj_wait($node, $failed), 'failed', 'a run failed twice');
+my $done = zj_enqueue($node, q{SELECT jobs.log('info', 'line ' || i) FROM generate_series(1, 3) i},
+	name => 'logger');
+is(zj_wait($node, $done), 'completed', 'a run logged three lines');
+zj_enqueue($node, 'SELECT 1', name => 'many', queue => 'bulk') for 1 .. 7;
+zj_wait_final($node, "name = 'many'");
+
+my ($r, $j) = get_json("$base/api/overview");
+is($r->{status}, 200, 'GET /api/overview');
+is_deeply([ sort keys %$j ], [qw(counts failures now pool queues throughput workers)],
+	'overview: counts, throughput, queues, failures, workers, pool');
+is(scalar @{ $j->{throughput} }, 60, 'throughput: 60 minutes');
+ok(grep({ $_->{completed} > 0 } @{ $j->{throughput} }), 'with the runs that completed');
+ok(grep({ $_->{run_id} == $failed } @{ $j->{failures} }), 'the failure is in the recent failures');
+
+($r, $j) = get_json("$base/api/runs?limit=3");
+is($r->{status}, 200, 'GET /api/runs');
+is(scalar @{ $j->{runs} }, 3, 'a page of 3');
+ok($j->{next}, 'and where the next starts');
+my @seen = map { $_->{id} } @{ $j->{runs} };
+my $pages = 1;
+while ($j->{next})
+{
+	($r, $j) = get_json("$base/api/runs?limit=3&before=$j->{next}");
+	push @seen, map { $_->{id} } @{ $j->{runs} };
+	$pages++;
+}
+is(scalar @seen, 9, 'keyset paging reaches every run once');
+is_deeply(\@seen, [ sort { $b <=> $a } @seen ], 'newest first, without repeats');
+($r, $j) = get_json("$base/api/runs?status=failed");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], [$failed], 'filter by status');
+($r, $j) = get_json("$base/api/runs?queue=bulk&name=many");
+is(scalar @{ $j->{runs} }, 7, 'filter by queue and name');
+($r, $j) = get_json("$base/api/runs?q=generate_series");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], [$done], 'text search');
+($r, $j) = get_json("$base/api/runs?from=2999-01-01");
+is(scalar @{ $j->{runs} }, 0, 'time range');
+($r, $j) = get_json("$base/api/runs?from=yesterday-ish");
+is($r->{status}, 400, 'a bad time is 400');
+like($j->{error}, qr/invalid input syntax/, 'with the reason');
+
+($r, $j) = get_json("$base/api/runs/$failed");
+is($r->{status}, 200, 'GET /api/runs/ID');
+is($j->{run}{command}, 'SELECT 1/0', 'every column');
+is(scalar @{ $j->{attempts} }, 2, 'every attempt');
+is($j->{attempts}[1]{error_sqlstate}, '22012', 'with its error');
+($r, $j) = get_json("$base/api/runs/$done");
+is(scalar @{ $j->{logs} }, 3, 'the log lines');
+my $first_log = $j->{logs}[0]{id};
+($r, $j) = get_json("$base/api/runs/$done/logs?after=$first_log");
+is_deeply([ map { $_->{message} } @$j ], [ 'line 2', 'line 3' ], 'logs after a line');
+($r, $j) = get_json("$base/api/runs/999999");
+is($r->{status}, 404, 'an unknown run is 404');
+($r, $j) = get_json("$base/api/runs/abc");
+is($r->{status}, 404, 'a run id that is no number is 404');
+($r, $j) = get_json("$base/api/queues");
+is($r->{status}, 200, 'GET /api/queues');
+is(ref $j, 'ARRAY', 'a list of queues');
+$node->safe_psql('postgres', q{SELECT jobs.schedule('nightly', '0 3 * * *', 'SELECT 1')});
+($r, $j) = get_json("$base/api/definitions");
+is($j->[0]{schedule}, '0 3 * * *', 'GET /api/definitions');
+($r, $j) = get_json("$base/api/workers");
+ok($j->{pool}{launcher_pid} > 0 && ref $j->{workers} eq 'ARRAY', 'GET /api/workers');
+($r, $j) = get_json("$base/api/active");
+is_deeply([ sort keys %$j ], [qw(pending recent running)], 'GET /api/active');
+
+# --- actions: CSRF --------------------------------------------------------------
+
+my $later = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 hour'");
+($r, $j) = post("$base/api/runs/cancel", encode_json({ ids => [$later] }));
+is($r->{status}, 403, 'a POST without the CSRF token is 403');
+like($j->{error}, qr/CSRF/, 'and says why');
+($r, $j) = post("$base/api/runs/cancel", encode_json({ ids => [$later] }), 'X-CSRF-Token' => 'guess');
+is($r->{status}, 403, 'a wrong token is 403');
+is(zj_run($node, $later, 'status')->{status}, 'scheduled', 'nothing was cancelled');
+(undef, my $session) = get_json("$base/api/session");
+my %csrf = ('X-CSRF-Token' => $session->{csrf});
+like($session->{csrf}, qr/^[0-9a-f]{64}$/, 'GET /api/session gives the token');
+($r, $j) = post("$base/api/runs/cancel", encode_json({ ids => [$later] }), %csrf);
+is($r->{status}, 200, 'with the token, cancel answers 200');
+is_deeply($j, { changed => 1, matched => 1 }, 'one run cancelled');
+is(zj_run($node, $later, 'status')->{status}, 'cancelled', 'it is cancelled');
+($r, $j) = post("$base/api/runs/retry", encode_json({ filter => { status => 'failed' } }), %csrf);
+is($j->{changed}, 1, 'retry of all matching a filter');
+($r, $j) = post("$base/api/runs/retry", 'not json', %csrf);
+is($r->{status}, 400, 'a body that is not JSON is 400');
+($r, $j) = post("$base/api/queues/bulk/pause", '', %csrf);
+is_deeply($j, { queue => 'bulk', paused => JSON::PP::true }, 'pause a queue');
+is($node->safe_psql('postgres', q{SELECT paused FROM jobs.queues WHERE name = 'bulk'}), 't',
+	'it is paused');
+($r, $j) = post("$base/api/queues/bulk/resume", '', %csrf);
+ok(!$j->{paused}, 'resume it');
+($r, $j) = post("$base/api/definitions/nightly/trigger", '', %csrf);
+ok($j->{run_id} > 0, 'trigger a definition');
+is(zj_wait($node, $j->{run_id}), 'completed', 'its run completes');
+($r, $j) = post("$base/api/definitions/nosuch/trigger", '', %csrf);
+is($r->{status}, 404, 'trigger of an unknown job is 404');
+($r, $j) = post("$base/api/definitions/nightly/pause", '', %csrf);
+ok($j->{paused}, 'pause a schedule');
+
+# --- metrics --------------------------------------------------------------------
+
+$res = $http->get("$base/metrics");
+is($res->{status}, 200, '/metrics is 200');
+like($res->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text');
+my (%types, @bad, %samples);
+for my $line (split /\n/, $res->{content})
+{
+	if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) { $types{$1} = $2; next; }
+	next if $line =~ /^# HELP \w+ .+$/;
+	if ($line =~ /^(\w+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|\+Inf)$/)
+	{
+		push @{ $samples{$1} }, [ $2 // '', $3 ];
+		next;
+	}
+	push @bad, $line;
+}
+is_deeply(\@bad, [], 'every line is a sample, HELP or TYPE');
+is_deeply([ grep { !/^zapjobs_/ } keys %types ], [], 'every name starts with zapjobs_');
+is($types{$_}, 'gauge', "$_ is a gauge") for qw(zapjobs_runs zapjobs_queue_lag_seconds zapjobs_workers);
+is($types{zapjobs_runs_finished_total}, 'counter', 'finished runs: a counter');
+is($types{zapjobs_attempt_failures_total}, 'counter', 'failures: a counter');
+is($types{zapjobs_run_duration_seconds}, 'histogram', 'durations: a histogram');
+my @buckets = map { $_->[1] } @{ $samples{zapjobs_run_duration_seconds_bucket} };
+is_deeply(\@buckets, [ sort { $a <=> $b } @buckets ], 'histogram buckets are cumulative');
+my ($trig_count) = map { $_->[1] } grep { $_->[0] =~ /completed/ } @{ $samples{zapjobs_runs_finished_total} };
+ok($trig_count >= 1, 'completions seen since the start are counted');
+
+# --- the event stream --------------------------------------------------------------
+
+# Read from a raw socket until COND holds on what arrived (30 s at most).
+# A small receive buffer (rcvbuf) keeps the kernel from buffering megabytes
+# for a browser that does not read.
+sub sse_open
+{
+	my ($url, $rcvbuf) = @_;
+	my ($host, $port, $path) = $url =~ m{^http://([^:/]+):(\d+)(.*)$};
+	my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+	setsockopt($s, SOL_SOCKET, SO_RCVBUF, $rcvbuf) or die "setsockopt: $!" if $rcvbuf;
+	$s->connect(pack_sockaddr_in($port, inet_aton($host))) or die "connect: $!";
+	print $s "GET $path/events HTTP/1.1\r\nHost: $host\r\nAccept: text/event-stream\r\n\r\n";
+	return { s => $s, buf => '' };
+}
+
+sub sse_until
+{
+	my ($c, $cond) = @_;
+	my $deadline = time() + 30;
+	while (!$cond->($c->{buf}) && time() < $deadline)
+	{
+		my $rin = '';
+		vec($rin, fileno($c->{s}), 1) = 1;
+		next unless select($rin, undef, undef, 0.2);
+		my $n = sysread($c->{s}, my $chunk, 65536);
+		last unless $n;
+		$c->{buf} .= $chunk;
+	}
+	return $cond->($c->{buf});
+}
+
+my $sse = sse_open($base);
+ok(sse_until($sse, sub { $_[0] =~ /event: hello/ }), 'GET /events says hello');
+like($sse->{buf}, qr{Content-Type: text/event-stream}i, 'as text/event-stream');
+$node->safe_psql('postgres',
+	q{SELECT pg_notify('job_update', '{"type":"run","id":777777,"status":"FORGED"}')},
+	extra_params => [ '-U', 'mallory' ]);
+my $live = zj_enqueue($node, q{SELECT jobs.progress(1, 2, 'pushed'); SELECT 1});
+is(zj_wait($node, $live), 'completed', 'a run completed');
+ok(sse_until($sse, sub { $_[0] =~ /"id":$live,[^\n]*"status":"completed"/ }),
+	'its events were pushed');
+like($sse->{buf}, qr/^data: \{"type":"progress","id":$live,[^\n]*"message":"pushed"/m,
+	'progress too');
+unlike($sse->{buf}, qr/FORGED/, 'a forged event (sent before) was not passed on');
+
+# A browser that stops reading: told to resync, and the others go on.
+my $stalled = sse_open($base, 4096);
+ok(sse_until($stalled, sub { $_[0] =~ /event: hello/ }), 'a second browser connects');
+$node->safe_psql('postgres',
+	q{SELECT jobs.enqueue_many('SELECT 1', array_fill('{}'::jsonb, ARRAY[50000]), name => 'flood')});
+zj_wait_final($node, "name = 'flood'");
+my $marker = zj_enqueue($node, 'SELECT 1', name => 'after_flood');
+is(zj_wait($node, $marker), 'completed', 'a run after a flood of events');
+ok(sse_until($sse, sub { $_[0] =~ /"id":$marker,[^\n]*"status":"completed"/ }),
+	'the reading browser got every event up to it');
+ok(sse_until($stalled, sub { $_[0] =~ /event: resync/ }),
+	'the stalled one, once it reads again, is told to resync');
+close($stalled->{s});
+close($sse->{s});
+
+# --- healthz when the extension is gone ---------------------------------------------------
+
+$node->safe_psql('postgres', 'DROP EXTENSION zapjobs CASCADE');
+$res = $http->get("$base/healthz");
+is($res->{status}, 503, '/healthz is 503 without the extension');
+like($res->{content}, qr/unhealthy: .*jobs/, 'with the reason');
+$node->safe_psql('postgres', 'CREATE EXTENSION zapjobs');
+$w->{h}->signal('TERM');
+is(zj_cmd_finish($w), 0, 'SIGTERM stops zapjobs web with 0');
+
+# --- read-only, auth, CORS, base path ----------------------------------------------------
+
+my $authfile = PostgreSQL::Test::Utils::tempdir() . '/users';
+open(my $fh, '>', $authfile) or die;
+print $fh "# users\nadmin:" . crypt('s3cret', '$6$zapjobssalt$') . "\n";
+close($fh);
+($w, $base) = start_web('--read-only', '--auth-file', $authfile,
+	'--allow-origin', 'http://app.test', '--base-path', '/jobs');
+my $auth = 'Basic ' . encode_base64('admin:s3cret', '');
+my $wrong = 'Basic ' . encode_base64('admin:guess', '');
+$res = $http->get("$base/api/overview");
+is($res->{status}, 401, 'without credentials: 401');
+like($res->{headers}{'www-authenticate'}, qr/^Basic realm="zapjobs"/, 'asking for basic auth');
+is($http->get("$base/api/overview", { headers => { Authorization => $wrong } })->{status}, 401,
+	'a wrong password: 401');
+is($http->get("$base/api/overview", { headers => { Authorization => $auth } })->{status}, 200,
+	'the right one: 200');
+is($http->get("$base/healthz")->{status}, 200, '/healthz needs no credentials');
+($r) = post("$base/api/runs/cancel", '{"ids":[1]}', Authorization => $auth, %csrf);
+is($r->{status}, 403, 'read-only: a POST is 403');
+($r) = post("$base/whatever/path", '', Authorization => $auth);
+is($r->{status}, 403, 'whatever its path');
+my $top = $base =~ s{/jobs$}{}r;
+is($http->get("$top/api/overview", { headers => { Authorization => $auth } })->{status}, 404,
+	'outside the base path: 404');
+$res = HTTP::Tiny->new(max_redirect => 0)->get("$top/jobs", { headers => { Authorization => $auth } });
+is($res->{status}, 301, '/jobs redirects');
+is($res->{headers}{location}, '/jobs/', 'to /jobs/');
+$res = $http->get("$base/api/active",
+	{ headers => { Authorization => $auth, Origin => 'http://app.test' } });
+is($res->{headers}{'access-control-allow-origin'}, 'http://app.test',
+	'CORS for the allowed origin on the indicator\'s data');
+$res = $http->get("$base/api/active",
+	{ headers => { Authorization => $auth, Origin => 'http://evil.test' } });
+ok(!exists $res->{headers}{'access-control-allow-origin'}, 'not for another origin');
+$res = $http->get("$base/api/overview",
+	{ headers => { Authorization => $auth, Origin => 'http://app.test' } });
+ok(!exists $res->{headers}{'access-control-allow-origin'}, 'nor for the dashboard\'s own data');
+$w->{h}->signal('INT');
+is(zj_cmd_finish($w), 0, 'Ctrl-C stops it with 0');
+
+# --- bad options ---------------------------------------------------------------------------
+
+my ($rc, $out, $err) = zj_cmd($node, [ 'web', '--listen', 'localhost' ]);
+is($rc, 3, '--listen without a port exits 3');
+($rc, $out, $err) = zj_cmd($node, [ 'web', '--auth-file', '/nonexistent' ]);
+is($rc, 3, 'an unreadable auth file exits 3');
+like($err, qr/cannot read the auth file/, 'and says so');
+my $busy = PostgreSQL::Test::Cluster::get_free_port();
+my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $busy, Listen => 1, ReuseAddr => 0)
+  or die "cannot hold port $busy: $!";
+($rc, $out, $err) = zj_cmd($node, [ 'web', '--listen', "127.0.0.1:$busy" ]);
+is($rc, 5, 'a port in use exits 5');
+like($err, qr/cannot listen on 127\.0\.0\.1:$busy: Address already in use/, 'and says so');
+close($holder);
+
+$node->stop;
+done_testing();

@@ -1,0 +1,63 @@
+# zapjobs web in a real browser: Debian's chromium driven by puppeteer-core
+# (test/browser/web.test.js; run-tests.sh installs it from npm).  The
+# overview loads; a running job's bar moves and a log line appears without a
+# reload; cancelling from the page ends the run cancelled; hostile strings
+# render as text; the status indicator on another origin's page shows a
+# running job.  Screenshots are saved in tmp_check/screenshots.
+use strict;
+use warnings;
+use lib 'test/perl';
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ZapjobsTest;
+
+plan skip_all => 'test/browser/node_modules is missing: run test/run-tests.sh (it runs npm ci)'
+  unless -d 'test/browser/node_modules/puppeteer-core';
+
+my $node = zj_new_node('web_browser');
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.flags (name text PRIMARY KEY);
+	-- Progress until a flag is set, a log line every 5 steps.
+	CREATE FUNCTION public.slow(flag text) RETURNS void LANGUAGE plpgsql AS $$
+	DECLARE i int := 0;
+	BEGIN
+		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
+			i := i + 1;
+			PERFORM jobs.progress(i, 600, 'row ' || i);
+			IF i % 5 = 0 THEN PERFORM jobs.log('info', 'batch ' || i); END IF;
+			PERFORM pg_sleep(0.1);
+		END LOOP;
+	END $$;
+});
+
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $app_port = PostgreSQL::Test::Cluster::get_free_port();
+my $web = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port",
+	'--allow-origin', "http://127.0.0.1:$app_port" ]);
+ok(zj_cmd_until($web, sub { $web->{err} =~ /zapjobs web: http/ }), 'zapjobs web started')
+  or diag($web->{err});
+
+my $shots = "$PostgreSQL::Test::Utils::tmp_check/screenshots";
+mkdir $shots;
+my ($out, $err) = ('', '');
+{
+	local %ENV = (%ENV, zj_cmd_env($node));
+	IPC::Run::run([ 'node', 'test/browser/web.test.js', "http://127.0.0.1:$port", $app_port, $shots ],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(300));
+}
+my @lines = grep { /^(not )?ok - / } split /\n/, $out;
+ok(@lines >= 15, 'the browser checks ran') or diag("stdout:\n$out\nstderr:\n$err");
+for my $line (@lines)
+{
+	my ($not, $what) = $line =~ /^(not )?ok - (.*)$/;
+	ok(!$not, $what);
+}
+ok(-s "$shots/$_", "screenshot $_ saved") for qw(overview.png run.png indicator.png);
+
+$node->safe_psql('postgres', q{INSERT INTO public.flags VALUES ('stop_live')});
+$web->{h}->signal('TERM');
+is(zj_cmd_finish($web), 0, 'zapjobs web stopped');
+$node->stop;
+done_testing();
