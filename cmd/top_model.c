@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "active.h"
 #include "top_model.h"
 
 static const char *const top_model_runs_sql =
@@ -34,8 +35,7 @@ static const char *const top_model_queues_sql =
 	"               count(*) FILTER (WHERE r.status = 'scheduled') AS scheduled,"
 	"               count(*) FILTER (WHERE r.status = 'awaiting_retry') AS retrying,"
 	"               count(*) FILTER (WHERE r.status = 'running') AS running"
-	"          FROM jobs.runs r"
-	"         WHERE r.status IN ('pending', 'scheduled', 'awaiting_retry', 'running')"
+	"          FROM " ACTIVE_RUNS
 	"         GROUP BY r.queue) c"
 	"  FULL JOIN jobs.queues q ON q.name = c.queue"
 	" ORDER BY 1 LIMIT 200";

@@ -21,11 +21,12 @@
 #include "events.h"
 #include "msg.h"
 #include "web_auth.h"
+#include "web_counts.h"
 #include "web_hub.h"
 #include "web_http.h"
 #include "web_sse.h"
 
-#define WEB_THREADS 4
+#define WEB_THREADS 8
 
 /* A listening socket for "HOST:PORT" ("[::1]:8080" for IPv6); exits on error. */
 static int
@@ -96,6 +97,7 @@ web_cmd(Conn *c, const Options *o)
 	const char *spec = o->listen ? o->listen : "127.0.0.1:8080";
 	WebConfig	cfg = {0};
 	struct MHD_Daemon *d;
+	char		err[512];
 	int			fd;
 
 	web_check_options(o);
@@ -104,6 +106,8 @@ web_cmd(Conn *c, const Options *o)
 	cfg.allow_origin = o->allow_origin;
 	cfg.template = c;
 	fd = web_listen(spec);
+	if (!web_counts_start(c, err, sizeof(err)))
+		msg_fail(EXIT_SERVER, "web: %s", err);
 	web_hub_backfill(c);
 	conn_catch_interrupts(c);
 	if (!events_listen(c))

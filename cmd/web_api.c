@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "web_api.h"
+#include "web_counts.h"
 #include "web_hub.h"
 
 /*
@@ -111,32 +112,21 @@ web_api_array(const long long *v, int n)
 	return out;
 }
 
-static const char *const web_api_queues_sql =
-	"SELECT coalesce(c.queue, q.name) AS name, coalesce(c.pending, 0) AS pending,"
-	"       coalesce(c.scheduled, 0) AS scheduled, coalesce(c.awaiting_retry, 0) AS awaiting_retry,"
-	"       coalesce(c.running, 0) AS running, coalesce(q.paused, false) AS paused,"
-	"       q.max_concurrency, c.oldest_pending"
-	"  FROM (SELECT r.queue,"
-	"               count(*) FILTER (WHERE r.status = 'pending') AS pending,"
-	"               count(*) FILTER (WHERE r.status = 'scheduled') AS scheduled,"
-	"               count(*) FILTER (WHERE r.status = 'awaiting_retry') AS awaiting_retry,"
-	"               count(*) FILTER (WHERE r.status = 'running') AS running,"
-	"               min(r.run_at) FILTER (WHERE r.status = 'pending') AS oldest_pending"
-	"          FROM jobs.runs r"
-	"         WHERE r.status IN ('pending', 'scheduled', 'awaiting_retry', 'running')"
-	"         GROUP BY r.queue) c"
-	"  FULL JOIN jobs.queues q ON q.name = c.queue";
-
 /* GET /api/overview: counts, throughput, queues, recent failures, workers. */
 static void
 web_api_overview(Conn *c, WebReply *r)
 {
 	WebThroughput t;
-	const char *params[4];
+	WebCounts	counts;
+	const char *params[7];
 	char	   *a[4];
-	char		sql[4096];
 	int			i;
 
+	if (!web_counts_get(&counts))
+	{
+		web_api_error(r, 503, "the runs have not been counted yet");
+		return;
+	}
 	web_hub_throughput(&t);
 	a[0] = web_api_array(t.minute, WEB_HUB_MINUTES);
 	a[1] = web_api_array(t.completed, WEB_HUB_MINUTES);
@@ -144,32 +134,45 @@ web_api_overview(Conn *c, WebReply *r)
 	a[3] = web_api_array(t.cancelled, WEB_HUB_MINUTES);
 	for (i = 0; i < 4; i++)
 		params[i] = a[i];
-	snprintf(sql, sizeof(sql),
-			 "SELECT json_build_object("
-			 " 'now', now(),"
-			 " 'counts', (SELECT json_build_object("
-			 "     'scheduled', count(*) FILTER (WHERE r.status = 'scheduled'),"
-			 "     'pending', count(*) FILTER (WHERE r.status = 'pending'),"
-			 "     'running', count(*) FILTER (WHERE r.status = 'running'),"
-			 "     'awaiting_retry', count(*) FILTER (WHERE r.status = 'awaiting_retry'))"
-			 "   FROM jobs.runs r"
-			 "  WHERE r.status IN ('scheduled', 'pending', 'running', 'awaiting_retry')),"
-			 " 'throughput', (SELECT json_agg(json_build_object('minute', to_timestamp(t.m),"
-			 "     'completed', t.c, 'failed', t.f, 'cancelled', t.x) ORDER BY t.m)"
-			 "   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(m, c, f, x)),"
-			 " 'queues', (SELECT coalesce(json_agg(q ORDER BY q.name), '[]') FROM (%s) q),"
-			 " 'failures', (SELECT coalesce(json_agg(f), '[]') FROM (SELECT f.run_id, f.name,"
-			 "     f.queue, f.owner::text AS owner, f.attempt, f.outcome, f.finished_at,"
-			 "     f.error_sqlstate, f.error_message, f.run_status FROM jobs.failures f LIMIT 10) f),"
-			 " 'workers', (SELECT coalesce(json_agg(w ORDER BY w.pid), '[]') FROM (SELECT w.pid,"
-			 "     w.role::text AS role, w.state, w.run_id, w.state_since FROM jobs.workers w) w),"
-			 " 'pool', (SELECT to_json(p) FROM jobs.pool p))", web_api_queues_sql);
+	params[4] = counts.totals;
+	params[5] = counts.queues;
+	params[6] = counts.at;
 	if (a[0] && a[1] && a[2] && a[3])
-		web_api_json(c, r, sql, 4, params, NULL);
+		web_api_json(c, r,
+					 "SELECT json_build_object('now', now(), 'counts', $5::json,"
+					 " 'counts_at', $7::timestamptz, 'queues', $6::json,"
+					 " 'throughput', (SELECT json_agg(json_build_object('minute', to_timestamp(t.m),"
+					 "     'completed', t.c, 'failed', t.f, 'cancelled', t.x) ORDER BY t.m)"
+					 "   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(m, c, f, x)),"
+					 " 'failures', (SELECT coalesce(json_agg(f), '[]') FROM (SELECT f.run_id, f.name,"
+					 "     f.queue, f.owner::text AS owner, f.attempt, f.outcome, f.finished_at,"
+					 "     f.error_sqlstate, f.error_message, f.run_status FROM jobs.failures f LIMIT 10) f),"
+					 " 'workers', (SELECT coalesce(json_agg(w ORDER BY w.pid), '[]') FROM (SELECT w.pid,"
+					 "     w.role::text AS role, w.state, w.run_id, w.state_since FROM jobs.workers w) w),"
+					 " 'pool', (SELECT to_json(p) FROM jobs.pool p))", 7, params, NULL);
 	else
 		web_api_error(r, 500, "out of memory");
 	for (i = 0; i < 4; i++)
 		free(a[i]);
+	web_counts_free(&counts);
+}
+
+/* GET /api/queues: the latest counts per queue. */
+static void
+web_api_queues(WebReply *r)
+{
+	WebCounts	counts;
+
+	if (!web_counts_get(&counts))
+	{
+		web_api_error(r, 503, "the runs have not been counted yet");
+		return;
+	}
+	r->status = 200;
+	r->type = "application/json";
+	r->body = counts.queues;
+	counts.queues = NULL;
+	web_counts_free(&counts);
 }
 
 /* The filter of a runs list from the query string, as a JSON object. */
@@ -204,11 +207,12 @@ web_api_runs(Conn *c, struct MHD_Connection *conn, WebReply *r)
 
 	params[0] = filter;
 	params[1] = before && before[0] ? before : NULL;
-	params[2] = limit && limit[0] ? limit : "50";
+	params[2] = limit && limit[0] && atoi(limit) > 0 && atoi(limit) <= 500 ? limit : "50";
 	web_api_json(c, r,
-				 "SELECT json_build_object('runs', coalesce(json_agg(t ORDER BY t.id DESC), '[]'),"
-				 "       'next', CASE WHEN count(*) = least($3::int, 500) THEN min(t.id) END)"
-				 "  FROM (SELECT r.id, r.name, r.queue, r.owner::text AS owner, r.status, r.kind,"
+				 "SELECT json_build_object("
+				 "       'runs', coalesce(json_agg(to_jsonb(t) - 'n' ORDER BY t.id DESC) FILTER (WHERE t.n <= $3::int), '[]'),"
+				 "       'next', CASE WHEN max(t.n) > $3::int THEN min(t.id) FILTER (WHERE t.n <= $3::int) END)"
+				 "  FROM (SELECT row_number() OVER (ORDER BY r.id DESC) AS n, r.id, r.name, r.queue, r.owner::text AS owner, r.status, r.kind,"
 				 "               r.priority, r.attempt, r.max_attempts, r.created_at, r.run_at,"
 				 "               r.started_at, r.finished_at,"
 				 "               extract(epoch FROM r.duration) AS duration, r.error_sqlstate,"
@@ -216,7 +220,7 @@ web_api_runs(Conn *c, struct MHD_Connection *conn, WebReply *r)
 				 "          FROM jobs.runs r"
 				 "         WHERE " WEB_API_FILTER("$1::jsonb")
 				 "           AND ($2::bigint IS NULL OR r.id < $2::bigint)"
-				 "         ORDER BY r.id DESC LIMIT least($3::int, 500)) t", 3, params, NULL);
+				 "         ORDER BY r.id DESC LIMIT $3::int + 1) t", 3, params, NULL);
 	free(filter);
 }
 
@@ -258,16 +262,26 @@ web_api_logs(Conn *c, struct MHD_Connection *conn, const char *id, WebReply *r)
 static void
 web_api_active(Conn *c, WebReply *r)
 {
+	WebCounts	counts;
+	const char *params[1];
+
+	if (!web_counts_get(&counts))
+	{
+		web_api_error(r, 503, "the runs have not been counted yet");
+		return;
+	}
+	params[0] = counts.totals;
 	web_api_json(c, r,
 				 "SELECT json_build_object("
 				 " 'running', (SELECT coalesce(json_agg(a ORDER BY a.started_at), '[]') FROM"
 				 "   (SELECT a.id, a.name, a.queue, a.percent, a.progress_current,"
 				 "           a.progress_total, a.progress_message, extract(epoch FROM a.eta) AS eta,"
 				 "           a.started_at FROM jobs.active a WHERE a.status = 'running' LIMIT 100) a),"
-				 " 'pending', (SELECT count(*) FROM jobs.runs r WHERE r.status = 'pending'),"
+				 " 'pending', ($1::json->>'pending')::bigint,"
 				 " 'recent', (SELECT coalesce(json_agg(h), '[]') FROM"
 				 "   (SELECT h.id, h.name, h.status, h.finished_at, h.error_message"
-				 "      FROM jobs.history h LIMIT 10) h))", 0, NULL, NULL);
+				 "      FROM jobs.history h LIMIT 10) h))", 1, params, NULL);
+	web_counts_free(&counts);
 }
 
 /* GET /api/ANYTHING: the pages' reads. */
@@ -284,13 +298,7 @@ web_api_get(Conn *c, struct MHD_Connection *conn, const char *path, WebReply *r)
 	else if (strcmp(path, "active") == 0)
 		web_api_active(c, r);
 	else if (strcmp(path, "queues") == 0)
-	{
-		char		sql[2048];
-
-		snprintf(sql, sizeof(sql),
-				 "SELECT coalesce(json_agg(q ORDER BY q.name), '[]') FROM (%s) q", web_api_queues_sql);
-		web_api_json(c, r, sql, 0, NULL, NULL);
-	}
+		web_api_queues(r);
 	else if (strcmp(path, "definitions") == 0)
 		web_api_json(c, r,
 					 "SELECT coalesce(json_agg(d ORDER BY d.name), '[]') FROM"
@@ -345,29 +353,51 @@ web_api_named(Conn *c, const char *sql, const char *name, WebReply *r)
 	web_api_json(c, r, sql, 1, params, "not found");
 }
 
+/*
+ * "queues/NAME/VERB" or "definitions/NAME/VERB": NAME may hold '/', so
+ * the verb is what follows the last one.
+ */
+static bool
+web_api_split(const char *path, const char *prefix, char *name, size_t len, const char **verb)
+{
+	size_t		plen = strlen(prefix);
+	const char *slash = strrchr(path, '/');
+
+	if (strncmp(path, prefix, plen) != 0 || !slash || slash <= path + plen ||
+		(size_t) (slash - path - plen) >= len)
+		return false;
+	memcpy(name, path + plen, slash - path - plen);
+	name[slash - path - plen] = '\0';
+	*verb = slash + 1;
+	return true;
+}
+
 void
 web_api_post(Conn *c, const char *path, const char *body, WebReply *r)
 {
 	char		name[256];
-	char		verb[16];
+	const char *verb = "";
 
 	if (strcmp(path, "runs/cancel") == 0)
 		web_api_bulk(c, "jobs.cancel",
 					 "'scheduled', 'pending', 'running', 'awaiting_retry'", body, r);
 	else if (strcmp(path, "runs/retry") == 0)
 		web_api_bulk(c, "jobs.retry", "'failed', 'cancelled'", body, r);
-	else if (sscanf(path, "queues/%255[^/]/%15s", name, verb) == 2 && strcmp(verb, "pause") == 0)
+	else if (web_api_split(path, "queues/", name, sizeof(name), &verb) && strcmp(verb, "pause") == 0)
 		web_api_named(c, "SELECT json_build_object('queue', $1::text, 'paused', true)"
 					  " FROM jobs.pause_queue($1)", name, r);
-	else if (sscanf(path, "queues/%255[^/]/%15s", name, verb) == 2 && strcmp(verb, "resume") == 0)
+	else if (web_api_split(path, "queues/", name, sizeof(name), &verb) && strcmp(verb, "resume") == 0)
 		web_api_named(c, "SELECT json_build_object('queue', $1::text, 'paused', false)"
 					  " FROM jobs.resume_queue($1)", name, r);
-	else if (sscanf(path, "definitions/%255[^/]/%15s", name, verb) == 2 && strcmp(verb, "trigger") == 0)
+	else if (web_api_split(path, "definitions/", name, sizeof(name), &verb) &&
+			 strcmp(verb, "trigger") == 0)
 		web_api_named(c, "SELECT json_build_object('run_id', jobs.trigger($1))", name, r);
-	else if (sscanf(path, "definitions/%255[^/]/%15s", name, verb) == 2 && strcmp(verb, "pause") == 0)
+	else if (web_api_split(path, "definitions/", name, sizeof(name), &verb) &&
+			 strcmp(verb, "pause") == 0)
 		web_api_named(c, "SELECT CASE WHEN jobs.pause($1) THEN json_build_object('paused', true) END",
 					  name, r);
-	else if (sscanf(path, "definitions/%255[^/]/%15s", name, verb) == 2 && strcmp(verb, "resume") == 0)
+	else if (web_api_split(path, "definitions/", name, sizeof(name), &verb) &&
+			 strcmp(verb, "resume") == 0)
 		web_api_named(c, "SELECT CASE WHEN jobs.resume($1) THEN json_build_object('paused', false) END",
 					  name, r);
 	else

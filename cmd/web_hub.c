@@ -174,6 +174,8 @@ web_hub_run(Conn *c)
 	{
 		int			got = events_wait(c, 1000, -1, web_hub_on_event, NULL);
 
+		web_sse_flush();
+
 		if (got & EVENTS_LOST)
 		{
 			if (!conn_reconnect(c, WEB_HUB_RECONNECT_S))
@@ -181,10 +183,12 @@ web_hub_run(Conn *c)
 						 WEB_HUB_RECONNECT_S);
 			if (events_listen(c))
 				web_sse_publish_resync();
+			web_sse_flush();
 		}
 		if (time(NULL) - beat >= WEB_HUB_HEARTBEAT_S)
 		{
 			web_sse_heartbeat();
+			web_sse_flush();
 			beat = time(NULL);
 		}
 	}

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * web_ops.c
- *	  /healthz and /metrics.  Gauges (runs by status and queue, queue lag,
- *	  workers) are read from the server each scrape, as text PostgreSQL
- *	  formats (label values escaped there); counters and the duration
+ *	  /healthz and /metrics.  Gauges (runs by status and queue, queue lag)
+ *	  are the latest counts (web_counts.c) and the workers are read each
+ *	  scrape, as text PostgreSQL formats (label values escaped there); counters and the duration
  *	  histogram come from the events the dashboard has seen since it
  *	  started (web_hub.c), as Prometheus counters may start again at zero.
  *-------------------------------------------------------------------------
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "web_counts.h"
 #include "web_hub.h"
 #include "web_ops.h"
 
@@ -38,30 +39,17 @@ web_ops_health(Conn *c, WebReply *r)
 	r->body = strdup(body);
 }
 
-static const char *const web_ops_gauges_sql =
-	"WITH q AS (SELECT replace(replace(replace(r.queue, '\\', '\\\\'), '\"', '\\\"'), E'\\n', '\\n') AS queue,"
-	"                  r.status, count(*) AS n, max(now() - r.run_at) FILTER (WHERE r.status = 'pending') AS lag"
-	"             FROM jobs.runs r"
-	"            WHERE r.status IN ('scheduled', 'pending', 'running', 'awaiting_retry')"
-	"            GROUP BY 1, 2)"
-	" SELECT '# HELP zapjobs_runs Runs not finished, by status and queue.' || E'\\n'"
-	"     || '# TYPE zapjobs_runs gauge' || E'\\n'"
-	"     || coalesce((SELECT string_agg(format('zapjobs_runs{status=\"%s\",queue=\"%s\"} %s', q.status,"
-	"            q.queue, q.n), E'\\n' ORDER BY q.queue, q.status) FROM q) || E'\\n', '')"
-	"     || '# HELP zapjobs_queue_lag_seconds Age of the oldest pending run that is due, by queue.' || E'\\n'"
-	"     || '# TYPE zapjobs_queue_lag_seconds gauge' || E'\\n'"
-	"     || coalesce((SELECT string_agg(format('zapjobs_queue_lag_seconds{queue=\"%s\"} %s', q.queue,"
-	"            round(greatest(extract(epoch FROM q.lag), 0), 3)), E'\\n' ORDER BY q.queue)"
-	"            FROM q WHERE q.lag IS NOT NULL) || E'\\n', '')"
-	"     || '# HELP zapjobs_workers Worker processes, by state.' || E'\\n'"
-	"     || '# TYPE zapjobs_workers gauge' || E'\\n'"
-	"     || (SELECT format('zapjobs_workers{state=\"busy\"} %s' || E'\\n'"
-	"                       || 'zapjobs_workers{state=\"idle\"} %s' || E'\\n'"
-	"                       || 'zapjobs_workers{state=\"starting\"} %s' || E'\\n'"
-	"                       || '# HELP zapjobs_max_workers zapjobs.max_workers.' || E'\\n'"
-	"                       || '# TYPE zapjobs_max_workers gauge' || E'\\n'"
-	"                       || 'zapjobs_max_workers %s' || E'\\n',"
-	"                       p.busy, p.idle, p.starting, p.max_workers) FROM jobs.pool p)";
+static const char *const web_ops_workers_sql =
+	"SELECT '# HELP zapjobs_workers Worker processes, by state.' || E'\\n'"
+	"    || '# TYPE zapjobs_workers gauge' || E'\\n'"
+	"    || format('zapjobs_workers{state=\"busy\"} %s' || E'\\n'"
+	"              || 'zapjobs_workers{state=\"idle\"} %s' || E'\\n'"
+	"              || 'zapjobs_workers{state=\"starting\"} %s' || E'\\n'"
+	"              || '# HELP zapjobs_max_workers zapjobs.max_workers.' || E'\\n'"
+	"              || '# TYPE zapjobs_max_workers gauge' || E'\\n'"
+	"              || 'zapjobs_max_workers %s' || E'\\n',"
+	"              p.busy, p.idle, p.starting, p.max_workers)"
+	"  FROM jobs.pool p";
 
 /* Append to a growing text. */
 static void
@@ -116,25 +104,32 @@ void
 web_ops_metrics(Conn *c, WebReply *r)
 {
 	PGresult   *res;
+	WebCounts	counts;
 	char		err[512];
 	size_t		len;
 
-	if (conn_exec(c, web_ops_gauges_sql, 0, NULL, &res, err, sizeof(err)) != CONN_OK)
+	if (!web_counts_get(&counts))
 	{
+		web_api_error(r, 503, "the runs have not been counted yet");
+		return;
+	}
+	if (conn_exec(c, web_ops_workers_sql, 0, NULL, &res, err, sizeof(err)) != CONN_OK)
+	{
+		web_counts_free(&counts);
 		web_api_error(r, 503, err);
 		return;
 	}
-	len = strlen(PQgetvalue(res, 0, 0)) + 4096;
+	len = strlen(counts.gauges) + strlen(PQgetvalue(res, 0, 0)) + 4096;
 	r->body = malloc(len);
-	if (!r->body)
+	if (r->body)
 	{
-		PQclear(res);
-		web_api_error(r, 500, "out of memory");
-		return;
+		snprintf(r->body, len, "%s%s", counts.gauges, PQgetvalue(res, 0, 0));
+		web_ops_counters(r->body, len);
+		r->status = 200;
+		r->type = "text/plain; version=0.0.4; charset=utf-8";
 	}
-	snprintf(r->body, len, "%s", PQgetvalue(res, 0, 0));
+	else
+		web_api_error(r, 500, "out of memory");
 	PQclear(res);
-	web_ops_counters(r->body, len);
-	r->status = 200;
-	r->type = "text/plain; version=0.0.4; charset=utf-8";
+	web_counts_free(&counts);
 }

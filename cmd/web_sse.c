@@ -3,9 +3,10 @@
  *	  Server-Sent Events to every browser: one LISTEN connection's events
  *	  (web_hub.c) fanned out to any number of streams.
  *
- *	  Each browser has a bounded buffer.  Publishing only appends to it and
- *	  wakes the browser's connection; libmicrohttpd's threads drain it as
- *	  fast as that browser reads.  A stalled browser therefore delays no
+ *	  Each browser has a bounded buffer.  Publishing only appends to it;
+ *	  web_sse_flush, after each batch of events, wakes the connections
+ *	  that have something to send, and libmicrohttpd's threads drain each
+ *	  buffer as fast as that browser reads.  A stalled browser therefore delays no
  *	  one: when its buffer is full its backlog is dropped and it is sent
  *	  "event: resync", on which the page reads everything again.  An empty
  *	  buffer suspends the connection (MHD_suspend_connection) rather than
@@ -41,13 +42,8 @@ static SseClient *web_sse_clients = NULL;	/* under web_sse_lock */
 static bool web_sse_closing = false;
 static long web_sse_resyncs = 0;
 
-/*
- * Append bytes to one browser's buffer, under the lock.  Returns the
- * connection to resume (after the lock is released: libmicrohttpd takes
- * its own locks there), or NULL.  A suspended connection cannot go away
- * before it is resumed, so it is safe to use once the lock is released.
- */
-static struct MHD_Connection *
+/* Append bytes to one browser's buffer, under the lock. */
+static void
 web_sse_append(SseClient *cl, const char *data, size_t n)
 {
 	if (cl->off > 0 && cl->len + n > WEB_SSE_BUFFER)
@@ -69,10 +65,6 @@ web_sse_append(SseClient *cl, const char *data, size_t n)
 		memcpy(cl->buf + cl->len, data, n);
 		cl->len += n;
 	}
-	if (!cl->suspended)
-		return NULL;
-	cl->suspended = false;
-	return cl->conn;
 }
 
 /* libmicrohttpd asks for the next bytes of a stream. */
@@ -157,12 +149,28 @@ web_sse_open(struct MHD_Connection *conn)
 	return res;
 }
 
-/* Append the same bytes to every browser, then wake those that slept. */
+/* Append the same bytes to every browser (woken by web_sse_flush). */
 static void
 web_sse_broadcast(const char *data, size_t n)
 {
 	SseClient  *cl;
-	struct MHD_Connection **wake = NULL;
+
+	pthread_mutex_lock(&web_sse_lock);
+	for (cl = web_sse_clients; cl; cl = cl->next)
+		web_sse_append(cl, data, n);
+	pthread_mutex_unlock(&web_sse_lock);
+}
+
+/*
+ * Wake every browser that sleeps with something to send.  Waking costs a
+ * round through libmicrohttpd's loop: done once per batch of events rather
+ * than per event, a browser gets many events in one write.
+ */
+void
+web_sse_flush(void)
+{
+	SseClient  *cl;
+	struct MHD_Connection **wake;
 	int			nwake = 0;
 	int			room = 0;
 	int			i;
@@ -171,13 +179,12 @@ web_sse_broadcast(const char *data, size_t n)
 	for (cl = web_sse_clients; cl; cl = cl->next)
 		room++;
 	wake = room ? malloc(room * sizeof(*wake)) : NULL;
-	for (cl = web_sse_clients; cl && (wake || !room); cl = cl->next)
-	{
-		struct MHD_Connection *conn = web_sse_append(cl, data, n);
-
-		if (conn)
-			wake[nwake++] = conn;
-	}
+	for (cl = web_sse_clients; wake && cl; cl = cl->next)
+		if (cl->suspended && (cl->off < cl->len || cl->resync || web_sse_closing))
+		{
+			cl->suspended = false;
+			wake[nwake++] = cl->conn;
+		}
 	pthread_mutex_unlock(&web_sse_lock);
 	for (i = 0; i < nwake; i++)
 		MHD_resume_connection(wake[i]);
@@ -225,6 +232,5 @@ web_sse_close_all(void)
 	pthread_mutex_lock(&web_sse_lock);
 	web_sse_closing = true;
 	pthread_mutex_unlock(&web_sse_lock);
-	/* an empty message wakes every sleeping stream, which then ends */
-	web_sse_broadcast("", 0);
+	web_sse_flush();			/* every sleeping stream wakes, and ends */
 }

@@ -12,8 +12,11 @@
 /* A response that streams events to this browser until it goes. */
 extern struct MHD_Response *web_sse_open(struct MHD_Connection *conn);
 
-/* Send "data: payload" to every browser (payload is one line of JSON). */
+/* Queue "data: payload" for every browser (payload is one line of JSON). */
 extern void web_sse_publish(const char *payload);
+
+/* Wake the browsers with something to send: after a batch of events. */
+extern void web_sse_flush(void);
 
 /* Tell every browser to read everything again (events may have been missed). */
 extern void web_sse_publish_resync(void);

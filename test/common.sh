@@ -65,7 +65,7 @@ zj_install_packages() {
     apt-get install -y --no-install-recommends \
         postgresql-server-dev-15 libipc-run-perl make gcc \
         libpq-dev libncurses-dev libjson-c-dev libmicrohttpd-dev libcrypt-dev xxd \
-        tmux chromium
+        tmux chromium curl
     # node and npm come with this kind of machine; install Debian's if not
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         apt-get install -y --no-install-recommends nodejs npm

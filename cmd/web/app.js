@@ -83,6 +83,32 @@
 
   function emptyRow(ncols, text) { return el('tr', null, el('td', { class: 'empty', colspan: ncols }, text)); }
 
+  /*
+   * A tbody whose rows are kept by key: a row whose data did not change keeps
+   * its element, so a click, hover or focus on it survives the re-renders
+   * that events cause.  update(rows, key, build, salt): salt is any other
+   * input of build (a scale) that must rebuild rows when it changes.
+   */
+  function keyedBody(ncols, emptyText) {
+    const tbody = el('tbody', null, emptyRow(ncols, 'Loading…'));
+    let cache = new Map();
+    tbody.update = (rows, key, build, salt) => {
+      const next = new Map();
+      const trs = rows.map(r => {
+        const k = key(r), sig = JSON.stringify(r) + (salt || '');
+        let c = cache.get(k);
+        if (!c || c.sig !== sig) c = { sig, tr: build(r) };
+        next.set(k, c);
+        return c.tr;
+      });
+      cache = next;
+      const cur = tbody.children;
+      if (!trs.length) tbody.replaceChildren(emptyRow(ncols, emptyText));
+      else if (cur.length !== trs.length || trs.some((tr, i) => cur[i] !== tr)) tbody.replaceChildren(...trs);
+    };
+    return tbody;
+  }
+
   function section(title, testid, ...kids) {
     return el('section', { class: 'panel', 'data-testid': testid }, el('h2', null, title), kids);
   }
@@ -293,7 +319,7 @@
     for (const k of ['current', 'total', 'processed', 'succeeded', 'failed', 'message', 'at'])
       if (ev[k] != null) p[k] = ev[k];
     p.percent = ev.percent != null ? ev.percent : null;   /* null: computed from current/total */
-    if (p.status !== 'running' && p.status !== 'completed') p.status = 'running';
+    if (['scheduled', 'pending', 'awaiting_retry'].includes(p.status)) p.status = 'running';   /* it started */
     return p;
   }
 
@@ -303,14 +329,22 @@
 
   let flushTimer = 0;
   let lastFlush = 0;
+  /* While a pointer button is down (at most 1 s) nothing is redrawn: a click
+     needs the same element under mousedown and mouseup, and a redraw in
+     between would replace it and eat the click. */
+  let pointerDownAt = 0;
+  document.addEventListener('pointerdown', () => { pointerDownAt = performance.now(); }, true);
+  for (const t of ['pointerup', 'pointercancel']) document.addEventListener(t, () => { pointerDownAt = 0; }, true);
+
   function requestFlush() {
     if (flushTimer) return;
-    const wait = Math.max(0, lastFlush + FLUSH_MS - performance.now());
-    flushTimer = setTimeout(() => {
-      flushTimer = 0;
-      lastFlush = performance.now();
-      if (view) view.flush();
-    }, wait);
+    flushTimer = setTimeout(runFlush, Math.max(0, lastFlush + FLUSH_MS - performance.now()));
+  }
+  function runFlush() {
+    flushTimer = 0;
+    if (pointerDownAt && performance.now() - pointerDownAt < 1000) { flushTimer = setTimeout(runFlush, 50); return; }
+    lastFlush = performance.now();
+    if (view) view.flush();
   }
 
   class View {
@@ -357,17 +391,18 @@
       this.counts = el('div', { class: 'counts', 'data-testid': 'counts' });
       this.chart = el('div', { class: 'chart' });
       this.legend = el('div', { class: 'legend' });
-      this.queues = el('div');
-      this.failures = el('div');
-      this.workers = el('div');
+      this.queues = queueTable(false);
+      this.failures = keyedBody(6, 'No failures.');
+      this.poolLine = el('div', { class: 'poolline' });
+      this.workers = workerTable(false);
       add(this.root, [
         this.counts,
-        el('div', { class: 'grid2' },
+        el('div', { class: 'grid2 even' },
           section('Throughput, last hour', 'throughput', this.chart, this.legend),
-          section('Queues', 'queues', this.queues)),
-        el('div', { class: 'grid2' },
-          section('Recent failures', 'failures', this.failures),
-          section('Workers', 'workers', this.workers))
+          section('Queues', 'queues', this.queues.node)),
+        el('div', { class: 'grid2 even' },
+          section('Recent failures', 'failures', table(['When', 'Run', 'Name', ['Att.', 'num'], 'Error', 'Run is'], this.failures)),
+          section('Workers', 'workers', this.poolLine, this.workers.node))
       ]);
     }
     async load() {
@@ -376,7 +411,7 @@
       if (d.now) S.skew = Date.parse(d.now) - Date.now();
       this.renderCounts(d);
       drawThroughput(this.chart, this.legend, d.throughput || []);
-      this.queues.replaceChildren(queueTable(d.queues || [], false));
+      this.queues.update(d.queues || []);
       this.renderFailures(d.failures || []);
       this.renderWorkers(d.workers || [], d.pool);
     }
@@ -397,25 +432,21 @@
 
     renderFailures(rows) {
       /* one row per attempt that did not complete; the badge is what became of the run */
-      this.failures.replaceChildren(table(
-        ['When', 'Run', 'Name', 'Queue', ['Att.', 'num'], 'Error', 'Run is'],
-        el('tbody', null, rows.length ? rows.map(f => el('tr', { 'data-testid': 'failure-row', 'data-run-id': f.run_id },
-          td(timeCell(f.finished_at), 'time'), td(runLink(f.run_id)), td(nameText(f.name), 'clip narrow'),
-          td(el('a', { href: runsHref({ queue: f.queue }) }, f.queue), 'clip narrow'), td(num(f.attempt), 'num'),
-          el('td', { class: 'clip error', title: [f.outcome, f.error_sqlstate, f.error_message].filter(Boolean).join(' ') },
+      this.failures.update(rows, f => f.run_id + '/' + f.attempt, f => el('tr', { 'data-testid': 'failure-row', 'data-run-id': f.run_id },
+          td(timeCell(f.finished_at), 'time'), td(runLink(f.run_id)),
+          el('td', { class: 'clip narrow', title: `queue ${f.queue}` }, nameText(f.name)), td(num(f.attempt), 'num'),
+          el('td', { class: 'clip error narrow', title: [f.outcome, f.error_sqlstate, f.error_message].filter(Boolean).join(' ') },
             f.outcome !== 'failed' ? f.outcome + ': ' : null,
             f.error_sqlstate ? el('span', { class: 'mono' }, f.error_sqlstate + ' ') : null, f.error_message || ''),
-          td(badge(f.run_status))))
-          : emptyRow(7, 'No failures.'))));
+          td(badge(f.run_status))));
     }
 
     renderWorkers(rows, pool) {
       const p = pool || {};
-      this.workers.replaceChildren(
-        el('div', { class: 'poolline' },
-          `${num(p.workers)} of ${num(p.max_workers)} workers · ${num(p.busy)} busy · ${num(p.idle)} idle · ${num(p.starting)} starting` +
-          (p.roles_waiting ? ` · ${num(p.roles_waiting)} roles waiting` : '')),
-        workerTable(rows, false));
+      this.poolLine.textContent =
+        `${num(p.workers)} of ${num(p.max_workers)} workers · ${num(p.busy)} busy · ${num(p.idle)} idle · ${num(p.starting)} starting` +
+        (p.roles_waiting ? ` · ${num(p.roles_waiting)} roles waiting` : '');
+      this.workers.update(rows);
     }
   }
 
@@ -471,9 +502,14 @@
     return 10 * e;
   }
 
-  /* The queue table, on the overview and (with actions) on the Queues page. */
-  function queueTable(rows, actions) {
-    const peak = Math.max(1, ...rows.map(q => q.pending + q.scheduled + q.awaiting_retry + q.running));
+  /* The queue table, on the overview and (with actions) on the Queues page: {node, update(rows)}. */
+  function queueTable(actions) {
+    /* the overview (no actions) leaves out the limit and the oldest pending run's age */
+    const head = ['Queue', 'Depth', ['Pending', 'num'], ['Sched.', 'num'], ['Retry', 'num'], ['Running', 'num']];
+    if (actions) head.push(['Limit', 'num'], 'State', 'Oldest pending', '');
+    else head.push('State');
+    const tbody = keyedBody(head.length, 'No queues yet.');
+    let peak = 1;
     const depth = q => {
       const d = el('span', { class: 'depth', title: `${q.running} running, ${q.pending} pending, ${q.scheduled} scheduled, ${q.awaiting_retry} awaiting retry` });
       for (const k of ['running', 'pending', 'scheduled', 'awaiting_retry']) {
@@ -483,11 +519,7 @@
       }
       return d;
     };
-    /* the overview (no actions) leaves out the limit and the oldest pending run's age */
-    const head = ['Queue', 'Depth', ['Pending', 'num'], ['Sched.', 'num'], ['Retry', 'num'], ['Running', 'num']];
-    if (actions) head.push(['Limit', 'num'], 'State', 'Oldest pending', '');
-    else head.push('State');
-    return table(head, el('tbody', null, rows.length ? rows.map(q => el('tr', { 'data-testid': 'queue-row', 'data-queue': q.name },
+    const row = q => el('tr', { 'data-testid': 'queue-row', 'data-queue': q.name },
       td(el('a', { href: runsHref({ queue: q.name }) }, q.name), 'clip'), td(depth(q)),
       td(num(q.pending), 'num'), td(num(q.scheduled), 'num'), td(num(q.awaiting_retry), 'num'), td(num(q.running), 'num'),
       actions ? td(q.max_concurrency == null ? '—' : num(q.max_concurrency), 'num') : null,
@@ -495,8 +527,14 @@
       actions ? td(ageEl(q.oldest_pending), 'nowrap') : null,
       actions ? td(q.paused
         ? actionButton('Resume', 'resume-queue', b => queueAction(b, q.name, 'resume'), { class: 'btn small', 'data-queue': q.name })
-        : actionButton('Pause', 'pause-queue', b => queueAction(b, q.name, 'pause'), { class: 'btn small', 'data-queue': q.name })) : null))
-      : emptyRow(head.length, 'No queues yet.')));
+        : actionButton('Pause', 'pause-queue', b => queueAction(b, q.name, 'pause'), { class: 'btn small', 'data-queue': q.name })) : null);
+    return {
+      node: table(head, tbody),
+      update(rows) {
+        peak = Math.max(1, ...rows.map(q => q.pending + q.scheduled + q.awaiting_retry + q.running));
+        tbody.update(rows, q => q.name, row, peak);   /* the depth bars scale with the deepest queue */
+      }
+    };
   }
 
   function queueAction(btn, name, verb) {
@@ -506,14 +544,17 @@
     });
   }
 
-  function workerTable(rows, full) {
+  /* The workers table, short on the overview, full on the Workers page: {node, update(rows)}. */
+  function workerTable(full) {
     const head = ['PID', 'Role', 'State', 'Run', 'Since'];
     if (full) head.push('Started', 'Last heartbeat', ['Completed', 'num'], ['Failed', 'num']);
-    return table(head, el('tbody', null, rows.length ? rows.map(w => el('tr', { 'data-testid': 'worker-row', 'data-pid': w.pid },
+    const tbody = keyedBody(head.length, 'No workers running.');
+    const row = w => el('tr', { 'data-testid': 'worker-row', 'data-pid': w.pid },
       td(String(w.pid), 'mono'), td(w.role, 'clip'), td(badge(w.state)), td(runLink(w.run_id)), td(ageEl(w.state_since), 'nowrap'),
       full ? [td(timeCell(w.started_at), 'time'), td(ageEl(w.last_heartbeat, ' ago'), 'nowrap'),
-        td(num(w.runs_completed), 'num'), td(num(w.runs_failed), 'num')] : null))
-      : emptyRow(head.length, 'No workers running.')));
+        td(num(w.runs_completed), 'num'), td(num(w.runs_failed), 'num')] : null);
+    /* the heartbeat moves every few seconds: rows are keyed without it on the overview */
+    return { node: table(head, tbody), update: rows => tbody.update(full ? rows : rows.map(w => ({ pid: w.pid, role: w.role, state: w.state, run_id: w.run_id, state_since: w.state_since })), w => w.pid, row) };
   }
 
   /* ------------------------------ Runs ------------------------------ */
@@ -550,7 +591,7 @@
       const form = el('form', { class: 'filters panel', 'data-testid': 'filters', autocomplete: 'off' },
         el('label', null, 'Status', status), input('queue', 'Queue', 'text', 'queue-names'), input('name', 'Name', 'text', 'job-names'),
         input('owner', 'Owner'), input('from', 'Created from', 'datetime-local'), input('to', 'Created before', 'datetime-local'),
-        input('q', 'Search name, command, error', 'search'),
+        input('q', 'Search', 'search'),
         el('div', { class: 'buttons' }, el('button', { type: 'submit', class: 'btn primary' }, 'Apply'),
           el('a', { class: 'btn', href: '#/runs', 'data-testid': 'filter-clear' }, 'Clear')),
         this.queueList, this.nameList);
@@ -652,7 +693,7 @@
     onEvent(ev) {
       if (ev.type === 'progress') {
         if (this.cache.has(ev.id)) { this.progress.set(ev.id, ev); requestFlush(); }
-      } else if ((ev.type === 'run' || ev.type === 'runs') && this.concerns(ev)) {
+      } else if ((ev.type === 'run' || ev.type === 'runs') && !this.dirty && this.concerns(ev)) {
         this.stale();
       }
     }
@@ -681,7 +722,9 @@
         return c.tr;
       });
       for (const id of this.cache.keys()) if (!seen.has(id)) { this.cache.delete(id); this.selected.delete(id); }
-      this.tbody.replaceChildren(...(trs.length ? trs : [emptyRow(11, 'No runs match this filter.')]));
+      const cur = this.tbody.children;
+      if (!trs.length) this.tbody.replaceChildren(emptyRow(11, 'No runs match this filter.'));
+      else if (cur.length !== trs.length || trs.some((tr, i) => cur[i] !== tr)) this.tbody.replaceChildren(...trs);
       this.more.hidden = this.next == null;
       this.renderSelection();
     }
@@ -697,13 +740,13 @@
       const err = [r.error_sqlstate, r.error_message].filter(Boolean).join(' ');
       const tr = el('tr', { 'data-testid': 'run-row', 'data-run-id': r.id, 'data-status': r.status },
         td(cb, 'check'), td(runLink(r.id)),
-        td(el('a', { href: '#/run/' + r.id }, nameText(r.name)), 'clip'),
-        td(el('a', { href: runsHref(Object.assign({}, this.filter, { queue: r.queue })) }, r.queue), 'clip'),
+        td(el('a', { href: '#/run/' + r.id }, nameText(r.name)), 'clip mid'),
+        td(el('a', { href: runsHref(Object.assign({}, this.filter, { queue: r.queue })) }, r.queue), 'clip narrow'),
         td(badge(r.status)), td(`${r.attempt}/${r.max_attempts}`, 'num'),
         td(showBar ? el('span', { class: 'mini' }, bar.node, pct) : null),
         td(timeCell(r.created_at), 'time'), td(timeCell(r.started_at), 'time'),
         td(r.duration != null ? fmtDur(r.duration) : (r.status === 'running' ? ageEl(r.started_at) : '—'), 'num'),
-        el('td', { class: 'clip wide error', title: err || null }, err));
+        el('td', { class: 'clip mid error', title: err || null }, err));
       return { sig, tr, cb, bar, pct, p };
     }
 
@@ -925,7 +968,8 @@
       this.command.textContent = r.command;
       this.input.textContent = r.input == null ? '—' : JSON.stringify(r.input, null, 2);
       this.output.textContent = r.output == null ? '—' : JSON.stringify(r.output, null, 2);
-      const err = r.error_message || r.error_sqlstate;
+      /* the last error, while it is the run's outcome (not once a retry runs again) */
+      const err = (r.error_message || r.error_sqlstate) && ['failed', 'cancelled', 'awaiting_retry'].includes(r.status);
       this.errBox.hidden = !err;
       if (err) this.errBox.replaceChildren(el('span', { class: 'state' }, r.error_sqlstate || ''), r.error_message || '',
         r.error_detail ? '\nDetail: ' + r.error_detail : null, r.error_hint ? '\nHint: ' + r.error_hint : null,
@@ -934,10 +978,13 @@
 
     renderAttempts(r, attempts) {
       const rows = attempts.slice();
-      /* jobs.attempts keeps attempts that did not complete; add the current or last one */
+      /* jobs.attempts keeps attempts that did not complete; add the current or last one
+         (the run's error columns belong to it only once it has failed: a retried run keeps the old error) */
+      const own = r.status === 'failed';
       if (r.attempt > 0 && !rows.some(a => a.attempt === r.attempt))
         rows.push({ attempt: r.attempt, outcome: r.status, started_at: r.started_at, finished_at: r.finished_at,
-          error_sqlstate: r.error_sqlstate, error_message: r.error_message, error_detail: r.error_detail, error_hint: r.error_hint });
+          error_sqlstate: own ? r.error_sqlstate : null, error_message: own ? r.error_message : null,
+          error_detail: own ? r.error_detail : null, error_hint: own ? r.error_hint : null });
       this.attempts.replaceChildren(table([['#', 'num'], 'Outcome', 'Started', 'Finished', ['Took', 'num'], 'Error'],
         el('tbody', null, rows.length ? rows.map(a => el('tr', { 'data-testid': 'attempt-row', 'data-attempt': a.attempt },
           td(String(a.attempt), 'num'), td(badge(a.outcome)), td(timeCell(a.started_at), 'time'), td(timeCell(a.finished_at), 'time'),
@@ -966,12 +1013,12 @@
   class QueuesView extends View {
     mount() {
       this.title = 'Queues';
-      this.box = el('div');
-      add(this.root, section('Queues', 'queues', this.box));
+      this.table = queueTable(true);
+      add(this.root, section('Queues', 'queues', this.table.node));
     }
     async load() {
       const rows = await get('api/queues');
-      if (this.alive) this.box.replaceChildren(queueTable(rows, true));
+      if (this.alive) this.table.update(rows);
     }
     onEvent(ev) { if (ev.type === 'run' || ev.type === 'runs') this.stale(); }
   }
@@ -982,7 +1029,7 @@
     mount() {
       this.title = 'Definitions';
       this.names = new Set();
-      this.tbody = el('tbody', null, emptyRow(10, 'Loading…'));
+      this.tbody = keyedBody(10, 'No definitions. Create one with jobs.define() or jobs.schedule().');
       add(this.root, section('Definitions and schedules', 'definitions',
         table(['Name', 'Kind', 'Queue', 'Schedule', 'Next run', 'Last run', ['Skipped', 'num'], 'State', 'Command', ''], this.tbody)));
     }
@@ -990,7 +1037,7 @@
       const rows = await get('api/definitions');
       if (!this.alive) return;
       this.names = new Set(rows.map(d => d.name));
-      this.tbody.replaceChildren(...(rows.length ? rows.map(d => this.row(d)) : [emptyRow(10, 'No definitions. Create one with jobs.define() or jobs.schedule().')]));
+      this.tbody.update(rows, d => d.name, d => this.row(d));
     }
     /* Only runs of a defined job change this page (a summary may hide its names). */
     onEvent(ev) {
@@ -1032,15 +1079,15 @@
     mount() {
       this.title = 'Workers';
       this.pool = el('dl', { class: 'fields', 'data-testid': 'pool' });
-      this.box = el('div');
+      this.table = workerTable(true);
       add(this.root, el('div', { class: 'grid2' },
-        section('Workers', 'workers', this.box),
+        section('Workers', 'workers', this.table.node),
         section('Pool', 'pool-section', this.pool)));
     }
     async load() {
       const d = await get('api/workers');
       if (!this.alive) return;
-      this.box.replaceChildren(workerTable(d.workers || [], true));
+      this.table.update(d.workers || []);
       const p = d.pool || {};
       this.pool.replaceChildren(...Object.keys(p).flatMap(k => [el('dt', null, k), fieldValue(k, p[k])]));
     }

@@ -195,7 +195,7 @@ a { color: inherit; text-decoration: none; }
         if (ev.message != null) r.progress_message = ev.message;
         this.schedule();
       } else if (ev.type === 'run' || ev.type === 'runs') {
-        if (ev.status === 'failed') this.failedEvent = true;
+        if (ev.status === 'failed') this.failedEvent = true;   /* red at once, before api/active answers */
         this.stale();
       }
     }
@@ -223,6 +223,7 @@ a { color: inherit; text-decoration: none; }
         this.running = d.running || [];
         this.pending = d.pending || 0;
         this.recent = d.recent || [];
+        this.failedEvent = false;   /* from now on a failed run shows in recent */
         this.error = null;
       } catch (e) {
         this.error = e.message;

@@ -27,6 +27,9 @@
 #                      1 min: size of zapjobs' tables every 15 s, latency
 #  12 watching         burn-down with zapjobs top and zapjobs watch attached;
 #                      top's CPU idle and during the burn-down
+#  13 dashboard        zapjobs web with 1,000,000 runs in jobs.runs, 5,000 runs/s
+#                      going through and 100 browsers on /events: time to the
+#                      first byte of every page, resident memory
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -39,6 +42,7 @@
 #   ZJ_BENCH_HELD_RUNS        runs of section 10 (default 100000, --quick 20000)
 #   ZJ_BENCH_FLAT_SECONDS     duration of section 11 (default 600, --quick 150)
 #   ZJ_BENCH_FLAT_RATE        its rate in runs/s (default 5000)
+#   ZJ_BENCH_WEB_RUNS         finished runs of section 13 (default 1000000, --quick 200000)
 set -euo pipefail
 
 # shellcheck source=test/common.sh
@@ -57,6 +61,9 @@ DEEP_RUNS=1000000
 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-100000}   # section 10
 FLAT_SECONDS=${ZJ_BENCH_FLAT_SECONDS:-600} # section 11
 FLAT_RATE=${ZJ_BENCH_FLAT_RATE:-5000}
+WEB_RUNS=${ZJ_BENCH_WEB_RUNS:-1000000}     # section 13
+WEB_RATE=5000
+WEB_BROWSERS=100
 WAKE_RUNS=500               # section 4 and section 8
 WAKE_GAP=0.02               # seconds between those enqueues
 BULK_RUNS=100000
@@ -72,6 +79,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --quick)
             REPS=1 BURN_RUNS=10000 DEEP_RUNS=100000 WAKE_RUNS=100 HELD_RUNS=${ZJ_BENCH_HELD_RUNS:-20000} FLAT_SECONDS=${ZJ_BENCH_FLAT_SECONDS:-150}
+            WEB_RUNS=${ZJ_BENCH_WEB_RUNS:-200000}
             SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-10} ;;
         --only) [[ $# -ge 2 ]] || zj_die "--only needs a list of sections"; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
@@ -81,7 +89,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^([1-9]|1[012])(,([1-9]|1[012]))*$ ]] || zj_die "--only takes section numbers 1-12, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-3])(,([1-9]|1[0-3]))*$ ]] || zj_die "--only takes section numbers 1-13, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -737,6 +745,62 @@ if wanted 12; then
             "$(q "SELECT round(count(*) / extract(epoch FROM max(finished_at) - min(started_at)), 1)
                   FROM jobs.runs WHERE status = 'completed'")"
     done
+    reset_runs
+fi
+
+# --- 13. Dashboard under load ---------------------------------------------------------------------------------
+if wanted 13; then
+    heading "13. Dashboard: $WEB_RUNS finished runs in jobs.runs, $WEB_RATE runs/s going through, $WEB_BROWSERS browsers on /events"
+    note "time to the first byte of each page's first answer (curl), 3 times each; zapjobs web's resident memory;"
+    note "the browsers are $WEB_BROWSERS event streams held by one node process (test/bench/sse_clients.js)"
+    set_workers 4
+    reset_runs
+    q "INSERT INTO jobs.runs (name, kind, command, queue, status, owner, created_at, run_at,
+                              started_at, finished_at, duration, attempt, max_attempts, timeout,
+                              retry_base, retry_factor, retry_max_delay, error_sqlstate, error_message)
+       SELECT 'job_' || i % 50, 'sql', 'SELECT ' || i, 'q' || i % 10,
+              CASE WHEN i % 100 = 0 THEN 'failed' ELSE 'completed' END, current_user::regrole,
+              t, t, t, t + interval '10 ms', interval '10 ms', 1, 1, interval '1 h', interval '1 s', 2,
+              interval '1 h', CASE WHEN i % 100 = 0 THEN '22012' END,
+              CASE WHEN i % 100 = 0 THEN 'division by zero' END
+         FROM generate_series(1, $WEB_RUNS) i, LATERAL (SELECT now() - (i % 3000) * interval '1 s' AS t) x" >/dev/null
+    q "VACUUM ANALYZE jobs.runs" >/dev/null
+    WEB_PORT=$((PORT + 100))
+    zj_as_user "$ZJ_PG_BIN/zapjobs" -h "$BENCH" -p "$PORT" -d postgres web --listen "127.0.0.1:$WEB_PORT" \
+        >"$LOGDIR/web.log" 2>&1 &
+    WEB_PID=$!
+    deadline=$((SECONDS + 60))
+    until curl -sf "http://127.0.0.1:$WEB_PORT/healthz" >/dev/null; do
+        (( SECONDS < deadline )) || zj_die "zapjobs web did not start (log: $LOGDIR/web.log)"
+        sleep 0.2
+    done
+    web_pid=$(pgrep -n -x -u "$ZJ_USER" zapjobs)
+    node "$BUILD/test/bench/sse_clients.js" "http://127.0.0.1:$WEB_PORT/events" "$WEB_BROWSERS" \
+        >"$LOGDIR/sse_clients.log" 2>&1 &
+    BROWSERS=$!
+    "${PSQL[@]}" -c "CALL bench_produce($WEB_RATE, 60)" >/dev/null 2>&1 &
+    PRODUCER=$!
+    sleep 10
+    some_run=$(q "SELECT max(id) FROM jobs.runs WHERE status = 'failed'")
+    for ((r = 1; r <= 3; r++)); do
+        for page in / api/overview "api/runs?limit=50" "api/runs?status=failed&queue=q3&limit=50" \
+                    "api/runs/$some_run" api/queues api/definitions api/workers api/active metrics; do
+            ms=$(curl -s -o /dev/null -w '%{time_starttransfer}' "http://127.0.0.1:$WEB_PORT/$page" |
+                 awk '{ printf "%.1f", $1 * 1000 }')
+            record "dashboard: first byte of /${page/$some_run/ID}" ms "$ms"
+        done
+    done
+    record "dashboard: zapjobs web resident memory, $WEB_BROWSERS browsers" MB \
+        "$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$web_pid/status")"
+    finished=$(q "SELECT count(*) FROM jobs.runs WHERE finished_at > now() - interval '10 s'")
+    note "runs finished in the last 10 s while measuring: $finished"
+    kill "$BROWSERS" 2>/dev/null || true
+    sleep 1
+    note "the browsers: $(cat "$LOGDIR/sse_clients.log")"
+    kill "$WEB_PID" 2>/dev/null || true
+    wait "$PRODUCER" || true
+    wait || true
+    wait_final "dashboard" || true
     reset_runs
 fi
 

@@ -97,7 +97,7 @@ zj_wait_final($node, "name = 'many'");
 
 my ($r, $j) = get_json("$base/api/overview");
 is($r->{status}, 200, 'GET /api/overview');
-is_deeply([ sort keys %$j ], [qw(counts failures now pool queues throughput workers)],
+is_deeply([ sort keys %$j ], [qw(counts counts_at failures now pool queues throughput workers)],
 	'overview: counts, throughput, queues, failures, workers, pool');
 is(scalar @{ $j->{throughput} }, 60, 'throughput: 60 minutes');
 ok(grep({ $_->{completed} > 0 } @{ $j->{throughput} }), 'with the runs that completed');
@@ -187,6 +187,13 @@ is(zj_wait($node, $j->{run_id}), 'completed', 'its run completes');
 is($r->{status}, 404, 'trigger of an unknown job is 404');
 ($r, $j) = post("$base/api/definitions/nightly/pause", '', %csrf);
 ok($j->{paused}, 'pause a schedule');
+($r, $j) = post("$base/api/queues/a%2Fb/pause", '', %csrf);
+is_deeply($j, { queue => 'a/b', paused => JSON::PP::true }, 'a queue name with a slash');
+($r, $j) = post("$base/api/queues/a%2Fb/resume", '', %csrf);
+ok(!$j->{paused}, 'resumed');
+my $all = $node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs');
+($r, $j) = get_json("$base/api/runs?limit=$all");
+ok(@{ $j->{runs} } == $all && !defined $j->{next}, 'no next page when the page holds the last run');
 
 # --- metrics --------------------------------------------------------------------
 
