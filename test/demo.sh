@@ -153,6 +153,7 @@ zj_log "Demo done. The server is still running."
 cat <<EOF
 Connect:  psql -h $DEMO -p $PORT -U $ZJ_USER postgres
 Watch:    $ZJ_PG_BIN/zapjobs -h $DEMO -p $PORT -U $ZJ_USER -d postgres top
+Web:      $ZJ_PG_BIN/zapjobs -h $DEMO -p $PORT -U $ZJ_USER -d postgres web   (http://127.0.0.1:8080/)
 Stop:     runuser -u $ZJ_USER -- $ZJ_PG_BIN/pg_ctl -D $DATA stop
 Log:      $DEMO/server.log
 EOF
