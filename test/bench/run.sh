@@ -781,6 +781,7 @@ if wanted 13; then
     "${PSQL[@]}" -c "CALL bench_produce($WEB_RATE, 60)" >/dev/null 2>&1 &
     PRODUCER=$!
     sleep 10
+    web_t0=$(cpu_ticks "$web_pid") clients_t0=$(cpu_ticks "$BROWSERS") wall_t0=$SECONDS
     some_run=$(q "SELECT max(id) FROM jobs.runs WHERE status = 'failed'")
     for ((r = 1; r <= 3; r++)); do
         for page in / api/overview "api/runs?limit=50" "api/runs?status=failed&queue=q3&limit=50" \
@@ -790,6 +791,11 @@ if wanted 13; then
             record "dashboard: first byte of /${page/$some_run/ID}" ms "$ms"
         done
     done
+    wall=$((SECONDS - wall_t0))
+    record "dashboard: zapjobs web CPU while measuring, % of one core" % \
+        "$(( ($(cpu_ticks "$web_pid") - web_t0) / (wall > 0 ? wall : 1) ))"
+    record "dashboard: the $WEB_BROWSERS streams' client CPU, % of one core" % \
+        "$(( ($(cpu_ticks "$BROWSERS") - clients_t0) / (wall > 0 ? wall : 1) ))"
     record "dashboard: zapjobs web resident memory, $WEB_BROWSERS browsers" MB \
         "$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$web_pid/status")"
     finished=$(q "SELECT count(*) FROM jobs.runs WHERE finished_at > now() - interval '10 s'")
