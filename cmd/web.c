@@ -26,8 +26,6 @@
 #include "web_http.h"
 #include "web_sse.h"
 
-#define WEB_THREADS 8
-
 /* A listening socket for "HOST:PORT" ("[::1]:8080" for IPv6); exits on error. */
 static int
 web_listen(const char *spec)
@@ -112,10 +110,10 @@ web_cmd(Conn *c, const Options *o)
 	conn_catch_interrupts(c);
 	if (!events_listen(c))
 		msg_fail(EXIT_SERVER, "web: connection to the server lost");
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-						 MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, web_http_handle, &cfg,
+	/* a thread per connection: a stream that writes never holds up a page */
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+						 MHD_USE_POLL, 0, NULL, NULL, web_http_handle, &cfg,
 						 MHD_OPTION_LISTEN_SOCKET, fd,
-						 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) WEB_THREADS,
 						 MHD_OPTION_NOTIFY_COMPLETED, web_http_done, NULL,
 						 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
 						 MHD_OPTION_END);

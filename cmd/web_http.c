@@ -6,11 +6,13 @@
  *	  headers every answer carries, and which part answers (the built-in
  *	  files, the event stream, the API, /healthz, /metrics).
  *
- *	  Requests run in libmicrohttpd's threads; each thread has its own
- *	  database connection (libpq connections are not shared across
- *	  threads), made like the main one and made again if it breaks.
+ *	  Each request runs in a thread of its own (libmicrohttpd's thread per
+ *	  connection) and borrows a database connection from a small pool for
+ *	  its query (a libpq connection serves one thread at a time); the pool's
+ *	  connections are made like the main one, and again if one breaks.
  *-------------------------------------------------------------------------
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,12 @@ static const char web_http_csp[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
 	" connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-static __thread Conn *web_http_db = NULL;	/* this thread's connection */
+#define WEB_HTTP_POOL 8
+
+static pthread_mutex_t web_http_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t web_http_pool_free = PTHREAD_COND_INITIALIZER;
+static Conn *web_http_pool[WEB_HTTP_POOL];	/* idle connections, or NULL */
+static bool web_http_pool_busy[WEB_HTTP_POOL];	/* lent to a request */
 
 /* A POST's body, gathered over the calls libmicrohttpd makes. */
 typedef struct WebBody
@@ -37,18 +44,42 @@ typedef struct WebBody
 	bool		too_big;
 } WebBody;
 
-/* This thread's connection, made or made again; NULL with the reason. */
+/* Borrow a connection (made or made again); NULL with the reason. */
 static Conn *
-web_http_conn(const WebConfig *cfg, char *err, size_t errlen)
+web_http_conn(const WebConfig *cfg, int *slot, char *err, size_t errlen)
 {
-	if (web_http_db && PQstatus(web_http_db->pg) != CONNECTION_OK)
+	int			i;
+
+	pthread_mutex_lock(&web_http_pool_lock);
+	for (;;)
 	{
-		conn_close(web_http_db);
-		web_http_db = NULL;
+		for (i = 0; i < WEB_HTTP_POOL && web_http_pool_busy[i]; i++)
+			;
+		if (i < WEB_HTTP_POOL)
+			break;
+		pthread_cond_wait(&web_http_pool_free, &web_http_pool_lock);
 	}
-	if (!web_http_db)
-		web_http_db = conn_clone(cfg->template, err, errlen);
-	return web_http_db;
+	web_http_pool_busy[i] = true;
+	pthread_mutex_unlock(&web_http_pool_lock);
+	*slot = i;
+	if (web_http_pool[i] && PQstatus(web_http_pool[i]->pg) != CONNECTION_OK)
+	{
+		conn_close(web_http_pool[i]);
+		web_http_pool[i] = NULL;
+	}
+	if (!web_http_pool[i])
+		web_http_pool[i] = conn_clone(cfg->template, err, errlen);
+	return web_http_pool[i];
+}
+
+/* Give a borrowed connection back. */
+static void
+web_http_conn_done(int slot)
+{
+	pthread_mutex_lock(&web_http_pool_lock);
+	web_http_pool_busy[slot] = false;
+	pthread_cond_signal(&web_http_pool_free);
+	pthread_mutex_unlock(&web_http_pool_lock);
 }
 
 /* Headers on every answer. */
@@ -162,13 +193,12 @@ web_http_authorized(struct MHD_Connection *conn, enum MHD_Result *ret)
 
 /* GET /api/session: the CSRF token and what this dashboard allows. */
 static enum MHD_Result
-web_http_session(struct MHD_Connection *conn, const WebConfig *cfg, Conn *db, const char *path)
+web_http_session(struct MHD_Connection *conn, const WebConfig *cfg, const char *path)
 {
 	char		body[256];
 
 	snprintf(body, sizeof(body), "{\"csrf\":\"%s\",\"read_only\":%s,\"user\":\"%s\"}",
 			 web_auth_csrf(), cfg->read_only ? "true" : "false", "");
-	(void) db;
 	return web_http_send(conn, 200, "application/json", strdup(body), strlen(body), true,
 						 cfg, path);
 }
@@ -182,6 +212,7 @@ web_http_get(struct MHD_Connection *conn, const WebConfig *cfg, const char *path
 	const char *type;
 	char		err[512];
 	Conn	   *db;
+	int			slot;
 	WebReply	r = {0};
 
 	if (web_assets_find(path, &data, &len, &type))
@@ -198,22 +229,26 @@ web_http_get(struct MHD_Connection *conn, const WebConfig *cfg, const char *path
 		MHD_destroy_response(res);
 		return ret;
 	}
-	db = web_http_conn(cfg, err, sizeof(err));
-	if (strcmp(path, "/healthz") == 0 && !db)
-		return web_http_send(conn, 503, "text/plain; charset=utf-8", strdup(err),
-							 strlen(err), true, cfg, path);
+	if (strcmp(path, "/api/session") == 0)
+		return web_http_session(conn, cfg, path);
+	db = web_http_conn(cfg, &slot, err, sizeof(err));
 	if (!db)
-		return web_http_error(conn, 503, err, cfg, path);
-	if (strcmp(path, "/healthz") == 0)
+		web_api_error(&r, 503, err);
+	else if (strcmp(path, "/healthz") == 0)
 		web_ops_health(db, &r);
 	else if (strcmp(path, "/metrics") == 0)
 		web_ops_metrics(db, &r);
-	else if (strcmp(path, "/api/session") == 0)
-		return web_http_session(conn, cfg, db, path);
 	else if (strncmp(path, "/api/", 5) == 0)
 		web_api_get(db, conn, path + 5, &r);
 	else
 		web_api_error(&r, 404, "no such page");
+	web_http_conn_done(slot);
+	if (strcmp(path, "/healthz") == 0 && !db)
+	{
+		free(r.body);
+		return web_http_send(conn, 503, "text/plain; charset=utf-8", strdup(err),
+							 strlen(err), true, cfg, path);
+	}
 	return web_http_reply(conn, &r, cfg, path);
 }
 
@@ -225,6 +260,7 @@ web_http_post(struct MHD_Connection *conn, const WebConfig *cfg, const char *pat
 	const char *token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
 	char		err[512];
 	Conn	   *db;
+	int			slot;
 	WebReply	r = {0};
 
 	if (body->too_big)
@@ -233,10 +269,12 @@ web_http_post(struct MHD_Connection *conn, const WebConfig *cfg, const char *pat
 		return web_http_error(conn, 403, "missing or wrong CSRF token (X-CSRF-Token)", cfg, path);
 	if (strncmp(path, "/api/", 5) != 0)
 		return web_http_error(conn, 404, "no such action", cfg, path);
-	db = web_http_conn(cfg, err, sizeof(err));
-	if (!db)
-		return web_http_error(conn, 503, err, cfg, path);
-	web_api_post(db, path + 5, body->data ? body->data : "", &r);
+	db = web_http_conn(cfg, &slot, err, sizeof(err));
+	if (db)
+		web_api_post(db, path + 5, body->data ? body->data : "", &r);
+	else
+		web_api_error(&r, 503, err);
+	web_http_conn_done(slot);
 	return web_http_reply(conn, &r, cfg, path);
 }
 

@@ -3,14 +3,14 @@
  *	  Server-Sent Events to every browser: one LISTEN connection's events
  *	  (web_hub.c) fanned out to any number of streams.
  *
- *	  Each browser has a bounded buffer.  Publishing only appends to it;
- *	  web_sse_flush, after each batch of events, wakes the connections
- *	  that have something to send, and libmicrohttpd's threads drain each
- *	  buffer as fast as that browser reads.  A stalled browser therefore delays no
- *	  one: when its buffer is full its backlog is dropped and it is sent
- *	  "event: resync", on which the page reads everything again.  An empty
- *	  buffer suspends the connection (MHD_suspend_connection) rather than
- *	  returning 0, which would make libmicrohttpd ask again at once.
+ *	  Each browser has a bounded buffer and a thread of its own
+ *	  (libmicrohttpd's thread per connection).  Publishing only appends to
+ *	  the buffers; web_sse_flush, after each batch of events, wakes the
+ *	  threads, and each drains its buffer as fast as its browser reads,
+ *	  sleeping on a condition variable while it is empty.  A stalled browser
+ *	  therefore delays no one, neither another browser nor a page: when its
+ *	  buffer is full its backlog is dropped and it is sent "event: resync",
+ *	  on which the page reads everything again.
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
@@ -33,11 +33,11 @@ typedef struct SseClient
 	char		buf[WEB_SSE_BUFFER];	/* bytes [off, len) still to send */
 	size_t		off;
 	size_t		len;
-	bool		suspended;		/* waiting for web_sse_append to resume it */
 	bool		resync;			/* overflowed: send the resync event next */
 } SseClient;
 
 static pthread_mutex_t web_sse_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t web_sse_wake = PTHREAD_COND_INITIALIZER;	/* data or closing */
 static SseClient *web_sse_clients = NULL;	/* under web_sse_lock */
 static bool web_sse_closing = false;
 static long web_sse_resyncs = 0;
@@ -67,7 +67,7 @@ web_sse_append(SseClient *cl, const char *data, size_t n)
 	}
 }
 
-/* libmicrohttpd asks for the next bytes of a stream. */
+/* libmicrohttpd asks for the next bytes of a stream: wait until there are some. */
 static ssize_t
 web_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -75,6 +75,8 @@ web_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 	size_t		n = 0;
 
 	pthread_mutex_lock(&web_sse_lock);
+	while (!web_sse_closing && !cl->resync && cl->off == cl->len)
+		pthread_cond_wait(&web_sse_wake, &web_sse_lock);
 	if (web_sse_closing)
 	{
 		pthread_mutex_unlock(&web_sse_lock);
@@ -93,11 +95,6 @@ web_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		cl->off += n;
 		if (cl->off == cl->len)
 			cl->off = cl->len = 0;
-	}
-	else
-	{
-		cl->suspended = true;
-		MHD_suspend_connection(cl->conn);
 	}
 	pthread_mutex_unlock(&web_sse_lock);
 	return (ssize_t) n;
@@ -162,33 +159,15 @@ web_sse_broadcast(const char *data, size_t n)
 }
 
 /*
- * Wake every browser that sleeps with something to send.  Waking costs a
- * round through libmicrohttpd's loop: done once per batch of events rather
- * than per event, a browser gets many events in one write.
+ * Wake the browsers' threads: once per batch of events rather than per
+ * event, so that a browser gets many events in one write.
  */
 void
 web_sse_flush(void)
 {
-	SseClient  *cl;
-	struct MHD_Connection **wake;
-	int			nwake = 0;
-	int			room = 0;
-	int			i;
-
 	pthread_mutex_lock(&web_sse_lock);
-	for (cl = web_sse_clients; cl; cl = cl->next)
-		room++;
-	wake = room ? malloc(room * sizeof(*wake)) : NULL;
-	for (cl = web_sse_clients; wake && cl; cl = cl->next)
-		if (cl->suspended && (cl->off < cl->len || cl->resync || web_sse_closing))
-		{
-			cl->suspended = false;
-			wake[nwake++] = cl->conn;
-		}
+	pthread_cond_broadcast(&web_sse_wake);
 	pthread_mutex_unlock(&web_sse_lock);
-	for (i = 0; i < nwake; i++)
-		MHD_resume_connection(wake[i]);
-	free(wake);
 }
 
 void
