@@ -785,7 +785,8 @@ if wanted 13; then
     some_run=$(q "SELECT max(id) FROM jobs.runs WHERE status = 'failed'")
     for ((r = 1; r <= 3; r++)); do
         for page in / api/overview "api/runs?limit=50" "api/runs?status=failed&queue=q3&limit=50" \
-                    "api/runs/$some_run" api/queues api/definitions api/workers api/active metrics; do
+                    "api/runs/$some_run" api/queues api/definitions api/workers api/active metrics \
+                    api/session healthz; do
             ms=$(curl -s -o /dev/null -w '%{time_starttransfer}' "http://127.0.0.1:$WEB_PORT/$page" |
                  awk '{ printf "%.1f", $1 * 1000 }')
             record "dashboard: first byte of /${page/$some_run/ID}" ms "$ms"
