@@ -766,6 +766,8 @@ if wanted 13; then
          FROM generate_series(1, $WEB_RUNS) i, LATERAL (SELECT now() - (i % 3000) * interval '1 s' AS t) x" >/dev/null
     q "VACUUM ANALYZE jobs.runs" >/dev/null
     WEB_PORT=$((PORT + 100))
+    # a dashboard left by an interrupted run would answer in this one's place
+    pkill -u "$ZJ_USER" -x zapjobs 2>/dev/null || true
     zj_as_user "$ZJ_PG_BIN/zapjobs" -h "$BENCH" -p "$PORT" -d postgres web --listen "127.0.0.1:$WEB_PORT" \
         >"$LOGDIR/web.log" 2>&1 &
     WEB_PID=$!
@@ -804,7 +806,8 @@ if wanted 13; then
     kill "$BROWSERS" 2>/dev/null || true
     sleep 1
     note "the browsers: $(cat "$LOGDIR/sse_clients.log")"
-    kill "$WEB_PID" 2>/dev/null || true
+    kill "$web_pid" 2>/dev/null || true    # zapjobs itself: runuser does not pass SIGTERM on
+    wait "$WEB_PID" 2>/dev/null || true
     wait "$PRODUCER" || true
     wait || true
     wait_final "dashboard" || true
