@@ -89,13 +89,14 @@ conn_interrupt_fd(void)
 	return conn_wake_pipe[0];
 }
 
-/* Server messages outside a query (a FATAL before a disconnect) are ours to show. */
+/*
+ * libpq would print server messages outside a query (a FATAL before a
+ * disconnect) on stderr, over a full screen or a progress line; the
+ * commands say in their own words what became of the connection.
+ */
 static void
 conn_on_notice(void *arg, const char *message)
 {
-	Conn	   *c = arg;
-
-	snprintf(c->notice, sizeof(c->notice), "%s", message);
 }
 
 /* Our defaults come before dbname, so that a conninfo string overrides them. */
@@ -142,7 +143,7 @@ conn_connect(Conn *c)
 #undef CONN_KEY
 	keys[n] = vals[n] = NULL;
 	pg = PQconnectdbParams(keys, vals, 1);
-	PQsetNoticeProcessor(pg, conn_on_notice, c);
+	PQsetNoticeProcessor(pg, conn_on_notice, NULL);
 	if (c == conn_caught)
 		conn_set_cancel(pg);
 	return pg;

@@ -20,7 +20,6 @@ typedef struct Conn
 	int			launcher_pid;	/* sender of every real job_update; 0 unknown */
 	const char *cmd;			/* subcommand, for messages */
 	bool		quiet;			/* full screen: reconnect without a word */
-	char		notice[512];	/* the server's last message outside a query */
 } Conn;
 
 /* Connect as psql would and check that zapjobs is installed; exits on failure. */

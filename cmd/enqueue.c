@@ -15,6 +15,17 @@
 #include "msg.h"
 #include "watch.h"
 
+/* --priority and --max-attempts must be integers (the server checks their range). */
+static void
+enqueue_check_ints(const Options *o, const char *cmd)
+{
+	options_need_args(o, cmd, 1, 1);
+	if (o->priority)
+		options_int(cmd, "--priority", o->priority);
+	if (o->max_attempts)
+		options_int(cmd, "--max-attempts", o->max_attempts);
+}
+
 /* Print the new run's id; with --wait, follow it. */
 static int
 enqueue_started(Conn *c, const Options *o, PGresult *res)
@@ -32,11 +43,7 @@ enqueue_cmd(Conn *c, const Options *o)
 {
 	const char *params[9];
 
-	options_need_args(o, "enqueue", 1, 1);
-	if (o->priority)
-		options_int("enqueue", "--priority", o->priority);
-	if (o->max_attempts)
-		options_int("enqueue", "--max-attempts", o->max_attempts);
+	enqueue_check_ints(o, "enqueue");
 	params[0] = o->args[0];
 	params[1] = o->queue;
 	params[2] = o->priority;
@@ -58,11 +65,7 @@ enqueue_trigger(Conn *c, const Options *o)
 {
 	const char *params[7];
 
-	options_need_args(o, "trigger", 1, 1);
-	if (o->priority)
-		options_int("trigger", "--priority", o->priority);
-	if (o->max_attempts)
-		options_int("trigger", "--max-attempts", o->max_attempts);
+	enqueue_check_ints(o, "trigger");
 	params[0] = o->args[0];
 	params[1] = o->input;
 	params[2] = o->queue;

@@ -192,8 +192,6 @@ events_wait(Conn *c, int timeout_ms, int extra_fd, events_fn fn, void *arg)
 		return errno == EINTR ? flags : flags | EVENTS_LOST;
 	if (nready == 0)
 		return flags | EVENTS_TIMEOUT;
-	if (fds[2].revents)
-		flags |= EVENTS_FD_READY;
 	if (fds[0].revents)
 	{
 		if (!PQconsumeInput(c->pg) || conn_lost(c))

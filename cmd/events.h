@@ -54,7 +54,6 @@ extern bool events_listen(Conn *c);
 
 /* What events_wait saw. */
 #define EVENTS_GOT			0x01	/* at least one event was passed to fn */
-#define EVENTS_FD_READY		0x02	/* extra_fd is readable */
 #define EVENTS_TIMEOUT		0x04
 #define EVENTS_LOST			0x08	/* the connection is gone */
 #define EVENTS_INTERRUPTED	0x10	/* Ctrl-C or SIGTERM (conn_catch_interrupts) */
@@ -62,7 +61,7 @@ extern bool events_listen(Conn *c);
 
 /*
  * Wait up to timeout_ms (-1: no limit) for notifications, an interrupt or
- * extra_fd (-1: none) to be readable.  Every event the launcher sent is parsed and
+ * extra_fd (-1: none) to be readable (the caller reads it: no flag says so).  Every event the launcher sent is parsed and
  * passed to fn (NULL: only tell EVENTS_GOT, parse nothing); notifications
  * from any other backend are forged or stray and are dropped.
  */

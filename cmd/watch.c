@@ -37,9 +37,8 @@ typedef struct Watch
 	Conn	   *c;
 	long long	id;
 	char		idtext[24];		/* id as a query parameter */
-	bool		tty;			/* redraw the progress line in place */
+	bool		tty;			/* redraw the progress line in place, in colour */
 	bool		logs_only;		/* logs -f: the log lines and nothing else */
-	bool		color;
 
 	/* the run, as last read or heard of */
 	char		status[32];
@@ -111,7 +110,7 @@ watch_say(Watch *w, const char *color, const char *fmt,...)
 	va_end(ap);
 	format_clean(line, sizeof(line), raw, 100000);
 	watch_clear_line(w);
-	if (w->color && color)
+	if (w->tty && color)
 		printf("\033[%sm%s\033[0m\n", color, line);
 	else
 		printf("%s\n", line);
@@ -505,7 +504,6 @@ watch_run(Conn *c, long long id, bool plain, bool logs_only)
 	snprintf(w.idtext, sizeof(w.idtext), "%lld", id);
 	w.tty = !plain && isatty(STDOUT_FILENO) && !(no_color && no_color[0]) &&
 		!(term && strcmp(term, "dumb") == 0);
-	w.color = w.tty;
 	w.logs_only = logs_only;
 	watch_current = &w;
 	msg_set_cleanup(watch_cleanup);

@@ -40,7 +40,6 @@ static pthread_mutex_t web_sse_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t web_sse_wake = PTHREAD_COND_INITIALIZER;	/* data or closing */
 static SseClient *web_sse_clients = NULL;	/* under web_sse_lock */
 static bool web_sse_closing = false;
-static long web_sse_resyncs = 0;
 
 /* Append bytes to one browser's buffer, under the lock. */
 static void
@@ -56,8 +55,6 @@ web_sse_append(SseClient *cl, const char *data, size_t n)
 	{
 		/* too slow a reader: drop what it missed, tell it to read afresh */
 		cl->off = cl->len = 0;
-		if (!cl->resync)
-			web_sse_resyncs++;
 		cl->resync = true;
 	}
 	else
@@ -190,19 +187,6 @@ void
 web_sse_heartbeat(void)
 {
 	web_sse_broadcast(": heartbeat\n\n", 13);
-}
-
-void
-web_sse_counts(int *clients, long *resyncs)
-{
-	SseClient  *cl;
-
-	pthread_mutex_lock(&web_sse_lock);
-	*clients = 0;
-	for (cl = web_sse_clients; cl; cl = cl->next)
-		(*clients)++;
-	*resyncs = web_sse_resyncs;
-	pthread_mutex_unlock(&web_sse_lock);
 }
 
 void

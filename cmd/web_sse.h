@@ -24,9 +24,6 @@ extern void web_sse_publish_resync(void);
 /* Send a comment line to every browser, so proxies and browsers see life. */
 extern void web_sse_heartbeat(void);
 
-/* Browsers connected now, and how many were told to resync since the start. */
-extern void web_sse_counts(int *clients, long *resyncs);
-
 /* Stopping: every stream ends (suspended ones are resumed to end). */
 extern void web_sse_close_all(void);
 

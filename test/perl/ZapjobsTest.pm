@@ -19,7 +19,7 @@ our @EXPORT = qw(
   zj_new_node zj_enqueue zj_wait zj_run zj_wait_final zj_wait_status
   zj_unfinished_count zj_final_statuses zj_sql zj_psql_verbose
   zj_listen zj_listen_drain zj_listen_until zj_listen_quit zj_listen_events
-  zj_cmd_env zj_cmd zj_cmd_start zj_cmd_until zj_cmd_finish
+  zj_cmd_env zj_cmd zj_cmd_start zj_cmd_until zj_cmd_finish zj_flag_jobs
 );
 
 # Final statuses of a run.
@@ -249,6 +249,40 @@ sub zj_listen_quit
 	my ($l) = @_;
 	zj_listen_drain($l);
 	$l->{psql}->quit;
+	return;
+}
+
+# zj_flag_jobs(NODE, total => 100000, log_every => 10, pause => 0.05): jobs
+# that run until a test sets a flag (INSERT INTO public.flags VALUES (...)):
+# public.wait_flag(flag) only waits; public.slow(flag) reports progress
+# i/total with message 'row i' every pause seconds and logs 'batch i' every
+# log_every steps.
+sub zj_flag_jobs
+{
+	my ($node, %opt) = @_;
+	my $total = $opt{total} // 100000;
+	my $every = $opt{log_every} // 10;
+	my $pause = $opt{pause} // 0.05;
+	$node->safe_psql('postgres', qq{
+		CREATE TABLE public.flags (name text PRIMARY KEY);
+		GRANT SELECT ON public.flags TO PUBLIC;
+		CREATE FUNCTION public.wait_flag(flag text) RETURNS void LANGUAGE plpgsql AS \$\$
+		BEGIN
+			WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
+				PERFORM pg_sleep(0.02);
+			END LOOP;
+		END \$\$;
+		CREATE FUNCTION public.slow(flag text) RETURNS void LANGUAGE plpgsql AS \$\$
+		DECLARE i int := 0;
+		BEGIN
+			WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
+				i := i + 1;
+				PERFORM jobs.progress(i, $total, 'row ' || i);
+				IF i % $every = 0 THEN PERFORM jobs.log('info', 'batch ' || i); END IF;
+				PERFORM pg_sleep($pause);
+			END LOOP;
+		END \$\$;
+	});
 	return;
 }
 

@@ -19,16 +19,8 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN;
 	CREATE ROLE bob LOGIN;
 	CREATE ROLE mallory LOGIN;
-	CREATE TABLE public.flags (name text PRIMARY KEY);
-	GRANT SELECT ON public.flags TO PUBLIC;
-	-- A job that reports progress, then waits for a flag a test sets.
-	CREATE FUNCTION public.wait_flag(flag text) RETURNS void LANGUAGE plpgsql AS $$
-	BEGIN
-		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
-			PERFORM pg_sleep(0.02);
-		END LOOP;
-	END $$;
 });
+zj_flag_jobs($node);
 
 # One line on stderr, starting with "zapjobs: ".
 sub one_error_line

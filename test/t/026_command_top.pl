@@ -14,20 +14,7 @@ use Test::More;
 use ZapjobsTest;
 
 my $node = zj_new_node('command_top');
-$node->safe_psql('postgres', q{
-	CREATE TABLE public.flags (name text PRIMARY KEY);
-	-- Progress until a flag is set, a log line every 10 steps.
-	CREATE FUNCTION public.slow(flag text) RETURNS void LANGUAGE plpgsql AS $$
-	DECLARE i int := 0;
-	BEGIN
-		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
-			i := i + 1;
-			PERFORM jobs.progress(i, 100000, 'row ' || i);
-			IF i % 10 = 0 THEN PERFORM jobs.log('info', 'batch ' || i); END IF;
-			PERFORM pg_sleep(0.05);
-		END LOOP;
-	END $$;
-});
+zj_flag_jobs($node, total => 100000, log_every => 10, pause => 0.05);
 
 my $sock = PostgreSQL::Test::Utils::tempdir() . '/tmux';
 

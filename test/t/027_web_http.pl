@@ -22,14 +22,8 @@ my $node = zj_new_node('web_http');
 $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN;
 	CREATE ROLE mallory LOGIN;
-	CREATE TABLE public.flags (name text PRIMARY KEY);
-	CREATE FUNCTION public.wait_flag(flag text) RETURNS void LANGUAGE plpgsql AS $$
-	BEGIN
-		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
-			PERFORM pg_sleep(0.02);
-		END LOOP;
-	END $$;
 });
+zj_flag_jobs($node);
 
 my $http = HTTP::Tiny->new(timeout => 30);
 

@@ -17,20 +17,7 @@ plan skip_all => 'test/browser/node_modules is missing: run test/run-tests.sh (i
   unless -d 'test/browser/node_modules/puppeteer-core';
 
 my $node = zj_new_node('web_browser');
-$node->safe_psql('postgres', q{
-	CREATE TABLE public.flags (name text PRIMARY KEY);
-	-- Progress until a flag is set, a log line every 5 steps.
-	CREATE FUNCTION public.slow(flag text) RETURNS void LANGUAGE plpgsql AS $$
-	DECLARE i int := 0;
-	BEGIN
-		WHILE NOT EXISTS (SELECT FROM public.flags WHERE name = flag) LOOP
-			i := i + 1;
-			PERFORM jobs.progress(i, 600, 'row ' || i);
-			IF i % 5 = 0 THEN PERFORM jobs.log('info', 'batch ' || i); END IF;
-			PERFORM pg_sleep(0.1);
-		END LOOP;
-	END $$;
-});
+zj_flag_jobs($node, total => 600, log_every => 5, pause => 0.1);
 
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $app_port = PostgreSQL::Test::Cluster::get_free_port();
