@@ -83,7 +83,7 @@ zj_ensure_user() {
 }
 
 # Run a command as $ZJ_USER (runuser -u execs it directly, no login shell).
-zj_as_user() { runuser -u "$ZJ_USER" -- "$@"; }
+zj_as_user() { runuser -u "$ZJ_USER" -- env SHELL=/bin/sh "$@"; }
 
 # zj_copy_tree DEST: copy the source tree (git-tracked plus untracked,
 # not-ignored files; so no stale .o/.so or test output) into DEST and give it

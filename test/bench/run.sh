@@ -718,7 +718,7 @@ if wanted 12; then
         burn_down "$BURN_RUNS" "watching: nothing"
         record "watching: burn-down, nothing attached" runs/s "$BURN_RATE"
 
-        zj_as_user tmux -S "$TMUX_SOCK" new-session -d -x 160 -y 40 "${ZJ_CMD[*]} top"
+        zj_as_user env SHELL=/bin/bash tmux -S "$TMUX_SOCK" new-session -d -x 160 -y 40 "${ZJ_CMD[*]} top"
         deadline=$((SECONDS + 30))
         until top_pid=$(pgrep -n -x -u "$ZJ_USER" zapjobs); do
             (( SECONDS < deadline )) || zj_die "zapjobs top did not start"

@@ -23,7 +23,12 @@ my $sock = PostgreSQL::Test::Utils::tempdir() . '/tmux';
 sub tmux_start
 {
 	my ($name, $cmd) = @_;
-	local %ENV = (%ENV, zj_cmd_env($node), TERM => 'xterm-256color', LANG => 'C.UTF-8');
+	# SHELL: tmux runs the window's command with it, and without it falls
+	# back to the account's shell, which for a service user is nologin. Bash,
+	# not dash: dash dies of the Ctrl-C that top handles and exits 130 from,
+	# and the window would go with it before showing EXIT=130.
+	local %ENV = (%ENV, zj_cmd_env($node), TERM => 'xterm-256color', LANG => 'C.UTF-8',
+		SHELL => '/bin/bash');
 	delete $ENV{NO_COLOR};
 	my @new = -S $sock ? ('new-window', '-n', $name) : ('new-session', '-d', '-s', 'zj', '-n', $name, '-x', 160, '-y', 40);
 	system('tmux', '-S', $sock, @new, "$cmd; echo EXIT=\$?; sleep 600") == 0
