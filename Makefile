@@ -21,6 +21,9 @@ OBJS = \
 	src/watchdog.o \
 	src/runstate.o \
 	src/runstate_attempt.o \
+	src/runstate_deps.o \
+	src/version.o \
+	src/ratelimit.o \
 	src/claim.o \
 	src/publisher.o \
 	src/reaper.o \
@@ -40,7 +43,7 @@ OBJS = \
 
 DATA = $(wildcard sql/zapjobs--*.sql)
 
-REGRESS = api execution security reliability progress shell schedule definitions
+REGRESS = api execution security reliability progress shell schedule definitions workflows
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1
@@ -50,6 +53,10 @@ PG_CPPFLAGS = -Wall -Werror -Wmissing-prototypes
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: an object is rebuilt when any header
+# changes (the column lists of runs, say, live in headers).
+$(OBJS): $(wildcard src/*.h)
 
 # TAP tests live in test/t, not t/.
 PROVE_TESTS ?= test/t/*.pl

@@ -6,8 +6,8 @@
  *	  jobs.runs may hold millions of finished runs.  "status IN (four
  *	  states)" matches none of the table's partial indexes, so it reads the
  *	  whole table (half a second with a million runs); one branch per
- *	  partial index (pending; scheduled and awaiting_retry; running) reads
- *	  only the runs not finished.
+ *	  partial index (pending; scheduled and awaiting_retry; running;
+ *	  waiting) reads only the runs not finished.
  *-------------------------------------------------------------------------
  */
 #ifndef ZJC_ACTIVE_H
@@ -18,6 +18,7 @@
 	"(SELECT a.queue, a.status, a.run_at FROM jobs.runs a WHERE a.status = 'pending'" \
 	" UNION ALL SELECT a.queue, a.status, a.run_at FROM jobs.runs a" \
 	"  WHERE a.status IN ('scheduled', 'awaiting_retry')" \
-	" UNION ALL SELECT a.queue, a.status, a.run_at FROM jobs.runs a WHERE a.status = 'running') r"
+	" UNION ALL SELECT a.queue, a.status, a.run_at FROM jobs.runs a WHERE a.status = 'running'" \
+	" UNION ALL SELECT a.queue, a.status, a.run_at FROM jobs.runs a WHERE a.status = 'waiting') r"
 
 #endif

@@ -17,7 +17,7 @@
 #include "watch.h"
 
 static const char *const runs_statuses[] = {
-	"scheduled", "pending", "running", "awaiting_retry", "completed",
+	"waiting", "scheduled", "pending", "running", "awaiting_retry", "completed",
 	"failed", "cancelled", NULL
 };
 
@@ -29,7 +29,7 @@ runs_check_status(const char *status)
 	for (i = 0; runs_statuses[i]; i++)
 		if (strcmp(status, runs_statuses[i]) == 0)
 			return;
-	msg_fail(EXIT_USAGE, "ls: unknown status \"%s\" (scheduled, pending, running,"
+	msg_fail(EXIT_USAGE, "ls: unknown status \"%s\" (waiting, scheduled, pending, running,"
 			 " awaiting_retry, completed, failed or cancelled)", status);
 }
 

@@ -224,7 +224,10 @@ web_api_runs(Conn *c, struct MHD_Connection *conn, WebReply *r)
 	free(filter);
 }
 
-/* GET /api/runs/ID: every column, live progress, attempts, the last log lines. */
+/*
+ * GET /api/runs/ID: every column, live progress, attempts, the runs it
+ * waits for and that wait for it (the first 100 each), the last log lines.
+ */
 static void
 web_api_run(Conn *c, const char *id, WebReply *r)
 {
@@ -238,6 +241,12 @@ web_api_run(Conn *c, const char *id, WebReply *r)
 				 "     'live', (SELECT to_jsonb(p) FROM jobs.live_progress() p WHERE p.run_id = r.id)),"
 				 " 'attempts', (SELECT coalesce(json_agg(t ORDER BY t.attempt), '[]')"
 				 "     FROM jobs.attempts t WHERE t.run_id = r.id),"
+				 " 'parents', (SELECT coalesce(json_agg(json_build_object('id', p.id, 'name', p.name,"
+				 "     'status', p.status) ORDER BY p.id), '[]') FROM (SELECT p.* FROM jobs.dependencies d"
+				 "     JOIN jobs.runs p ON p.id = d.parent_id WHERE d.run_id = r.id ORDER BY p.id LIMIT 100) p),"
+				 " 'children', (SELECT coalesce(json_agg(json_build_object('id', k.id, 'name', k.name,"
+				 "     'status', k.status) ORDER BY k.id), '[]') FROM (SELECT k.* FROM jobs.dependencies d"
+				 "     JOIN jobs.runs k ON k.id = d.run_id WHERE d.parent_id = r.id ORDER BY k.id LIMIT 100) k),"
 				 " 'logs', (SELECT coalesce(json_agg(l ORDER BY l.id), '[]') FROM"
 				 "     (SELECT * FROM jobs.logs WHERE run_id = r.id ORDER BY id DESC LIMIT 200) l))"
 				 "  FROM jobs.runs r LEFT JOIN jobs.active a ON a.id = r.id"
@@ -380,7 +389,7 @@ web_api_post(Conn *c, const char *path, const char *body, WebReply *r)
 
 	if (strcmp(path, "runs/cancel") == 0)
 		web_api_bulk(c, "jobs.cancel",
-					 "'scheduled', 'pending', 'running', 'awaiting_retry'", body, r);
+					 "'waiting', 'scheduled', 'pending', 'running', 'awaiting_retry'", body, r);
 	else if (strcmp(path, "runs/retry") == 0)
 		web_api_bulk(c, "jobs.retry", "'failed', 'cancelled'", body, r);
 	else if (web_api_split(path, "queues/", name, sizeof(name), &verb) && strcmp(verb, "pause") == 0)

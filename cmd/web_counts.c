@@ -40,6 +40,7 @@ static const char *const web_counts_sql =
 	"     l AS (SELECT replace(replace(replace(c.queue, '\\', '\\\\'), '\"', '\\\"'), E'\\n', '\\n')"
 	"                  AS label, c.* FROM c)"
 	" SELECT json_build_object("
+	"         'waiting', coalesce(sum(c.n) FILTER (WHERE c.status = 'waiting'), 0),"
 	"         'scheduled', coalesce(sum(c.n) FILTER (WHERE c.status = 'scheduled'), 0),"
 	"         'pending', coalesce(sum(c.n) FILTER (WHERE c.status = 'pending'), 0),"
 	"         'running', coalesce(sum(c.n) FILTER (WHERE c.status = 'running'), 0),"

@@ -30,6 +30,7 @@
 #include "roles.h"
 #include "runctx.h"
 #include "runstate.h"
+#include "version.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(zj_enqueue);
@@ -310,10 +311,80 @@ typedef struct ZjApiArgPositions
 	int			retry_base;
 	int			retry_factor;
 	int			retry_max_delay;
+	int			depends_on;		/* these three from schema 1.2 on */
+	int			on_parent_failure;
+	int			workflow;
 } ZjApiArgPositions;
 
-static const ZjApiArgPositions zj_enqueue_args = {1, 2, 3, 4, 5, 7, 8, 10, 11, 12};
-static const ZjApiArgPositions zj_enqueue_many_args = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+static const ZjApiArgPositions zj_enqueue_args = {1, 2, 3, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15};
+static const ZjApiArgPositions zj_enqueue_many_args = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+
+static int
+zj_api_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* depends_on: the parents, sorted and without repeats; none for NULL or {}. */
+static void
+zj_api_parents_arg(FunctionCallInfo fcinfo, int argno, ZjNewRun *run)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("depends_on must be a one-dimensional array of run ids")));
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	if (n > ZJ_ENQUEUE_MANY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("depends_on has more than %d run ids", ZJ_ENQUEUE_MANY_MAX)));
+	run->parents = palloc(Max(n, 1) * sizeof(int64));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("depends_on must not contain NULL"),
+					 errhint("Pass the ids of the runs this run waits for.")));
+		run->parents[i] = DatumGetInt64(elems[i]);
+	}
+	qsort(run->parents, n, sizeof(int64), zj_api_cmp_int64);
+	for (i = 0; i < n; i++)
+		if (run->nparents == 0 || run->parents[run->nparents - 1] != run->parents[i])
+			run->parents[run->nparents++] = run->parents[i];
+}
+
+/* on_parent_failure: 'cancel' (the default) or 'run'. */
+static bool
+zj_api_on_parent_failure_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *value;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return false;
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strcmp(value, "run") == 0)
+		return true;
+	if (strcmp(value, "cancel") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_parent_failure must be 'cancel' or 'run', not \"%s\"", value),
+				 errhint("'cancel' (the default) cancels the run when a parent fails or is cancelled; 'run' runs it anyway.")));
+	return false;
+}
 
 /* The settings of the new run(s), checked; the owner may own jobs. */
 static void
@@ -321,6 +392,7 @@ zj_api_new_run(FunctionCallInfo fcinfo, const ZjApiArgPositions *at,
 			   ZjNewRun *run)
 {
 	PreventCommandIfReadOnly("jobs.enqueue()");
+	zj_version_check("jobs.enqueue()");
 	memset(run, 0, sizeof(*run));
 	run->command = zj_api_command_arg(fcinfo);
 	run->queue = zj_api_name_arg(fcinfo, at->queue, "queue name", "default");
@@ -336,6 +408,12 @@ zj_api_new_run(FunctionCallInfo fcinfo, const ZjApiArgPositions *at,
 	run->retry_max_delay = zj_api_delay_arg(fcinfo, at->retry_max_delay,
 											"retry_max_delay",
 											zj_retry_max_delay_ms);
+	if (PG_NARGS() > at->workflow)
+		run->workflow = zj_api_name_arg(fcinfo, at->workflow, "workflow name", NULL);
+	zj_api_parents_arg(fcinfo, at->depends_on, run);
+	run->run_on_parent_failure = zj_api_on_parent_failure_arg(fcinfo, at->on_parent_failure);
+	if (run->nparents > 0)
+		zj_runctx_check_sees_runs("jobs.enqueue() with depends_on");
 	run->owner = GetUserId();
 	run->search_path = GetConfigOption("search_path", false, false);
 	zj_api_check_owner(run->owner);
@@ -357,7 +435,7 @@ zj_enqueue(PG_FUNCTION_ARGS)
 	run.dedupe_key = zj_api_dedupe_key_arg(fcinfo);
 	if (run.dedupe_key != NULL)
 		zj_runctx_check_sees_runs("jobs.enqueue() with a dedupe_key");
-	PG_RETURN_INT64(zj_runstate_insert(&run));
+	PG_RETURN_INT64(zj_runstate_enqueue(&run));
 }
 
 /* The inputs of jobs.enqueue_many: a one-dimensional array, maybe empty. */
@@ -403,7 +481,7 @@ zj_enqueue_many(PG_FUNCTION_ARGS)
 
 	zj_api_new_run(fcinfo, &zj_enqueue_many_args, &run);
 	inputs = zj_api_inputs_arg(fcinfo);
-	PG_RETURN_ARRAYTYPE_P(zj_runstate_insert_many(&run, inputs));
+	PG_RETURN_ARRAYTYPE_P(zj_runstate_enqueue_many(&run, inputs));
 }
 
 /* A run's status as the caller sees it (row-level security applies). */

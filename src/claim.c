@@ -43,6 +43,7 @@
 
 #include "claim.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "runctx.h"
 #include "runstate.h"
 #include "shmem.h"
@@ -58,17 +59,25 @@ static ZjRun zj_claim_position;
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
-/* Columns of the limits query: text[] each. */
+/*
+ * Columns of the limits query: text[] each, then when the first full rate
+ * window frees (ratelimit.c).
+ */
 #define ZJ_LIMITS_QUERY \
 	"SELECT ARRAY(SELECT u.name FROM jobs.queues u" \
-	"  WHERE u.paused OR u.max_concurrency IS NOT NULL)," \
+	"  WHERE u.paused OR u.max_concurrency IS NOT NULL" \
+	"  UNION " ZJ_RATE_LIMITED("queue") ")," \
 	" ARRAY(SELECT u.name FROM jobs.queues u WHERE u.paused" \
 	"  OR u.max_concurrency <= (SELECT count(*) FROM jobs.runs x" \
-	"   WHERE x.status = 'running' AND x.queue = u.name))," \
-	" ARRAY(SELECT l.name FROM jobs.job_limits l)," \
+	"   WHERE x.status = 'running' AND x.queue = u.name)" \
+	"  UNION " ZJ_RATE_FULL("queue") ")," \
+	" ARRAY(SELECT l.name FROM jobs.job_limits l" \
+	"  UNION " ZJ_RATE_LIMITED("name") ")," \
 	" ARRAY(SELECT l.name FROM jobs.job_limits l" \
 	"  WHERE l.max_concurrency <= (SELECT count(*) FROM jobs.runs x" \
-	"   WHERE x.status = 'running' AND x.name = l.name))"
+	"   WHERE x.status = 'running' AND x.name = l.name)" \
+	"  UNION " ZJ_RATE_FULL("name") ")," \
+	" (" ZJ_RATE_FREE_AT ")"
 
 typedef struct ZjLimits
 {
@@ -99,6 +108,7 @@ zj_claim_read_limits(ZjLimits *l)
 	l->blocked_queues = SPI_getbinval(tup, desc, 2, &isnull);
 	l->limited_names = SPI_getbinval(tup, desc, 3, &isnull);
 	l->blocked_names = SPI_getbinval(tup, desc, 4, &isnull);
+	zj_ratelimit_note_full(zj_query_time(tup, desc, 5));
 }
 
 static bool
@@ -147,7 +157,7 @@ zj_claim_blocked(Datum *queues, Datum *names)
  * in a fresh snapshot, that one more run fits under it.
  */
 static bool
-zj_claim_room(bool queue, const char *key)
+zj_claim_concurrency_room(bool queue, const char *key)
 {
 	static SPIPlanPtr lock_queue = NULL;
 	static SPIPlanPtr lock_name = NULL;
@@ -179,6 +189,13 @@ zj_claim_room(bool queue, const char *key)
 				  1, types, values, NULL);
 	running = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	return running < DatumGetInt32(max);
+}
+
+/* Room under the queue's (or name's) concurrency limit and rate limit. */
+static bool
+zj_claim_room(bool queue, const char *key)
+{
+	return zj_claim_concurrency_room(queue, key) && zj_ratelimit_room(queue, key);
 }
 
 /* The next claimable run of role outside blocked queues and names, or 0. */
@@ -225,6 +242,8 @@ zj_claim_limited_candidate(Oid role)
 	room = id != 0 &&
 		(!zj_claim_array_has(l.limited_queues, queue) || zj_claim_room(true, queue)) &&
 		(!zj_claim_array_has(l.limited_names, name) || zj_claim_room(false, name));
+	if (!room)
+		zj_ratelimit_forget();
 	zj_query_end();
 	return id != 0 && !room ? -1 : id;
 }
@@ -306,6 +325,9 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 	}
 	*run = only_id != 0 ? zj_runstate_claim(role, only_id, NULL, cxt) :
 		zj_claim_unlimited(role, cxt);
+	if (*run != NULL)
+		zj_ratelimit_take((*run)->id);
+	zj_ratelimit_forget();
 	return *run != NULL ? ZJ_CLAIMED : ZJ_CLAIM_NONE;
 }
 
@@ -440,7 +462,8 @@ zj_claim_limits_refresh(void)
 	zj_query_exec(&plan,
 				  "SELECT EXISTS (SELECT FROM jobs.queues u"
 				  "  WHERE u.paused OR u.max_concurrency IS NOT NULL)"
-				  " OR EXISTS (SELECT FROM jobs.job_limits)",
+				  " OR EXISTS (SELECT FROM jobs.job_limits)"
+				  " OR EXISTS (SELECT FROM jobs.rate_limits)",
 				  0, NULL, NULL, NULL);
 	any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));

@@ -29,6 +29,7 @@
 #include "query.h"
 #include "runctx.h"
 #include "runstate.h"
+#include "version.h"
 #include "shmem.h"
 #include "srf.h"
 #include "wakeup.h"
@@ -82,6 +83,7 @@ zj_cancel(PG_FUNCTION_ARGS)
 
 	zj_runctx_check_sees_runs("jobs.cancel()");
 	PreventCommandIfReadOnly("jobs.cancel()");
+	zj_version_check("jobs.cancel()");
 	zj_control_check_access(id);
 	PG_RETURN_BOOL(zj_runstate_cancel(id));
 }
@@ -97,6 +99,7 @@ zj_retry(PG_FUNCTION_ARGS)
 
 	zj_runctx_check_sees_runs("jobs.retry()");
 	PreventCommandIfReadOnly("jobs.retry()");
+	zj_version_check("jobs.retry()");
 	zj_control_check_access(id);
 	PG_RETURN_BOOL(zj_runstate_retry(id));
 }

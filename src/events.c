@@ -98,7 +98,8 @@ zj_events_fill(ZjRunEvent *ev, int64 id, ZjRunStatus status,
 			   int32 attempt, int32 max_attempts,
 			   const char *name, const char *queue,
 			   TimestampTz run_at, TimestampTz started_at,
-			   TimestampTz finished_at, const char *sqlstate)
+			   TimestampTz finished_at, const char *sqlstate,
+			   const char *workflow)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->run_id = id;
@@ -114,6 +115,7 @@ zj_events_fill(ZjRunEvent *ev, int64 id, ZjRunStatus status,
 	zj_events_copy_text(ev->name, sizeof(ev->name), name);
 	zj_events_copy_text(ev->queue, sizeof(ev->queue), queue);
 	zj_events_copy_text(ev->sqlstate, sizeof(ev->sqlstate), sqlstate);
+	zj_events_copy_text(ev->workflow, sizeof(ev->workflow), workflow);
 }
 
 /* A progress event from a run's values. */
@@ -185,6 +187,8 @@ zj_events_fold(ZjRunEvent *s, const ZjRunEvent *ev)
 		s->name[0] = '\0';
 	if (strcmp(s->queue, ev->queue) != 0)
 		s->queue[0] = '\0';
+	if (strcmp(s->workflow, ev->workflow) != 0)
+		s->workflow[0] = '\0';
 }
 
 /* Too many events for one transaction: keep one summary per status. */

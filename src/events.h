@@ -16,7 +16,8 @@ extern void zj_events_fill(ZjRunEvent *ev, int64 id, ZjRunStatus status,
 						   int32 attempt, int32 max_attempts,
 						   const char *name, const char *queue,
 						   TimestampTz run_at, TimestampTz started_at,
-						   TimestampTz finished_at, const char *sqlstate);
+						   TimestampTz finished_at, const char *sqlstate,
+						   const char *workflow);
 extern void zj_events_fill_progress(ZjRunEvent *ev, const ZjProgressValues *v,
 									const char *name);
 extern void zj_events_add(const ZjRunEvent *event);

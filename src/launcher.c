@@ -45,12 +45,15 @@
 #include "progress.h"
 #include "publisher.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "reaper.h"
 #include "retention.h"
 #include "runstate.h"
 #include "schedule.h"
 #include "shmem.h"
 #include "sqlexec.h"
+#include "version.h"
+#include "wakeup.h"
 #include "watchdog.h"
 
 #define ZJ_REAP_INTERVAL_MS 5000
@@ -80,7 +83,34 @@ zj_launcher_detach(int code, Datum arg)
 	pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 }
 
-/* Is the extension there?  Tell workers of a dropped one to leave. */
+/*
+ * An extension whose schema is older than this library's is not served:
+ * say so once per version found.
+ */
+static bool
+zj_launcher_schema_current(void)
+{
+	static char stale[NAMEDATALEN] = "";
+	char	   *installed = zj_version_installed();
+
+	if (installed == NULL || strcmp(installed, ZJ_SCHEMA_VERSION) == 0)
+	{
+		stale[0] = '\0';
+		return true;
+	}
+	if (strcmp(stale, installed) != 0)
+		ereport(LOG,
+				(errmsg("zapjobs launcher not serving database \"%s\": its zapjobs schema is version %s, this library needs %s",
+						zj_database, installed, ZJ_SCHEMA_VERSION),
+				 errhint("Run ALTER EXTENSION zapjobs UPDATE in that database; runs start within a second after.")));
+	strlcpy(stale, installed, sizeof(stale));
+	return false;
+}
+
+/*
+ * Is the extension there, with this library's schema?  Tell workers of a
+ * dropped one to leave.
+ */
 static bool
 zj_launcher_check_extension(bool *need_reap)
 {
@@ -88,6 +118,8 @@ zj_launcher_check_extension(bool *need_reap)
 
 	zj_query_xact_begin();
 	ext = get_extension_oid(ZJ_EXTENSION_NAME, true);
+	if (OidIsValid(ext) && !zj_launcher_schema_current())
+		ext = InvalidOid;
 	CommitTransactionCommand();
 
 	if (ext != zj_shared->extension)
@@ -166,6 +198,25 @@ zj_launcher_vacuum_if_due(void)
 	zj_publisher_run();
 }
 
+/*
+ * Rate limits: when a full window has freed, idle workers look again (a
+ * worker that saw it full sleeps until then anyway, but it may have
+ * retired since).  Returns ms until the next full window frees, or -1.
+ */
+static long
+zj_launcher_rate_limits(void)
+{
+	static TimestampTz free_at = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (free_at != 0 && now >= free_at)
+		zj_wakeup_idle_workers();
+	free_at = zj_claim_limits_active() ? zj_ratelimit_next_free() : 0;
+	if (free_at == 0)
+		return -1;
+	return Max((long) ((free_at - now) / 1000) + 1, 1);
+}
+
 /* Reap, promote and balance the pool; returns ms until it is due again. */
 static long
 zj_launcher_maintain(bool need_reap)
@@ -188,7 +239,10 @@ zj_launcher_maintain(bool need_reap)
 		sleep_ms = Min(sleep_ms, until_due);
 	zj_query_xact_begin();
 	zj_claim_limits_refresh();
+	until_due = zj_launcher_rate_limits();
 	CommitTransactionCommand();
+	if (until_due >= 0)
+		sleep_ms = Min(sleep_ms, until_due);
 	zj_pool_balance();
 	zj_retention_run();
 	/* Last: whatever users wrote into jobs.definitions cannot stop the rest. */

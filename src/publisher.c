@@ -101,6 +101,8 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 						 ev->run_id, ev->last_id);
 		zj_publisher_add_text(buf, "name", ev->name);
 		zj_publisher_add_text(buf, "queue", ev->queue);
+		if (ev->workflow[0] != '\0')
+			zj_publisher_add_text(buf, "workflow", ev->workflow);
 		zj_publisher_append_time(buf, "at", ev->at);
 		appendStringInfoChar(buf, '}');
 		return;
@@ -108,6 +110,8 @@ zj_publisher_payload(StringInfo buf, const ZjRunEvent *ev)
 	appendStringInfo(buf, "{\"type\":\"run\",\"id\":" INT64_FORMAT, ev->run_id);
 	zj_publisher_add_text(buf, "name", ev->name);
 	zj_publisher_add_text(buf, "queue", ev->queue);
+	if (ev->workflow[0] != '\0')
+		zj_publisher_add_text(buf, "workflow", ev->workflow);
 	appendStringInfo(buf, ",\"status\":\"%s\",\"attempt\":%d,\"max_attempts\":%d",
 					 zj_runstate_name(ev->status), ev->attempt, ev->max_attempts);
 	zj_publisher_append_time(buf, "at", ev->at);

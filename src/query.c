@@ -167,28 +167,54 @@ zj_query_xact_begin(void)
  * (what the plan cache does when a custom plan looks cheaper, as for
  * "run_at <= $1") would cost more than most of these statements.
  */
-int
-zj_query_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-			 Datum *values, const char *nulls)
+static void
+zj_query_prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 {
-	int			rc;
+	SPIPlanPtr	p;
 
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types,
-										   CURSOR_OPT_GENERIC_PLAN);
+	if (*plan != NULL)
+		return;
+	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	if (p == NULL)
+		elog(ERROR, "zapjobs could not prepare \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	*plan = p;
+}
 
-		if (p == NULL)
-			elog(ERROR, "zapjobs could not prepare \"%s\": %s",
-				 sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+static int
+zj_query_result(int rc)
+{
 	if (rc < 0)
 		elog(ERROR, "zapjobs bookkeeping failed: %s",
 			 SPI_result_code_string(rc));
 	return (int) SPI_processed;
+}
+
+int
+zj_query_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			 Datum *values, const char *nulls)
+{
+	zj_query_prepare(plan, sql, nargs, types);
+	return zj_query_result(SPI_execute_plan(*plan, values, nulls, false, 0));
+}
+
+/*
+ * zj_query_exec in the latest snapshot, whatever the transaction's
+ * isolation level, as foreign-key checks do: for statements about other
+ * runs that must see every commit (a job's transaction may be REPEATABLE
+ * READ by its owner's defaults; a dependency committed after its snapshot
+ * must not be missed).
+ */
+int
+zj_query_exec_latest(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+					 Datum *values, const char *nulls)
+{
+	zj_query_prepare(plan, sql, nargs, types);
+	return zj_query_result(SPI_execute_snapshot(*plan, values, nulls,
+												GetLatestSnapshot(),
+												InvalidSnapshot, false,
+												true, 0));
 }
 
 char *
@@ -232,6 +258,15 @@ zj_query_array(Datum *values, bool *nulls, int n, Oid elemtype)
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 											  elemtype, typlen, typbyval,
 											  typalign));
+}
+
+bool
+zj_query_bool(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return !isnull && DatumGetBool(d);
 }
 
 int64

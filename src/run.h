@@ -25,10 +25,11 @@ typedef enum ZjRunStatus
 	ZJ_RUN_COMPLETED,
 	ZJ_RUN_FAILED,
 	ZJ_RUN_CANCELLED,
-	ZJ_RUN_AWAITING_RETRY
+	ZJ_RUN_AWAITING_RETRY,
+	ZJ_RUN_WAITING				/* for parents (depends_on) to finish */
 } ZjRunStatus;
 
-#define ZJ_RUN_NSTATUS (ZJ_RUN_AWAITING_RETRY + 1)
+#define ZJ_RUN_NSTATUS (ZJ_RUN_WAITING + 1)
 
 /*
  * A run's live progress, written by its worker without a lock: the writer
@@ -93,6 +94,14 @@ typedef struct ZjNewRun
 	Interval   *retry_base;
 	double		retry_factor;
 	Interval   *retry_max_delay;
+	const char *workflow;		/* or NULL */
+	int64	   *parents;		/* depends_on: sorted, distinct */
+	int			nparents;
+	bool		run_on_parent_failure;	/* on_parent_failure => 'run' */
+	/* set from the parents when they are locked (runstate_deps.c) */
+	int32		waiting_for;	/* parents not resolved yet */
+	int64		cancelled_by;	/* a parent already failed: the run it blames */
+	int64		failed_parent;	/* and that parent */
 } ZjNewRun;
 
 /*
@@ -123,6 +132,7 @@ typedef struct ZjRunEvent
 	TimestampTz finished_at;	/* 0 when unset */
 	char		name[ZJ_NAME_MAX];	/* job name, "" for none or mixed */
 	char		queue[ZJ_NAME_MAX]; /* queue, "" for mixed */
+	char		workflow[ZJ_NAME_MAX];	/* workflow, "" for none or mixed */
 	char		sqlstate[6];	/* error code of a failure, else "" */
 	/* ZJ_EV_PROGRESS: the values; ZJ_EV_WORKER: pid, role, started */
 	int64		current;

@@ -41,10 +41,17 @@ static const char *const zj_runstate_names[ZJ_RUN_NSTATUS] = {
 	[ZJ_RUN_FAILED] = "failed",
 	[ZJ_RUN_CANCELLED] = "cancelled",
 	[ZJ_RUN_AWAITING_RETRY] = "awaiting_retry",
+	[ZJ_RUN_WAITING] = "waiting",
 };
 
 const ZjTransitionRule zj_runstate_rules[ZJ_TR_COUNT] = {
-	[ZJ_TR_ENQUEUE] = {"enqueue", 0, S(SCHEDULED) | S(PENDING)},
+	/* waiting for parents; cancelled at once if one of them failed */
+	[ZJ_TR_ENQUEUE] = {"enqueue", 0, S(SCHEDULED) | S(PENDING) | S(WAITING) | S(CANCELLED)},
+	/* the last parent resolved (runstate_deps.c, as the rest of this block) */
+	[ZJ_TR_RELEASE] = {"release", S(WAITING), S(PENDING) | S(SCHEDULED)},
+	[ZJ_TR_CANCEL_DEPENDENT] = {"cancel a dependent", S(WAITING), S(CANCELLED)},
+	/* jobs.retry of the run that cancelled it */
+	[ZJ_TR_REVIVE] = {"revive a dependent", S(CANCELLED), S(WAITING) | S(PENDING) | S(SCHEDULED)},
 	[ZJ_TR_PROMOTE] = {"promote", S(SCHEDULED) | S(AWAITING_RETRY), S(PENDING)},
 	[ZJ_TR_CLAIM] = {"claim", S(PENDING), S(RUNNING)},
 	[ZJ_TR_COMPLETE] = {"complete", S(RUNNING), S(COMPLETED)},
@@ -57,8 +64,8 @@ const ZjTransitionRule zj_runstate_rules[ZJ_TR_COUNT] = {
 	/* no worker can log in as the owner */
 	[ZJ_TR_FAIL_UNSERVED] = {"fail an unserved run", S(PENDING), S(FAILED)},
 	/* a running run is only marked: its worker ends the attempt */
-	[ZJ_TR_CANCEL] = {"cancel", S(SCHEDULED) | S(PENDING) | S(AWAITING_RETRY) | S(RUNNING), S(CANCELLED) | S(RUNNING)},
-	[ZJ_TR_RETRY] = {"retry", S(FAILED) | S(CANCELLED), S(PENDING)},
+	[ZJ_TR_CANCEL] = {"cancel", S(WAITING) | S(SCHEDULED) | S(PENDING) | S(AWAITING_RETRY) | S(RUNNING), S(CANCELLED) | S(RUNNING)},
+	[ZJ_TR_RETRY] = {"retry", S(FAILED) | S(CANCELLED), S(PENDING) | S(WAITING)},
 };
 
 const char *
@@ -161,7 +168,8 @@ zj_runstate_record(ZjTransition t, HeapTuple tup, TupleDesc desc, int first)
 				   zj_query_time(tup, desc, first + 6),
 				   zj_query_time(tup, desc, first + 7),
 				   zj_query_time(tup, desc, first + 8),
-				   zj_query_text(tup, desc, first + 9));
+				   zj_query_text(tup, desc, first + 9),
+				   zj_query_text(tup, desc, first + 10));
 	zj_events_add(&ev);
 }
 
@@ -191,7 +199,7 @@ zj_runstate_record_running(HeapTuple tup, TupleDesc desc)
 				   zj_query_text(tup, desc, 6),
 				   zj_query_time(tup, desc, 7),
 				   zj_query_time(tup, desc, 8),
-				   0, NULL);
+				   0, NULL, zj_query_text(tup, desc, 11));
 	zj_events_add(&ev);
 }
 
@@ -200,12 +208,25 @@ zj_runstate_record_running(HeapTuple tup, TupleDesc desc)
  * ---------------------------------------------------------------------
  */
 
-/* The parameters of the INSERT of a new run, and its columns but one. */
-#define ZJ_INSERT_NARGS 16
+/*
+ * The parameters of the INSERT of a new run, and its columns but one
+ * (dedupe_key, $16).  A run cancelled at birth (its parent failed) is
+ * finished at once, with the reason.
+ */
+#define ZJ_INSERT_NARGS 21
 #define ZJ_INSERT_INTO \
 	"INSERT INTO jobs.runs AS r (name, kind, command, queue, priority," \
 	" status, owner, input, search_path, run_at, max_attempts, timeout," \
-	" retry_base, retry_factor, retry_max_delay"
+	" retry_base, retry_factor, retry_max_delay, workflow, waiting_for," \
+	" on_parent_failure, cancelled_by, finished_at, error_message"
+#define ZJ_INSERT_MORE \
+	" $17, $18, $19, $20," \
+	" CASE WHEN $20 IS NOT NULL THEN pg_catalog.clock_timestamp() END," \
+	" CASE WHEN $21 IS NOT NULL THEN 'parent run ' || $21 ||" \
+	"  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = $21)" \
+	"  WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END END"
+#define ZJ_INSERT_TYPES \
+	TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID
 static void
 zj_runstate_insert_params(const ZjNewRun *run, ZjRunStatus status,
 						  Datum *values, char *nulls)
@@ -229,6 +250,14 @@ zj_runstate_insert_params(const ZjNewRun *run, ZjRunStatus status,
 	values[13] = Float8GetDatum(run->retry_factor);
 	values[14] = IntervalPGetDatum(run->retry_max_delay);
 	ZJ_TEXT_PARAM(values, nulls, 15, run->dedupe_key);
+	ZJ_TEXT_PARAM(values, nulls, 16, run->workflow);
+	values[17] = Int32GetDatum(run->waiting_for);
+	ZJ_TEXT_PARAM(values, nulls, 18, run->nparents == 0 ? NULL :
+				  run->run_on_parent_failure ? "run" : "cancel");
+	values[19] = Int64GetDatum(run->cancelled_by);
+	nulls[19] = run->cancelled_by != 0 ? ' ' : 'n';
+	values[20] = Int64GetDatum(run->failed_parent);
+	nulls[20] = run->cancelled_by != 0 ? ' ' : 'n';
 }
 
 /*
@@ -244,7 +273,7 @@ zj_runstate_insert_row(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 	static SPIPlanPtr existing = NULL;
 	Oid			types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		INT4OID, TEXTOID, REGROLEOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
-	INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, TEXTOID};
+	INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, ZJ_INSERT_TYPES};
 	Datum		values[ZJ_INSERT_NARGS];
 	char		nulls[ZJ_INSERT_NARGS];
 
@@ -254,7 +283,8 @@ zj_runstate_insert_row(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 	{
 		zj_query_exec(&plain,
 					  ZJ_INSERT_INTO ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-					  " $9, $10, $11, $12, $13, $14, $15) RETURNING r.id",
+					  " $9, $10, $11, $12, $13, $14, $15," ZJ_INSERT_MORE ")"
+					  " RETURNING r.id",
 					  ZJ_INSERT_NARGS, types, values, nulls);
 		*id = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		return true;
@@ -263,7 +293,8 @@ zj_runstate_insert_row(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 	{
 		if (zj_query_exec(&insert,
 						  ZJ_INSERT_INTO ", dedupe_key) VALUES ($1, $2, $3, $4,"
-						  " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+						  " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+						  ZJ_INSERT_MORE ", $16)"
 						  " ON CONFLICT (owner, dedupe_key) WHERE dedupe_key IS NOT NULL"
 						  " AND status IN " ZJ_UNFINISHED_STATUSES " DO NOTHING"
 						  " RETURNING r.id",
@@ -286,10 +317,17 @@ zj_runstate_insert_row(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 	}
 }
 
-/* A new run is pending, or scheduled if it is due later. */
+/*
+ * A new run is pending, or scheduled if it is due later; with parents, it
+ * waits for them, or is cancelled if one has failed (runstate_deps.c).
+ */
 static ZjRunStatus
 zj_runstate_new_status(const ZjNewRun *run)
 {
+	if (run->cancelled_by != 0)
+		return ZJ_RUN_CANCELLED;
+	if (run->waiting_for > 0)
+		return ZJ_RUN_WAITING;
 	return run->run_at > GetCurrentTimestamp() ? ZJ_RUN_SCHEDULED : ZJ_RUN_PENDING;
 }
 
@@ -307,18 +345,22 @@ zj_runstate_inserted(const ZjNewRun *run, ZjRunStatus status, Datum *ids,
 		/* The event needs nothing the row has that we do not. */
 		zj_events_fill(&ev, DatumGetInt64(ids[i]), status, 0,
 					   run->max_attempts, run->name, run->queue, run->run_at,
-					   0, 0, NULL);
+					   0, status == ZJ_RUN_CANCELLED ? GetCurrentTimestamp() : 0,
+					   NULL, run->workflow);
 		zj_events_add(&ev);
 	}
 	if (n > 0 && status == ZJ_RUN_SCHEDULED)
 		zj_wakeup_note_scheduled(run->run_at);
-	else if (n > 0)
+	else if (n > 0 && status == ZJ_RUN_PENDING)
 		zj_wakeup_note_enqueue(run->owner, n, run->priority, run->run_at);
 }
 
-/* enqueue: insert a run; returns its id (see zj_runstate_insert_row). */
+/*
+ * enqueue: insert a run; returns its id (see zj_runstate_insert_row),
+ * and whether it is a new one in *inserted if that is not NULL.
+ */
 int64
-zj_runstate_insert(const ZjNewRun *run)
+zj_runstate_insert(const ZjNewRun *run, bool *inserted_out)
 {
 	ZjRunStatus status = zj_runstate_new_status(run);
 	int64		id;
@@ -333,6 +375,8 @@ zj_runstate_insert(const ZjNewRun *run)
 		d = Int64GetDatum(id);
 		zj_runstate_inserted(run, status, &d, 1);
 	}
+	if (inserted_out != NULL)
+		*inserted_out = inserted;
 	return id;
 }
 
@@ -346,7 +390,7 @@ zj_runstate_insert_many(const ZjNewRun *run, ArrayType *inputs)
 	static SPIPlanPtr plan = NULL;
 	Oid			types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		INT4OID, TEXTOID, REGROLEOID, JSONBARRAYOID, TEXTOID, TIMESTAMPTZOID,
-	INT4OID, INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, TEXTOID};
+	INT4OID, INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, ZJ_INSERT_TYPES};
 	Datum		values[ZJ_INSERT_NARGS];
 	char		nulls[ZJ_INSERT_NARGS];
 	ZjRunStatus status = zj_runstate_new_status(run);
@@ -362,7 +406,7 @@ zj_runstate_insert_many(const ZjNewRun *run, ArrayType *inputs)
 	/* Rows are inserted, numbered and returned in the order unnest gives. */
 	zj_query_exec(&plan,
 				  ZJ_INSERT_INTO ") SELECT $1, $2, $3, $4, $5, $6, $7, i.input,"
-				  " $9, $10, $11, $12, $13, $14, $15"
+				  " $9, $10, $11, $12, $13, $14, $15," ZJ_INSERT_MORE
 				  " FROM pg_catalog.unnest($8) AS i(input) RETURNING r.id",
 				  ZJ_INSERT_NARGS, types, values, nulls);
 	ids = MemoryContextAlloc(caller, Max(SPI_processed, 1) * sizeof(Datum));
@@ -378,7 +422,7 @@ zj_runstate_insert_many(const ZjNewRun *run, ArrayType *inputs)
 }
 
 /* ---------------------------------------------------------------------
- * The launcher: promote due runs, fail runs no worker can serve
+ * The launcher: promote due runs
  * ---------------------------------------------------------------------
  */
 
@@ -436,149 +480,33 @@ zj_runstate_promote_due(TimestampTz *next_due)
 	return n;
 }
 
-/* pending -> failed for every run of a role no worker can serve. */
-int
-zj_runstate_fail_unserved(Oid role, const char *sqlstate, const char *message,
-						  const char *hint)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[4] = {REGROLEOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	int			n;
-
-	values[0] = ObjectIdGetDatum(role);
-	values[1] = CStringGetTextDatum(sqlstate);
-	values[2] = CStringGetTextDatum(message);
-	values[3] = CStringGetTextDatum(hint);
-	zj_query_begin();
-	n = zj_query_exec(&plan,
-					  zj_runstate_sql(plan,
-									  "UPDATE jobs.runs AS r SET status = 'failed',"
-									  " finished_at = pg_catalog.clock_timestamp(),"
-									  " error_sqlstate = $2, error_message = $3,"
-									  " error_hint = $4"
-									  " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
-									  "  WHERE q.owner = $1 AND %s"
-									  "  FOR NO KEY UPDATE SKIP LOCKED)"
-									  " RETURNING " ZJ_EVENT_COLUMNS,
-									  ZJ_TR_FAIL_UNSERVED, "q", false),
-					  4, types, values, NULL);
-	zj_runstate_record_all(ZJ_TR_FAIL_UNSERVED);
-	zj_query_end();
-	return n;
-}
-
-/* ---------------------------------------------------------------------
- * jobs.cancel and jobs.retry (control.c checks who may)
- * ---------------------------------------------------------------------
- */
-
 /*
- * A run not running yet is cancelled at once; a running one is marked,
- * and its worker interrupted once that commits.  False if the run was
- * finished already.
+ * The ids (column 1) of the rows the statement returned whose boolean
+ * column col is true (the runs with dependents, say), as an int8[] in
+ * cxt; NULL if there are none.
  */
-bool
-zj_runstate_cancel(int64 id)
+ArrayType *
+zj_runstate_with_dependents(int col, MemoryContext cxt)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-	bool		marked;
-	bool		running = false;
+	Datum	   *ids = NULL;
+	int			n = 0;
+	uint64		i;
+	MemoryContext old;
+	ArrayType  *result;
 
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	zj_query_begin();
-	marked = zj_query_exec(&plan,
-						   zj_runstate_sql(plan,
-										   "UPDATE jobs.runs AS r SET cancel_requested = true,"
-										   " status = CASE WHEN r.status = 'running'"
-										   "  THEN 'running' ELSE 'cancelled' END,"
-										   " finished_at = CASE WHEN r.status = 'running'"
-										   "  THEN NULL ELSE $2 END,"
-										   " next_retry_at = NULL"
-										   " WHERE r.id = $1 AND %s"
-										   " RETURNING " ZJ_EVENT_COLUMNS,
-										   ZJ_TR_CANCEL, "r", false),
-						   2, types, values, NULL) == 1;
-	if (marked)
+	for (i = 0; i < SPI_processed; i++)
 	{
-		running = strcmp(zj_query_text(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 2), "running") == 0;
-		/* Only the worker knows when it stops: its attempt's end is news. */
-		if (!running)
-			zj_runstate_record_all(ZJ_TR_CANCEL);
+		if (!zj_query_bool(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col))
+			continue;
+		if (ids == NULL)
+			ids = palloc(SPI_processed * sizeof(Datum));
+		ids[n++] = Int64GetDatum(zj_query_int8(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 1));
 	}
-	zj_query_end();
-	if (running)
-		zj_wakeup_note_cancel(id);
-	return marked;
-}
-
-/* jobs.retry must not make a second unfinished run of one dedupe_key. */
-static void
-zj_runstate_check_dedupe(int64 id)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
-	int64		other;
-
-	if (zj_query_exec(&plan,
-					  "SELECT o.id FROM jobs.runs r JOIN jobs.runs o"
-					  " ON o.owner = r.owner AND o.dedupe_key = r.dedupe_key"
-					  " WHERE r.id = $1 AND o.status IN " ZJ_UNFINISHED_STATUSES,
-					  1, types, values, NULL) == 0)
-		return;
-	other = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	ereport(ERROR,
-			(errcode(ERRCODE_UNIQUE_VIOLATION),
-			 errmsg("run " INT64_FORMAT " has the dedupe key of unfinished run " INT64_FORMAT,
-					id, other),
-			 errhint("Wait for run " INT64_FORMAT " to finish, or cancel it.", other)));
-}
-
-/*
- * failed or cancelled -> pending, allowed one more attempt; false for
- * other runs.
- */
-bool
-zj_runstate_retry(int64 id)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-	bool		requeued;
-	Oid			owner = InvalidOid;
-	int32		priority = 0;
-
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	zj_query_begin();
-	zj_runstate_check_dedupe(id);
-	requeued = zj_query_exec(&plan,
-							 zj_runstate_sql(plan,
-											 "UPDATE jobs.runs AS r SET status = 'pending',"
-											 " run_at = $2, next_retry_at = NULL,"
-											 " max_attempts = greatest(r.max_attempts, r.attempt + 1),"
-											 " cancel_requested = false, crashes = 0,"
-											 " started_at = NULL, finished_at = NULL,"
-											 " duration = NULL"
-											 " WHERE r.id = $1 AND %s"
-											 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner::oid, r.priority",
-											 ZJ_TR_RETRY, "r", false),
-							 2, types, values, NULL) == 1;
-	if (requeued)
-	{
-		owner = zj_query_oid(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-							 ZJ_EVENT_NCOLS + 1);
-		priority = zj_query_int4(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 ZJ_EVENT_NCOLS + 2);
-		zj_runstate_record_all(ZJ_TR_RETRY);
-	}
-	zj_query_end();
-	if (requeued)
-		zj_wakeup_note_enqueue(owner, 1, priority, DatumGetTimestampTz(values[1]));
-	return requeued;
+	if (n == 0)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	result = DatumGetArrayTypeP(zj_query_array(ids, NULL, n, INT8OID));
+	MemoryContextSwitchTo(old);
+	return result;
 }

@@ -19,12 +19,13 @@
 
 /* Statuses of runs that are not finished, as an SQL list. */
 #define ZJ_UNFINISHED_STATUSES \
-	"('scheduled', 'pending', 'running', 'awaiting_retry')"
+	"('waiting', 'scheduled', 'pending', 'running', 'awaiting_retry')"
 
 /* The columns zj_runstate_copy_run reads: a run to execute. */
 #define ZJ_RUN_COLUMNS \
 	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
-	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.command, " \
+	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.workflow, " \
+	"r.command, " \
 	"r.search_path, r.input, (extract(epoch FROM r.timeout) * 1000)::int8, " \
 	"r.kind, r.priority"
 
@@ -32,16 +33,24 @@ extern const char *zj_runstate_name(ZjRunStatus status);
 extern ZjRunStatus zj_runstate_from_name(const char *name);
 extern bool zj_runstate_is_final(ZjRunStatus status);
 
-/* enqueue */
-extern int64 zj_runstate_insert(const ZjNewRun *run);
+/* enqueue without parents (runstate.c) */
+extern int64 zj_runstate_insert(const ZjNewRun *run, bool *inserted);
 extern ArrayType *zj_runstate_insert_many(const ZjNewRun *run,
 										  ArrayType *inputs);
+
+/* enqueue, with parents or not (runstate_deps.c) */
+extern int64 zj_runstate_enqueue(ZjNewRun *run);
+extern ArrayType *zj_runstate_enqueue_many(ZjNewRun *run, ArrayType *inputs);
 
 /* the launcher; it promotes again while a full batch was promoted */
 #define ZJ_PROMOTE_BATCH 1000
 extern int	zj_runstate_promote_due(TimestampTz *next_due);
 extern int	zj_runstate_fail_unserved(Oid role, const char *sqlstate,
 									  const char *message, const char *hint);
+
+/* runs that finished: what waits for them (runstate_deps.c) */
+extern void zj_runstate_settle(ArrayType *parents, bool completed);
+extern void zj_runstate_settle_one(int64 id, bool completed);
 
 /* a worker's attempts */
 extern ZjRun *zj_runstate_claim(Oid role, int64 only_id, const ZjRun *after,

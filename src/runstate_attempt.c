@@ -169,6 +169,7 @@ zj_runstate_complete(ZjRun *run, Jsonb *output)
 	Datum		values[10];
 	char		nulls[10] = {' ', output ? ' ' : 'n', ' '};
 	int			n;
+	bool		dependents;
 
 	values[0] = Int64GetDatum(run->id);
 	values[1] = output ? JsonbPGetDatum(output) : (Datum) 0;
@@ -182,7 +183,7 @@ zj_runstate_complete(ZjRun *run, Jsonb *output)
 							   " finished_at = $3, duration = $3 - r.started_at,"
 							   " output = $2," ZJ_CLEAR_ERROR "," ZJ_SET_PROGRESS
 							   " WHERE r.id = $1 AND %s AND NOT r.cancel_requested"
-							   " RETURNING " ZJ_EVENT_COLUMNS,
+							   " RETURNING " ZJ_EVENT_COLUMNS ", r.has_dependents",
 							   ZJ_PROGRESS_ARGS(4),
 							   zj_runstate_where(ZJ_TR_COMPLETE, "r", true)),
 					  10, types, values, nulls);
@@ -194,7 +195,11 @@ zj_runstate_complete(ZjRun *run, Jsonb *output)
 				 errdetail("jobs.cancel() was called while the job ran.")));
 	zj_runstate_record_progress(run);
 	zj_runstate_record_all(ZJ_TR_COMPLETE);
+	dependents = zj_query_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							   ZJ_EVENT_NCOLS + 1);
 	zj_query_end();
+	if (dependents)
+		zj_runstate_settle_one(run->id, true);
 }
 
 /* The runs' ids, starts, ends and outputs as the arrays params[0..3]. */
@@ -243,6 +248,8 @@ zj_runstate_complete_locked(List *runs)
 	TIMESTAMPTZARRAYOID, JSONBARRAYOID, INT4OID, INT8OID};
 	Datum		values[6];
 	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *parents;
 
 	if (runs == NIL)
 		return;
@@ -261,7 +268,7 @@ zj_runstate_complete_locked(List *runs)
 									  " output = $4[pg_catalog.array_position($1, r.id)],"
 									  " worker_pid = $5, worker_epoch = $6," ZJ_CLEAR_ERROR
 									  " WHERE r.id = ANY ($1) AND %s"
-									  " RETURNING " ZJ_EVENT_COLUMNS,
+									  " RETURNING " ZJ_EVENT_COLUMNS ", r.has_dependents",
 									  ZJ_TR_COMPLETE_LOCKED, "r", true),
 					  6, types, values, NULL) != list_length(runs))
 		elog(ERROR, "zapjobs lost the lock on runs of a batch");
@@ -271,7 +278,10 @@ zj_runstate_complete_locked(List *runs)
 		zj_runstate_record(ZJ_TR_COMPLETE_LOCKED, SPI_tuptable->vals[i],
 						   SPI_tuptable->tupdesc, 1);
 	}
+	parents = zj_runstate_with_dependents(ZJ_EVENT_NCOLS + 1, caller);
 	zj_query_end();
+	if (parents != NULL)
+		zj_runstate_settle(parents, true);
 }
 
 /* Read and lock the run's row; false if it is gone. */
@@ -328,8 +338,11 @@ zj_runstate_attempt_history(int64 id, ZjOutcome outcome, TimestampTz finished_at
 				  3, types, values, NULL);
 }
 
-/* Write the attempt's end and the run's new status; record the events. */
-static void
+/*
+ * Write the attempt's end and the run's new status; record the events.
+ * True if the run ended for good and runs wait for it.
+ */
+static bool
 zj_runstate_write_end(ZjRun *run, const ZjFailDecision *d, ZjTransition t)
 {
 	static SPIPlanPtr update = NULL;
@@ -339,6 +352,7 @@ zj_runstate_write_end(ZjRun *run, const ZjFailDecision *d, ZjTransition t)
 	Datum		values[19];
 	char		nulls[19];
 	bool		final = d->next_retry == 0;
+	bool		dependents;
 	TimestampTz now = GetCurrentTimestamp();
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -371,17 +385,20 @@ zj_runstate_write_end(ZjRun *run, const ZjFailDecision *d, ZjTransition t)
 						   " crashes = $7, error_sqlstate = $8, error_message = $9,"
 						   " error_detail = $10, error_hint = $11, error_context = $12,"
 						   ZJ_SET_PROGRESS " WHERE r.id = $1"
-						   " RETURNING " ZJ_EVENT_COLUMNS,
+						   " RETURNING " ZJ_EVENT_COLUMNS ", r.has_dependents",
 						   ZJ_PROGRESS_ARGS(13)),
 				  19, types, values, nulls);
 	if (run->locked)
 		zj_runstate_record_running(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	zj_runstate_record_progress(run);
 	zj_runstate_record_all(t);
+	dependents = final && zj_query_bool(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, ZJ_EVENT_NCOLS + 1);
 
 	zj_runstate_attempt_history(run->id, d->f.outcome, now);
 	if (!final)
 		zj_wakeup_note_scheduled(d->next_retry);
+	return dependents;
 }
 
 /*
@@ -397,6 +414,7 @@ zj_runstate_end_attempt(ZjRun *run, const ZjFailure *f)
 	ZjFailRow	row;
 	ZjFailDecision d;
 	bool		ended = false;
+	bool		dependents = false;
 
 	zj_query_begin();
 	if (zj_runstate_read_row(run->id, &row) &&
@@ -404,10 +422,12 @@ zj_runstate_end_attempt(ZjRun *run, const ZjFailure *f)
 		(run->locked || row.attempt == run->attempt))
 	{
 		zj_failure_decide(&row, run->attempt, f, &d);
-		zj_runstate_write_end(run, &d, t);
+		dependents = zj_runstate_write_end(run, &d, t);
 		ended = true;
 	}
 	zj_query_end();
+	if (dependents)
+		zj_runstate_settle_one(run->id, false);
 	return ended;
 }
 

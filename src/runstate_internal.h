@@ -19,6 +19,9 @@
 typedef enum ZjTransition
 {
 	ZJ_TR_ENQUEUE,
+	ZJ_TR_RELEASE,
+	ZJ_TR_CANCEL_DEPENDENT,
+	ZJ_TR_REVIVE,
 	ZJ_TR_PROMOTE,
 	ZJ_TR_CLAIM,
 	ZJ_TR_COMPLETE,
@@ -45,8 +48,8 @@ typedef struct ZjTransitionRule
 /* Columns every transition returns, to describe its event. */
 #define ZJ_EVENT_COLUMNS \
 	"r.id, r.status, r.attempt, r.max_attempts, r.name, r.queue, " \
-	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate"
-#define ZJ_EVENT_NCOLS 10
+	"r.run_at, r.started_at, r.finished_at, r.error_sqlstate, r.workflow"
+#define ZJ_EVENT_NCOLS 11
 
 /* A completed run keeps the errors of earlier attempts in jobs.attempts only. */
 #define ZJ_CLEAR_ERROR \
@@ -78,5 +81,6 @@ extern void zj_runstate_record(ZjTransition t, HeapTuple tup, TupleDesc desc,
 							   int first);
 extern void zj_runstate_record_all(ZjTransition t);
 extern void zj_runstate_record_running(HeapTuple tup, TupleDesc desc);
+extern ArrayType *zj_runstate_with_dependents(int col, MemoryContext cxt);
 
 #endif							/* ZAPJOBS_RUNSTATE_INTERNAL_H */

@@ -185,7 +185,7 @@ zj_schedule_fire_one(ZjDue *d, TimestampTz now)
 	PG_TRY();
 	{
 		/* A schedule never has two runs of itself unfinished. */
-		int64		run_id = d->busy ? 0 : zj_runstate_insert(&d->run);
+		int64		run_id = d->busy ? 0 : zj_runstate_insert(&d->run, NULL);
 
 		zj_query_begin();
 		zj_schedule_ticked(d->name, run_id, d->next, now);

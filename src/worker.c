@@ -37,6 +37,7 @@
 #include "joblog.h"
 #include "progress.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "roles.h"
 #include "runctx.h"
 #include "runstate.h"
@@ -365,10 +366,11 @@ zj_worker_idle_sleep(TimestampTz idle_since)
 	long		left;
 
 	if (zj_worker_idle_timeout_ms <= 0)
-		return zj_poll_interval_ms;
+		return zj_ratelimit_wait_ms(zj_poll_interval_ms);
 	left = zj_worker_idle_timeout_ms -
 		(long) ((GetCurrentTimestamp() - idle_since) / 1000);
-	return left <= 0 ? 0 : Min(left, zj_poll_interval_ms);
+	/* A rate window that frees before then: look again at that moment. */
+	return left <= 0 ? 0 : zj_ratelimit_wait_ms(Min(left, zj_poll_interval_ms));
 }
 
 static void

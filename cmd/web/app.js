@@ -19,8 +19,8 @@
   const msgBox = document.getElementById('message');
   const liveEl = document.getElementById('live');
 
-  const STATUSES = ['scheduled', 'pending', 'running', 'awaiting_retry', 'completed', 'failed', 'cancelled'];
-  const CANCELLABLE = ['scheduled', 'pending', 'running', 'awaiting_retry'];
+  const STATUSES = ['waiting', 'scheduled', 'pending', 'running', 'awaiting_retry', 'completed', 'failed', 'cancelled'];
+  const CANCELLABLE = ['waiting', 'scheduled', 'pending', 'running', 'awaiting_retry'];
   const RETRYABLE = ['failed', 'cancelled'];
   const FILTER_KEYS = ['status', 'queue', 'name', 'owner', 'q', 'from', 'to'];
   const FLUSH_MS = 100;         /* at most 10 renders/re-fetches a second */
@@ -319,7 +319,7 @@
     for (const k of ['current', 'total', 'processed', 'succeeded', 'failed', 'message', 'at'])
       if (ev[k] != null) p[k] = ev[k];
     p.percent = ev.percent != null ? ev.percent : null;   /* null: computed from current/total */
-    if (['scheduled', 'pending', 'awaiting_retry'].includes(p.status)) p.status = 'running';   /* it started */
+    if (['waiting', 'scheduled', 'pending', 'awaiting_retry'].includes(p.status)) p.status = 'running';   /* it started */
     return p;
   }
 
@@ -425,7 +425,7 @@
         el('a', { class: 'card c-' + key, href, 'data-status': key }, el('span', { class: 'n' }, num(n)), el('span', { class: 'l' }, label));
       const p = d.pool || {};
       this.counts.replaceChildren(
-        ...['scheduled', 'pending', 'running', 'awaiting_retry'].map(s => card(s, c[s] || 0, s.replace('_', ' '), runsHref({ status: s }))),
+        ...['waiting', 'scheduled', 'pending', 'running', 'awaiting_retry'].map(s => card(s, c[s] || 0, s.replace('_', ' '), runsHref({ status: s }))),
         ...['completed', 'failed', 'cancelled'].map(s => card(s, sums[s], s + ' · 1h', runsHref({ status: s }))),
         card('workers', p.busy || 0, `busy · ${num(p.workers || 0)}/${num(p.max_workers)} workers`, '#/workers'));
     }
@@ -789,7 +789,8 @@
     'retry_base', 'retry_factor', 'retry_max_delay', 'next_retry_at', 'dedupe_key', 'cancel_requested', 'crashes',
     'worker_pid', 'worker_epoch', 'shell_pgid', 'search_path', 'progress_current', 'progress_total',
     'progress_message', 'progress_at', 'items_processed', 'items_succeeded', 'items_failed',
-    'error_sqlstate', 'error_message', 'error_detail', 'error_hint', 'error_context'];
+    'error_sqlstate', 'error_message', 'error_detail', 'error_hint', 'error_context',
+    'workflow', 'waiting_for', 'on_parent_failure', 'cancelled_by', 'has_dependents'];
   const SHOWN_APART = ['command', 'input', 'output', 'live'];
 
   class RunView extends View {
@@ -808,6 +809,7 @@
       this.errBox = el('div', { class: 'errbox', 'data-testid': 'run-error', hidden: true });
       this.fields = el('dl', { class: 'fields', 'data-testid': 'run-fields' });
       this.attempts = el('div');
+      this.deps = el('div', { 'data-testid': 'run-dependencies' });
       this.log = el('div', { class: 'log', 'data-testid': 'log', 'aria-live': 'off' });
       this.logNote = el('div', { class: 'note', hidden: true });
       this.command = el('pre', { class: 'code', 'data-testid': 'run-command' });
@@ -820,6 +822,7 @@
           section('Log', 'log-section', this.log),
           section('Details', 'details', el('div', { class: 'details' }, this.fields))),
         section('Attempts', 'attempts', this.attempts),
+        section('Dependencies', 'dependencies', this.deps),
         el('div', { class: 'codes panel' },
           el('div', null, el('h2', null, 'Command'), this.command),
           el('div', null, el('h2', null, 'Input'), this.input),
@@ -836,6 +839,7 @@
       this.takeProgress(d.run);
       this.renderFields(d.run);
       this.renderAttempts(d.run, d.attempts || []);
+      this.renderDeps(d.parents || [], d.children || []);
       const first = !this.loaded;
       this.appendLogs(d.logs || []);
       if (first && (d.logs || []).length >= 200) { this.logNote.hidden = false; this.logNote.textContent = 'Showing the last 200 lines at the time the page opened.'; }
@@ -974,6 +978,15 @@
       if (err) this.errBox.replaceChildren(el('span', { class: 'state' }, r.error_sqlstate || ''), r.error_message || '',
         r.error_detail ? '\nDetail: ' + r.error_detail : null, r.error_hint ? '\nHint: ' + r.error_hint : null,
         r.error_context ? '\nContext: ' + r.error_context : null);
+    }
+
+    /* The runs it waits for and the runs waiting for it (depends_on), as links. */
+    renderDeps(parents, children) {
+      const rows = [...parents.map(p => ['waits for', p]), ...children.map(k => ['waited for by', k])];
+      this.deps.replaceChildren(table(['', 'Run', 'Name', 'Status'],
+        el('tbody', null, rows.length ? rows.map(([rel, x]) => el('tr', { 'data-testid': 'dependency-row' },
+          td(rel, 'muted'), td(runLink(x.id)), td(x.name || '—', 'clip'), td(badge(x.status))))
+          : emptyRow(4, 'No dependencies.'))));
     }
 
     renderAttempts(r, attempts) {

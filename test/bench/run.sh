@@ -30,6 +30,9 @@
 #  13 dashboard        zapjobs web with 1,000,000 runs in jobs.runs, 5,000 runs/s
 #                      going through and 100 browsers on /events: time to the
 #                      first byte of every page, resident memory
+#  14 workflows        a fan-out of 100,000 runs and one fan-in step waiting
+#                      for all of them; a chain of 10,000 runs, each waiting
+#                      for the one before (4 workers)
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -64,6 +67,8 @@ FLAT_RATE=${ZJ_BENCH_FLAT_RATE:-5000}
 WEB_RUNS=${ZJ_BENCH_WEB_RUNS:-1000000}     # section 13
 WEB_RATE=5000
 WEB_BROWSERS=100
+FAN_RUNS=100000             # section 14
+CHAIN_RUNS=10000
 WAKE_RUNS=500               # section 4 and section 8
 WAKE_GAP=0.02               # seconds between those enqueues
 BULK_RUNS=100000
@@ -89,7 +94,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-3])(,([1-9]|1[0-3]))*$ ]] || zj_die "--only takes section numbers 1-13, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-4])(,([1-9]|1[0-4]))*$ ]] || zj_die "--only takes section numbers 1-14, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -811,6 +816,55 @@ if wanted 13; then
     wait "$PRODUCER" || true
     wait || true
     wait_final "dashboard" || true
+    reset_runs
+fi
+
+# --- 14. Workflows -----------------------------------------------------------------------------------------------
+if wanted 14; then
+    heading "14. Workflows: a fan-out of $FAN_RUNS runs with one fan-in; a chain of $CHAIN_RUNS runs (4 workers)"
+    note "fan-in lag = the fan-in's started_at - the last parent's finished_at; the fan-out's rate"
+    note "as section 3 measures it; a chain step = its started_at - its parent's finished_at"
+    set_workers 4
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        q "SELECT jobs.pause_queue('bench_hold')" >/dev/null
+        q "CREATE TEMP TABLE f AS SELECT jobs.enqueue('SELECT 1', queue => 'bench_hold') AS top;
+           CREATE TABLE IF NOT EXISTS bench_fan (id bigint); TRUNCATE bench_fan;
+           INSERT INTO bench_fan SELECT unnest(jobs.enqueue_many('SELECT 1',
+               array_fill(NULL::jsonb, ARRAY[$FAN_RUNS]), depends_on => ARRAY[(SELECT top FROM f)]));
+           SELECT jobs.enqueue('SELECT 1', name => 'fan-in',
+               depends_on => (SELECT array_agg(id) FROM bench_fan))" >/dev/null
+        q "SELECT jobs.resume_queue('bench_hold')" >/dev/null
+        wait_final "fan-out" || true
+        IFS=$'\t' read -r lag rate <<<"$(q "SELECT round((extract(epoch FROM l.started_at - max(p.finished_at)) * 1000)::numeric, 2),
+                round(count(*) / extract(epoch FROM max(p.finished_at) - min(p.started_at)), 1)
+              FROM jobs.runs l, jobs.runs p JOIN bench_fan b ON b.id = p.id
+             WHERE l.name = 'fan-in' AND p.status = 'completed' GROUP BY l.started_at")"
+        record "fan-out of $FAN_RUNS: runs/s" runs/s "$rate"
+        record "fan-in start after its last parent" ms "$lag"
+        reset_runs
+        q "SELECT jobs.pause_queue('bench_hold')" >/dev/null
+        q "DO \$\$ DECLARE prev bigint; BEGIN
+               prev := jobs.enqueue('SELECT 1', queue => 'bench_hold');
+               FOR i IN 2..$CHAIN_RUNS LOOP
+                   prev := jobs.enqueue('SELECT 1', depends_on => ARRAY[prev]);
+               END LOOP;
+           END \$\$" >/dev/null
+        q "SELECT jobs.resume_queue('bench_hold')" >/dev/null
+        wait_final "chain" || true
+        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(q "CREATE OR REPLACE TEMP VIEW chain_steps AS
+              SELECT extract(epoch FROM c.started_at - p.finished_at) * 1000 AS ms
+                FROM jobs.runs c JOIN jobs.dependencies d ON d.run_id = c.id JOIN jobs.runs p ON p.id = d.parent_id;
+              SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
+                     percentile_cont(0.95) WITHIN GROUP (ORDER BY ms),
+                     percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM chain_steps" | tail -n 1)"
+        [[ $n -eq $((CHAIN_RUNS - 1)) ]] || note "WARNING: $n of $((CHAIN_RUNS - 1)) chain steps found"
+        record "chain of $CHAIN_RUNS: step p50" ms "$p50"
+        record "chain of $CHAIN_RUNS: step p99" ms "$p99"
+        record "chain of $CHAIN_RUNS: step max" ms "$max"
+        record "chain of $CHAIN_RUNS: total" s "$(q "SELECT round(extract(epoch FROM max(finished_at) - min(started_at))::numeric, 2) FROM jobs.runs")"
+    done
+    q "SELECT jobs.resume_queue('bench_hold')" >/dev/null
     reset_runs
 fi
 

@@ -78,6 +78,25 @@ async function liveRun(page) {
   return id;
 }
 
+async function dependencies(page) {
+  psql(`SELECT jobs.pause_queue('browser_hold')`);
+  const parent = psql(`SELECT jobs.enqueue('SELECT 1', queue => 'browser_hold', workflow => 'browser_wf')`);
+  const child = psql(`SELECT jobs.enqueue('SELECT 2', depends_on => ARRAY[${parent}])`);
+  await page.goto(`${base}/#/run/${child}`, { waitUntil: 'load' });
+  const row = await until(async () => {
+    const rows = await page.$$eval('[data-testid="dependency-row"]', (l) => l.map((r) => r.textContent));
+    return rows.find((t) => t.includes('#' + parent)) || null;
+  });
+  check(!!row && row.includes('waits for'), 'a waiting run links the run it waits for', row);
+  const waiting = await until(async () =>
+    (await page.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '')).includes('waiting'));
+  check(waiting, 'and shows it waiting');
+  psql(`SELECT jobs.resume_queue('browser_hold')`);
+  const done = await until(async () =>
+    (await page.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '')).includes('completed'));
+  check(done, 'it turns completed without a reload once its parent completed');
+}
+
 async function cancelFromUi(page, id) {
   page.once('dialog', (d) => d.accept());
   await page.click('[data-testid="cancel-run"]');
@@ -186,6 +205,7 @@ async function indicator(browser) {
     await overview(page);
     const id = await liveRun(page);
     await cancelFromUi(page, id);
+    await dependencies(page);
     await hostile(page);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
     await indicator(browser);

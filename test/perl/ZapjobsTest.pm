@@ -63,15 +63,16 @@ sub _lit
 # zj_enqueue(NODE, COMMAND, user => ROLE, run_at => SQL, input => JSON, ...)
 #
 # Enqueue one run and return its id.  Options named like jobs.enqueue's
-# arguments are passed through as literals (queue, name, kind, input) or
+# arguments are passed through as literals (queue, name, kind, input,
+# workflow, on_parent_failure) or
 # as SQL expressions (all others: run_at, timeout, max_attempts,
 # retry_base...).  With user => ROLE, psql connects as that role.
 sub zj_enqueue
 {
 	my ($node, $command, %opt) = @_;
 	my @args = (_lit($command));
-	my %literal = map { $_ => 1 } qw(queue name kind input user);
-	for my $k (qw(queue name kind))
+	my %literal = map { $_ => 1 } qw(queue name kind input user workflow on_parent_failure);
+	for my $k (qw(queue name kind workflow on_parent_failure))
 	{
 		push @args, "$k => " . _lit($opt{$k}) if defined $opt{$k};
 	}

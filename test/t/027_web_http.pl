@@ -133,6 +133,16 @@ is(scalar @{ $j->{logs} }, 3, 'the log lines');
 my $first_log = $j->{logs}[0]{id};
 ($r, $j) = get_json("$base/api/runs/$done/logs?after=$first_log");
 is_deeply([ map { $_->{message} } @$j ], [ 'line 2', 'line 3' ], 'logs after a line');
+my $child = zj_enqueue($node, 'SELECT 1', depends_on => "ARRAY[$done, $failed]",
+	on_parent_failure => 'run', workflow => 'web');
+is(zj_wait($node, $child), 'completed', 'a run waited for two others');
+($r, $j) = get_json("$base/api/runs/$child");
+my @want = map { "$_->[0] $_->[1]" } sort { $a->[0] <=> $b->[0] } ([ $failed, 'failed' ], [ $done, 'completed' ]);
+is_deeply([ map { "$_->{id} $_->{status}" } @{ $j->{parents} } ], \@want,
+	'a run lists the runs it waited for, with their status');
+is($j->{run}{workflow}, 'web', 'and its workflow');
+($r, $j) = get_json("$base/api/runs/$done");
+is_deeply([ map { $_->{id} } @{ $j->{children} } ], [$child], 'a parent lists the runs waiting for it');
 ($r, $j) = get_json("$base/api/runs/999999");
 is($r->{status}, 404, 'an unknown run is 404');
 ($r, $j) = get_json("$base/api/runs/abc");

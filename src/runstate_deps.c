@@ -1,0 +1,658 @@
+/*-------------------------------------------------------------------------
+ *
+ * runstate_deps.c
+ *	  The state changes that follow the dependency graph (depends_on): a
+ *	  run enqueued with parents, released when its last parent resolves,
+ *	  cancelled when one does not complete, revived when that one is
+ *	  retried; and the transitions that may set those off: jobs.cancel,
+ *	  jobs.retry, failing the runs no worker can serve.  Part of the
+ *	  run-state module: the transitions and their guard are in runstate.c's
+ *	  table (runstate_internal.h).
+ *
+ *	  A waiting run counts its unresolved parents (waiting_for); the
+ *	  transaction that finishes a parent decrements its waiting children
+ *	  and makes those at zero pending, so they start as any new run does.
+ *	  Races between an enqueue and the end of a parent are closed by row
+ *	  locks: the enqueue locks each parent, counts the parents in the
+ *	  latest snapshot and marks them (has_dependents); the end of a
+ *	  parent updates its row, reads has_dependents from it, and looks for
+ *	  children in the latest snapshot.  Whichever comes second sees the
+ *	  other's commit.  Children are locked in id order, so transactions
+ *	  ending parents of one child take turns instead of deadlocking.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "query.h"
+#include "runstate_internal.h"
+#include "wakeup.h"
+
+#define ZJ_FINISHED "('completed', 'failed', 'cancelled')"
+
+/* ---------------------------------------------------------------------
+ * Enqueue with parents
+ * ---------------------------------------------------------------------
+ */
+
+/* The run's parents as an int8[]. */
+static Datum
+zj_runstate_parents_array(const ZjNewRun *run)
+{
+	Datum	   *d = palloc(Max(run->nparents, 1) * sizeof(Datum));
+	int			i;
+
+	for (i = 0; i < run->nparents; i++)
+		d[i] = Int64GetDatum(run->parents[i]);
+	return zj_query_array(d, NULL, run->nparents, INT8OID);
+}
+
+/* The first parent that is missing or not the caller's to see (an error). */
+static void
+zj_runstate_refuse_parent(Datum parents, int64 hidden)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1] = {parents};
+	int64		missing;
+
+	zj_query_exec(&plan,
+				  "SELECT min(x) FROM pg_catalog.unnest($1) AS x WHERE NOT EXISTS"
+				  " (SELECT FROM jobs.runs p WHERE p.id = x)",
+				  1, types, values, NULL);
+	missing = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (missing != 0 && (hidden == 0 || missing < hidden))
+		hidden = missing;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("run " INT64_FORMAT " cannot be a parent: it does not exist or is not visible to you",
+					hidden),
+			 errhint("A run may only wait for runs of roles you are a member of.")));
+}
+
+/*
+ * Lock the run's parents, in id order, count them in the latest snapshot
+ * and mark them: how many have not finished, and whether one has failed
+ * already (then, unless the run is to run anyway, it is cancelled at
+ * birth, blaming that parent's culprit).  A run without a workflow joins
+ * its parents' if they all have the same one.
+ */
+static void
+zj_runstate_lock_parents(ZjNewRun *run, MemoryContext caller)
+{
+	static SPIPlanPtr mark = NULL;
+	static SPIPlanPtr count = NULL;
+	Oid			types[3] = {INT8ARRAYOID, OIDOID, BOOLOID};
+	Datum		values[3];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	Datum		parents[1];
+
+	parents[0] = zj_runstate_parents_array(run);
+	values[0] = parents[0];
+	values[1] = ObjectIdGetDatum(run->owner);
+	values[2] = BoolGetDatum(run->run_on_parent_failure);
+	/*
+	 * One lock, strong enough to mark the row, taken in id order: the end
+	 * of a parent locks only runs after it (its descendants), so an enqueue
+	 * waiting for a parent holds none of those.
+	 */
+	zj_query_exec_latest(&count,
+						 "SELECT count(*)::int4,"
+						 " min(s.id) FILTER (WHERE NOT pg_catalog.pg_has_role($2, s.owner, 'MEMBER')),"
+						 " (count(*) FILTER (WHERE s.status NOT IN " ZJ_FINISHED "))::int4,"
+						 " min(s.id) FILTER (WHERE s.status IN ('failed', 'cancelled') AND NOT $3),"
+						 " min(coalesce(s.cancelled_by, s.id))"
+						 "  FILTER (WHERE s.status IN ('failed', 'cancelled') AND NOT $3),"
+						 " min(s.workflow), max(s.workflow), count(s.workflow)::int4"
+						 " FROM (SELECT p.id, p.owner, p.status, p.cancelled_by, p.workflow"
+						 "  FROM jobs.runs p WHERE p.id = ANY ($1) ORDER BY p.id"
+						 "  FOR NO KEY UPDATE) s",
+						 3, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	if (zj_query_int4(tup, desc, 1) != run->nparents || zj_query_int8(tup, desc, 2) != 0)
+		zj_runstate_refuse_parent(parents[0], zj_query_int8(tup, desc, 2));
+	zj_query_exec_latest(&mark,
+						 "UPDATE jobs.runs AS p SET has_dependents = true"
+						 " WHERE p.id = ANY ($1) AND NOT p.has_dependents",
+						 1, types, values, NULL);
+	run->waiting_for = zj_query_int4(tup, desc, 3);
+	run->failed_parent = zj_query_int8(tup, desc, 4);
+	run->cancelled_by = zj_query_int8(tup, desc, 5);
+	if (run->workflow == NULL && zj_query_int4(tup, desc, 8) == run->nparents &&
+		strcmp(zj_query_text(tup, desc, 6), zj_query_text(tup, desc, 7)) == 0)
+		run->workflow = MemoryContextStrdup(caller, zj_query_text(tup, desc, 6));
+}
+
+/* The edges from each of the new runs to each of their parents. */
+static void
+zj_runstate_add_edges(const ZjNewRun *run, Datum ids)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+
+	values[0] = ids;
+	values[1] = zj_runstate_parents_array(run);
+	zj_query_exec(&plan,
+				  "INSERT INTO jobs.dependencies (run_id, parent_id)"
+				  " SELECT c, p FROM pg_catalog.unnest($1) AS c, pg_catalog.unnest($2) AS p",
+				  2, types, values, NULL);
+}
+
+/*
+ * enqueue: insert a run, waiting for its parents if it has any; returns
+ * its id (or the id of the unfinished run with its dedupe_key).
+ */
+int64
+zj_runstate_enqueue(ZjNewRun *run)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	int64		id;
+	bool		inserted;
+	Datum		d;
+
+	if (run->nparents == 0)
+		return zj_runstate_insert(run, NULL);
+	zj_query_begin();
+	zj_runstate_lock_parents(run, caller);
+	zj_query_end();
+	id = zj_runstate_insert(run, &inserted);
+	if (!inserted)
+		return id;
+	d = Int64GetDatum(id);
+	zj_query_begin();
+	zj_runstate_add_edges(run, zj_query_array(&d, NULL, 1, INT8OID));
+	zj_query_end();
+	return id;
+}
+
+/* enqueue_many: likewise, every run with the same parents. */
+ArrayType *
+zj_runstate_enqueue_many(ZjNewRun *run, ArrayType *inputs)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *ids;
+
+	if (run->nparents == 0)
+		return zj_runstate_insert_many(run, inputs);
+	zj_query_begin();
+	zj_runstate_lock_parents(run, caller);
+	zj_query_end();
+	ids = zj_runstate_insert_many(run, inputs);
+	zj_query_begin();
+	zj_runstate_add_edges(run, PointerGetDatum(ids));
+	zj_query_end();
+	return ids;
+}
+
+/* ---------------------------------------------------------------------
+ * Parents that finished: release or cancel their children
+ * ---------------------------------------------------------------------
+ */
+
+/* Lock the waiting children of parents, in id order (see the header). */
+static void
+zj_runstate_lock_children(Datum parents)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1] = {parents};
+
+	zj_query_exec_latest(&plan,
+						 "SELECT c.id FROM jobs.runs c WHERE c.id IN"
+						 " (SELECT d.run_id FROM jobs.dependencies d WHERE d.parent_id = ANY ($1))"
+						 " AND c.status = 'waiting' ORDER BY c.id FOR NO KEY UPDATE",
+						 1, types, values, NULL);
+}
+
+/* Children of parents, each with how many of them it has, whether one was cancelled by a user, and who to blame. */
+#define ZJ_CHILDREN_OF \
+	"(SELECT d.run_id, count(*)::int4 AS n, bool_or(p.cancel_requested) AS explicit," \
+	"  min(coalesce(p.cancelled_by, p.id)) AS cause, min(p.id) AS parent" \
+	"  FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id" \
+	"  WHERE d.parent_id = ANY ($1) GROUP BY d.run_id) AS x"
+
+/*
+ * Record the events of the rows a release or revival returned
+ * (ZJ_EVENT_COLUMNS, owner, priority), but of runs still waiting, and the
+ * wake-ups that runs now pending or scheduled need at commit.
+ */
+static void
+zj_runstate_record_ready(ZjTransition t)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		const char *status = zj_query_text(tup, desc, 2);
+
+		if (strcmp(status, "waiting") == 0 && t == ZJ_TR_RELEASE)
+			continue;
+		zj_runstate_record(t, tup, desc, 1);
+		if (strcmp(status, "pending") == 0)
+			zj_wakeup_note_enqueue(zj_query_oid(tup, desc, ZJ_EVENT_NCOLS + 1), 1,
+								   zj_query_int4(tup, desc, ZJ_EVENT_NCOLS + 2),
+								   zj_query_time(tup, desc, 7));
+		else if (strcmp(status, "scheduled") == 0)
+			zj_wakeup_note_scheduled(zj_query_time(tup, desc, 7));
+	}
+}
+
+/*
+ * One parent fewer to wait for, for the waiting children of parents (of
+ * those that run whatever their parents did, with failed_only); those at
+ * zero become pending (or scheduled, if due later).
+ */
+static void
+zj_runstate_release(Datum parents, bool failed_only)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[3];
+
+	values[0] = parents;
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[2] = BoolGetDatum(failed_only);
+	zj_query_exec_latest(&plan,
+						 zj_runstate_sql(plan,
+										 "UPDATE jobs.runs AS r"
+										 " SET waiting_for = greatest(r.waiting_for - x.n, 0),"
+										 " status = CASE WHEN r.waiting_for > x.n THEN 'waiting'"
+										 "  WHEN r.run_at > $2 THEN 'scheduled' ELSE 'pending' END"
+										 " FROM " ZJ_CHILDREN_OF
+										 " WHERE r.id = x.run_id AND %s AND (NOT $3"
+										 "  OR (r.on_parent_failure = 'run' AND NOT x.explicit))"
+										 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner, r.priority",
+										 ZJ_TR_RELEASE, "r", true),
+						 3, types, values, NULL);
+	zj_runstate_record_ready(ZJ_TR_RELEASE);
+}
+
+/*
+ * Cancel the waiting children of parents that did not complete: all of
+ * them if a user cancelled a parent (jobs.cancel cancels what waits for
+ * it), else those that do not run anyway.  Returns their ids, an int8[]
+ * (NULL for none): the next generation to cancel the children of.
+ */
+static ArrayType *
+zj_runstate_cancel_children(Datum parents)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	Datum	   *ids;
+	uint64		i;
+
+	values[0] = parents;
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	if (zj_query_exec_latest(&plan,
+							 zj_runstate_sql(plan,
+											 "UPDATE jobs.runs AS r SET status = 'cancelled',"
+											 " finished_at = $2, cancel_requested = x.explicit,"
+											 " cancelled_by = x.cause,"
+											 " error_message = 'parent run ' || x.parent ||"
+											 "  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = x.parent)"
+											 "  WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END"
+											 " FROM " ZJ_CHILDREN_OF
+											 " WHERE r.id = x.run_id AND %s AND"
+											 " (r.on_parent_failure IS DISTINCT FROM 'run' OR x.explicit)"
+											 " RETURNING " ZJ_EVENT_COLUMNS,
+											 ZJ_TR_CANCEL_DEPENDENT, "r", true),
+							 2, types, values, NULL) == 0)
+		return NULL;
+	zj_runstate_record_all(ZJ_TR_CANCEL_DEPENDENT);
+	ids = palloc(SPI_processed * sizeof(Datum));
+	for (i = 0; i < SPI_processed; i++)
+		ids[i] = Int64GetDatum(zj_query_int8(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1));
+	return DatumGetArrayTypeP(zj_query_array(ids, NULL, (int) SPI_processed, INT8OID));
+}
+
+/*
+ * Parents (an int8[]) reached a final state in this transaction, all
+ * completed, or none: settle the runs that wait for them, and for runs
+ * cancelled so, what waits for those, generation after generation.
+ */
+void
+zj_runstate_settle(ArrayType *parents, bool completed)
+{
+	ArrayType  *generation = parents;
+
+	zj_query_begin();
+	if (completed)
+	{
+		zj_runstate_lock_children(PointerGetDatum(parents));
+		zj_runstate_release(PointerGetDatum(parents), false);
+	}
+	while (!completed && generation != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		zj_runstate_lock_children(PointerGetDatum(generation));
+		zj_runstate_release(PointerGetDatum(generation), true);
+		generation = zj_runstate_cancel_children(PointerGetDatum(generation));
+	}
+	zj_query_end();
+}
+
+/* zj_runstate_settle for one run. */
+void
+zj_runstate_settle_one(int64 id, bool completed)
+{
+	Datum		d = Int64GetDatum(id);
+
+	zj_runstate_settle(DatumGetArrayTypeP(zj_query_array(&d, NULL, 1, INT8OID)),
+					   completed);
+}
+
+/* ---------------------------------------------------------------------
+ * jobs.cancel, jobs.retry (control.c checks who may), unserved runs
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A run not running yet is cancelled at once, with what waits for it; a
+ * running one is marked, and its worker interrupted once that commits
+ * (the end of its attempt cancels what waits for it).  False if the run
+ * was finished already.
+ */
+bool
+zj_runstate_cancel(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	bool		marked;
+	bool		running = false;
+	bool		dependents = false;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	zj_query_begin();
+	marked = zj_query_exec(&plan,
+						   zj_runstate_sql(plan,
+										   "UPDATE jobs.runs AS r SET cancel_requested = true,"
+										   " status = CASE WHEN r.status = 'running'"
+										   "  THEN 'running' ELSE 'cancelled' END,"
+										   " finished_at = CASE WHEN r.status = 'running'"
+										   "  THEN NULL ELSE $2 END,"
+										   " next_retry_at = NULL"
+										   " WHERE r.id = $1 AND %s"
+										   " RETURNING " ZJ_EVENT_COLUMNS ", r.has_dependents",
+										   ZJ_TR_CANCEL, "r", false),
+						   2, types, values, NULL) == 1;
+	if (marked)
+	{
+		running = strcmp(zj_query_text(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 2), "running") == 0;
+		dependents = zj_query_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								   ZJ_EVENT_NCOLS + 1);
+		/* Only the worker knows when it stops: its attempt's end is news. */
+		if (!running)
+			zj_runstate_record_all(ZJ_TR_CANCEL);
+	}
+	zj_query_end();
+	if (running)
+		zj_wakeup_note_cancel(id);
+	else if (dependents)
+		zj_runstate_settle_one(id, false);
+	return marked;
+}
+
+/* jobs.retry must not make a second unfinished run of one dedupe_key. */
+static void
+zj_runstate_check_dedupe(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	int64		other;
+
+	if (zj_query_exec(&plan,
+					  "SELECT o.id FROM jobs.runs r JOIN jobs.runs o"
+					  " ON o.owner = r.owner AND o.dedupe_key = r.dedupe_key"
+					  " WHERE r.id = $1 AND o.status IN " ZJ_UNFINISHED_STATUSES,
+					  1, types, values, NULL) == 0)
+		return;
+	other = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("run " INT64_FORMAT " has the dedupe key of unfinished run " INT64_FORMAT,
+					id, other),
+			 errhint("Wait for run " INT64_FORMAT " to finish, or cancel it.", other)));
+}
+
+/*
+ * Before a retry: a run cancelled because a parent did not complete comes
+ * back with the retry of that parent, and a run whose parent failed
+ * cannot run before that parent does (an error, changing nothing).
+ * Share-locks the parents; returns how many have not finished yet.
+ */
+static int32
+zj_runstate_retry_parents(int64 id)
+{
+	static SPIPlanPtr self = NULL;
+	static SPIPlanPtr parents = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	int64		blame;
+
+	if (zj_query_exec(&self,
+					  "SELECT r.cancelled_by, r.on_parent_failure = 'run' FROM jobs.runs r"
+					  " WHERE r.id = $1 AND r.status IN ('failed', 'cancelled')",
+					  1, types, values, NULL) != 1)
+		return 0;				/* not retryable: the retry does nothing */
+	blame = zj_query_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (blame != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run " INT64_FORMAT " was cancelled because run " INT64_FORMAT " did not complete",
+						id, blame),
+				 errhint("Retry run " INT64_FORMAT ": the runs waiting for it come back with it.",
+						 blame)));
+	zj_query_exec_latest(&parents,
+						 "SELECT (count(*) FILTER (WHERE s.status NOT IN " ZJ_FINISHED "))::int4,"
+						 " min(s.id) FILTER (WHERE s.status IN ('failed', 'cancelled')"
+						 "  AND NOT coalesce((SELECT r.on_parent_failure = 'run'"
+						 "   FROM jobs.runs r WHERE r.id = $1), false))"
+						 " FROM (SELECT p.id, p.status FROM jobs.runs p WHERE p.id IN"
+						 "  (SELECT d.parent_id FROM jobs.dependencies d WHERE d.run_id = $1)"
+						 "  ORDER BY p.id FOR SHARE) s",
+						 1, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	blame = zj_query_int8(tup, desc, 2);
+	if (blame != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run " INT64_FORMAT " cannot run: its parent run " INT64_FORMAT " did not complete",
+						id, blame),
+				 errhint("Retry run " INT64_FORMAT " first.", blame)));
+	return zj_query_int4(tup, desc, 1);
+}
+
+/*
+ * The runs the cancellation or failure of run id cancelled, as of the
+ * latest snapshot (an int8[]), or NULL; their parents share-locked.
+ */
+static Datum
+zj_runstate_revivable(int64 id)
+{
+	static SPIPlanPtr find = NULL;
+	static SPIPlanPtr lock = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	Oid			lock_types[1] = {INT8ARRAYOID};
+	Datum		ids;
+	bool		none;
+
+	zj_query_exec_latest(&find,
+						 "SELECT pg_catalog.array_agg(r.id) FROM jobs.runs r"
+						 " WHERE r.cancelled_by = $1 AND r.status = 'cancelled'",
+						 1, types, values, NULL);
+	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+	if (none)
+		return (Datum) 0;
+	zj_query_exec_latest(&lock,
+						 "SELECT FROM jobs.runs p WHERE p.id IN"
+						 " (SELECT d.parent_id FROM jobs.dependencies d WHERE d.run_id = ANY ($1))"
+						 " ORDER BY p.id FOR SHARE",
+						 1, lock_types, &ids, NULL);
+	return ids;
+}
+
+/*
+ * Bring back the runs run id (just retried) cancelled: waiting again for
+ * the parents that have not finished, the retried run and the revived
+ * runs among them.  One whose other parent failed stays cancelled, now
+ * blaming that parent, and what waits for it is settled.
+ */
+static void
+zj_runstate_revive(int64 id)
+{
+	static SPIPlanPtr revive = NULL;
+	static SPIPlanPtr blame = NULL;
+	Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[3];
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *blocked;
+
+	zj_query_begin();
+	values[0] = zj_runstate_revivable(id);
+	if (values[0] == (Datum) 0)
+	{
+		zj_query_end();
+		return;
+	}
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[2] = Int64GetDatum(id);
+	zj_query_exec_latest(&revive,
+						 zj_runstate_sql(revive,
+										 "UPDATE jobs.runs AS r SET waiting_for = x.unresolved,"
+										 " status = CASE WHEN x.unresolved > 0 THEN 'waiting'"
+										 "  WHEN r.run_at > $2 THEN 'scheduled' ELSE 'pending' END,"
+										 " cancelled_by = NULL, cancel_requested = false,"
+										 " finished_at = NULL, error_message = NULL"
+										 " FROM (SELECT d.run_id, (count(*) FILTER (WHERE p.id = ANY ($1)"
+										 "   OR p.status NOT IN " ZJ_FINISHED "))::int4 AS unresolved,"
+										 "  count(*) FILTER (WHERE p.status IN ('failed', 'cancelled')"
+										 "   AND p.id <> ALL ($1)) AS failed"
+										 "  FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id"
+										 "  WHERE d.run_id = ANY ($1) GROUP BY d.run_id) AS x"
+										 " WHERE r.id = x.run_id AND %s AND r.cancelled_by = $3"
+										 " AND (x.failed = 0 OR r.on_parent_failure = 'run')"
+										 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner, r.priority",
+										 ZJ_TR_REVIVE, "r", true),
+						 3, types, values, NULL);
+	zj_runstate_record_ready(ZJ_TR_REVIVE);
+	/* Those another failed parent keeps cancelled: it is to blame now. */
+	zj_query_exec_latest(&blame,
+						 "UPDATE jobs.runs AS r SET cancel_requested = false, cancelled_by ="
+						 " (SELECT min(coalesce(p.cancelled_by, p.id)) FROM jobs.dependencies d"
+						 "  JOIN jobs.runs p ON p.id = d.parent_id WHERE d.run_id = r.id"
+						 "  AND p.status IN ('failed', 'cancelled') AND p.id <> ALL ($1))"
+						 " WHERE r.id = ANY ($1) AND r.status = 'cancelled' AND r.cancelled_by = $3"
+						 " RETURNING r.id, true",
+						 3, types, values, NULL);
+	blocked = zj_runstate_with_dependents(2, caller);
+	zj_query_end();
+	if (blocked != NULL)
+		zj_runstate_settle(blocked, false);
+}
+
+/*
+ * failed or cancelled -> pending (waiting, if parents have not finished),
+ * allowed one more attempt, with the runs it cancelled; false for other
+ * runs.
+ */
+bool
+zj_runstate_retry(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT8OID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[3];
+	bool		requeued;
+	Oid			owner = InvalidOid;
+	int32		priority = 0;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	zj_query_begin();
+	zj_runstate_check_dedupe(id);
+	values[2] = Int32GetDatum(zj_runstate_retry_parents(id));
+	requeued = zj_query_exec(&plan,
+							 zj_runstate_sql(plan,
+											 "UPDATE jobs.runs AS r SET status = CASE WHEN $3 > 0"
+											 "  THEN 'waiting' ELSE 'pending' END, waiting_for = $3,"
+											 " run_at = $2, next_retry_at = NULL,"
+											 " max_attempts = greatest(r.max_attempts, r.attempt + 1),"
+											 " cancel_requested = false, crashes = 0,"
+											 " started_at = NULL, finished_at = NULL,"
+											 " duration = NULL"
+											 " WHERE r.id = $1 AND %s"
+											 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner::oid, r.priority",
+											 ZJ_TR_RETRY, "r", false),
+							 3, types, values, NULL) == 1;
+	if (requeued)
+	{
+		owner = zj_query_oid(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							 ZJ_EVENT_NCOLS + 1);
+		priority = zj_query_int4(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 ZJ_EVENT_NCOLS + 2);
+		zj_runstate_record_all(ZJ_TR_RETRY);
+	}
+	zj_query_end();
+	if (requeued && DatumGetInt32(values[2]) == 0)
+		zj_wakeup_note_enqueue(owner, 1, priority, DatumGetTimestampTz(values[1]));
+	if (requeued)
+		zj_runstate_revive(id);
+	return requeued;
+}
+
+/* pending -> failed for every run of a role no worker can serve. */
+int
+zj_runstate_fail_unserved(Oid role, const char *sqlstate, const char *message,
+						  const char *hint)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {REGROLEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *parents;
+	int			n;
+
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = CStringGetTextDatum(sqlstate);
+	values[2] = CStringGetTextDatum(message);
+	values[3] = CStringGetTextDatum(hint);
+	zj_query_begin();
+	n = zj_query_exec(&plan,
+					  zj_runstate_sql(plan,
+									  "UPDATE jobs.runs AS r SET status = 'failed',"
+									  " finished_at = pg_catalog.clock_timestamp(),"
+									  " error_sqlstate = $2, error_message = $3,"
+									  " error_hint = $4"
+									  " WHERE r.id IN (SELECT q.id FROM jobs.runs q"
+									  "  WHERE q.owner = $1 AND %s"
+									  "  FOR NO KEY UPDATE SKIP LOCKED)"
+									  " RETURNING " ZJ_EVENT_COLUMNS ", r.has_dependents",
+									  ZJ_TR_FAIL_UNSERVED, "q", false),
+					  4, types, values, NULL);
+	zj_runstate_record_all(ZJ_TR_FAIL_UNSERVED);
+	parents = zj_runstate_with_dependents(ZJ_EVENT_NCOLS + 1, caller);
+	zj_query_end();
+	if (parents != NULL)
+		zj_runstate_settle(parents, false);
+	return n;
+}
