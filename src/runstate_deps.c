@@ -198,27 +198,143 @@ zj_runstate_enqueue_many(ZjNewRun *run, ArrayType *inputs)
  * ---------------------------------------------------------------------
  */
 
-/* Lock the waiting children of parents, in id order (see the header). */
-static void
-zj_runstate_lock_children(Datum parents)
+/*
+ * The parents (an int8[]) of the runs ids, or 0 if none.  Statements here
+ * take runs by such an array ("id = ANY"), which the primary key returns
+ * in id order with no sort, never as "id IN (subquery)": with sorts ruled
+ * out (query.c), that becomes a scan of every run of the status, each
+ * checked against the subquery's rows.
+ */
+static Datum
+zj_runstate_parents_of(Datum ids)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8ARRAYOID};
-	Datum		values[1] = {parents};
+	Datum		parents;
+	bool		none;
 
 	zj_query_exec_latest(&plan,
-						 "SELECT c.id FROM jobs.runs c WHERE c.id IN"
-						 " (SELECT d.run_id FROM jobs.dependencies d WHERE d.parent_id = ANY ($1))"
-						 " AND c.status = 'waiting' ORDER BY c.id FOR NO KEY UPDATE",
-						 1, types, values, NULL);
+						 "SELECT pg_catalog.array_agg(d.parent_id) FROM jobs.dependencies d"
+						 " WHERE d.run_id = ANY ($1)",
+						 1, types, &ids, NULL);
+	parents = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+	return none ? (Datum) 0 : parents;
 }
 
-/* Children of parents, each with how many of them it has, whether one was cancelled by a user, and who to blame. */
-#define ZJ_CHILDREN_OF \
-	"(SELECT d.run_id, count(*)::int4 AS n, bool_or(p.cancel_requested) AS explicit," \
-	"  min(coalesce(p.cancelled_by, p.id)) AS cause, min(p.id) AS parent" \
-	"  FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id" \
-	"  WHERE d.parent_id = ANY ($1) GROUP BY d.run_id) AS x"
+/*
+ * The children of finished parents: every child once (sorted, to lock
+ * them in id order), and grouped by how many of those parents each has,
+ * so that each group's update subtracts one constant.  Counted here from
+ * the edges (the parents' index finds them): in SQL that needs a join of
+ * the children with their counts, which without hash joins becomes a
+ * nested loop over one side whenever the statistics are stale.
+ */
+typedef struct ZjChildren
+{
+	Datum		all;			/* int8[], sorted, distinct; 0 if none */
+	int			ngroups;
+	int32	   *count;			/* group i: count[i] of the parents... */
+	Datum	   *ids;			/* ...is what each of ids[i] (int8[]) has */
+} ZjChildren;
+
+static int
+zj_runstate_cmp_datum(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* Group the sorted edge ends e[0..n) into c (see ZjChildren). */
+static void
+zj_runstate_group_children(Datum *e, int n, ZjChildren *c)
+{
+	Datum	   *distinct = palloc(n * sizeof(Datum));
+	int32	   *times = palloc(n * sizeof(int32));
+	int			nd = 0;
+	int			i;
+	int			g;
+
+	for (i = 0; i < n; i++)
+	{
+		if (nd > 0 && distinct[nd - 1] == e[i])
+			times[nd - 1]++;
+		else
+		{
+			distinct[nd] = e[i];
+			times[nd++] = 1;
+		}
+	}
+	c->all = zj_query_array(distinct, NULL, nd, INT8OID);
+	c->count = palloc(nd * sizeof(int32));
+	c->ids = palloc(nd * sizeof(Datum));
+	c->ngroups = 0;
+	for (i = 0; i < nd; i++)
+	{
+		Datum	   *members;
+		int			m = 0;
+		int			j;
+
+		for (g = 0; g < c->ngroups && c->count[g] != times[i]; g++)
+			;
+		if (g < c->ngroups)
+			continue;			/* grouped with an earlier child */
+		members = palloc((nd - i) * sizeof(Datum));
+		for (j = i; j < nd; j++)
+			if (times[j] == times[i])
+				members[m++] = distinct[j];
+		c->count[c->ngroups] = times[i];
+		c->ids[c->ngroups++] = zj_query_array(members, NULL, m, INT8OID);
+	}
+}
+
+/*
+ * Find and lock the waiting children of parents, in id order (see the
+ * header); false if there are none.
+ */
+static bool
+zj_runstate_lock_children(Datum parents, ZjChildren *c)
+{
+	static SPIPlanPtr edges = NULL;
+	static SPIPlanPtr lock = NULL;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum	   *e;
+	uint64		i;
+	int			n;
+
+	n = zj_query_exec_latest(&edges,
+							 "SELECT d.run_id FROM jobs.dependencies d WHERE d.parent_id = ANY ($1)",
+							 1, types, &parents, NULL);
+	if (n == 0)
+		return false;
+	e = palloc(n * sizeof(Datum));
+	for (i = 0; i < (uint64) n; i++)
+		e[i] = Int64GetDatum(zj_query_int8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	qsort(e, n, sizeof(Datum), zj_runstate_cmp_datum);
+	zj_runstate_group_children(e, n, c);
+	zj_query_exec_latest(&lock,
+						 "SELECT FROM jobs.runs c WHERE c.id = ANY ($1) AND c.status = 'waiting'"
+						 " ORDER BY c.id FOR NO KEY UPDATE",
+						 1, types, &c->all, NULL);
+	return true;
+}
+
+/*
+ * About waiting child r and the parents $1 that did not complete: whether
+ * a user cancelled one, the first of them, and the run to blame.
+ * Subqueries of r's row (found by the primary key of the edges), not a
+ * join (see ZjChildren).  Only for parents that failed or were cancelled.
+ */
+#define ZJ_EDGES_DONE \
+	" FROM jobs.dependencies d WHERE d.run_id = r.id AND d.parent_id = ANY ($1)"
+#define ZJ_DONE_EXPLICIT \
+	"EXISTS (SELECT FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id" \
+	" WHERE d.run_id = r.id AND d.parent_id = ANY ($1) AND p.cancel_requested)"
+#define ZJ_DONE_FIRST "(SELECT min(d.parent_id)" ZJ_EDGES_DONE ")"
+#define ZJ_DONE_CAUSE \
+	"(SELECT min(coalesce(p.cancelled_by, p.id)) FROM jobs.dependencies d" \
+	" JOIN jobs.runs p ON p.id = d.parent_id WHERE d.run_id = r.id AND d.parent_id = ANY ($1))"
 
 /*
  * Record the events of the rows a release or revival returned
@@ -249,32 +365,33 @@ zj_runstate_record_ready(ZjTransition t)
 }
 
 /*
- * One parent fewer to wait for, for the waiting children of parents (of
- * those that run whatever their parents did, with failed_only); those at
- * zero become pending (or scheduled, if due later).
+ * count parents fewer to wait for, for the waiting children ids (of those
+ * that run whatever their parents did, with failed_only); those at zero
+ * become pending (or scheduled, if due later).
  */
 static void
-zj_runstate_release(Datum parents, bool failed_only)
+zj_runstate_release(Datum parents, Datum ids, int32 count, bool failed_only)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID};
-	Datum		values[3];
+	Oid			types[5] = {INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID, INT8ARRAYOID, INT4OID};
+	Datum		values[5];
 
 	values[0] = parents;
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[2] = BoolGetDatum(failed_only);
+	values[3] = ids;
+	values[4] = Int32GetDatum(count);
 	zj_query_exec_latest(&plan,
 						 zj_runstate_sql(plan,
 										 "UPDATE jobs.runs AS r"
-										 " SET waiting_for = greatest(r.waiting_for - x.n, 0),"
-										 " status = CASE WHEN r.waiting_for > x.n THEN 'waiting'"
+										 " SET waiting_for = greatest(r.waiting_for - $5, 0),"
+										 " status = CASE WHEN r.waiting_for > $5 THEN 'waiting'"
 										 "  WHEN r.run_at > $2 THEN 'scheduled' ELSE 'pending' END"
-										 " FROM " ZJ_CHILDREN_OF
-										 " WHERE r.id = x.run_id AND %s AND (NOT $3"
-										 "  OR (r.on_parent_failure = 'run' AND NOT x.explicit))"
+										 " WHERE r.id = ANY ($4) AND %s AND (NOT $3"
+										 "  OR (r.on_parent_failure = 'run' AND NOT " ZJ_DONE_EXPLICIT "))"
 										 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner, r.priority",
 										 ZJ_TR_RELEASE, "r", true),
-						 3, types, values, NULL);
+						 5, types, values, NULL);
 	zj_runstate_record_ready(ZJ_TR_RELEASE);
 }
 
@@ -282,40 +399,40 @@ zj_runstate_release(Datum parents, bool failed_only)
  * Cancel the waiting children of parents that did not complete: all of
  * them if a user cancelled a parent (jobs.cancel cancels what waits for
  * it), else those that do not run anyway.  Returns their ids, an int8[]
- * (NULL for none): the next generation to cancel the children of.
+ * (0 for none): the next generation to cancel the children of.
  */
-static ArrayType *
-zj_runstate_cancel_children(Datum parents)
+static Datum
+zj_runstate_cancel_children(Datum parents, Datum children)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
-	Datum		values[2];
+	Oid			types[3] = {INT8ARRAYOID, TIMESTAMPTZOID, INT8ARRAYOID};
+	Datum		values[3];
 	Datum	   *ids;
 	uint64		i;
 
 	values[0] = parents;
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[2] = children;
 	if (zj_query_exec_latest(&plan,
 							 zj_runstate_sql(plan,
 											 "UPDATE jobs.runs AS r SET status = 'cancelled',"
-											 " finished_at = $2, cancel_requested = x.explicit,"
-											 " cancelled_by = x.cause,"
-											 " error_message = 'parent run ' || x.parent ||"
-											 "  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = x.parent)"
+											 " finished_at = $2, cancel_requested = " ZJ_DONE_EXPLICIT ","
+											 " cancelled_by = " ZJ_DONE_CAUSE ","
+											 " error_message = 'parent run ' || " ZJ_DONE_FIRST " ||"
+											 "  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = " ZJ_DONE_FIRST ")"
 											 "  WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END"
-											 " FROM " ZJ_CHILDREN_OF
-											 " WHERE r.id = x.run_id AND %s AND"
-											 " (r.on_parent_failure IS DISTINCT FROM 'run' OR x.explicit)"
+											 " WHERE r.id = ANY ($3) AND %s AND"
+											 " (r.on_parent_failure IS DISTINCT FROM 'run' OR " ZJ_DONE_EXPLICIT ")"
 											 " RETURNING " ZJ_EVENT_COLUMNS,
 											 ZJ_TR_CANCEL_DEPENDENT, "r", true),
-							 2, types, values, NULL) == 0)
-		return NULL;
+							 3, types, values, NULL) == 0)
+		return (Datum) 0;
 	zj_runstate_record_all(ZJ_TR_CANCEL_DEPENDENT);
 	ids = palloc(SPI_processed * sizeof(Datum));
 	for (i = 0; i < SPI_processed; i++)
 		ids[i] = Int64GetDatum(zj_query_int8(SPI_tuptable->vals[i],
 											 SPI_tuptable->tupdesc, 1));
-	return DatumGetArrayTypeP(zj_query_array(ids, NULL, (int) SPI_processed, INT8OID));
+	return zj_query_array(ids, NULL, (int) SPI_processed, INT8OID);
 }
 
 /*
@@ -326,20 +443,18 @@ zj_runstate_cancel_children(Datum parents)
 void
 zj_runstate_settle(ArrayType *parents, bool completed)
 {
-	ArrayType  *generation = parents;
+	Datum		generation = PointerGetDatum(parents);
+	ZjChildren	c;
+	int			g;
 
 	zj_query_begin();
-	if (completed)
-	{
-		zj_runstate_lock_children(PointerGetDatum(parents));
-		zj_runstate_release(PointerGetDatum(parents), false);
-	}
-	while (!completed && generation != NULL)
+	while (generation != (Datum) 0 && zj_runstate_lock_children(generation, &c))
 	{
 		CHECK_FOR_INTERRUPTS();
-		zj_runstate_lock_children(PointerGetDatum(generation));
-		zj_runstate_release(PointerGetDatum(generation), true);
-		generation = zj_runstate_cancel_children(PointerGetDatum(generation));
+		for (g = 0; g < c.ngroups; g++)
+			zj_runstate_release(generation, c.ids[g], c.count[g], !completed);
+		generation = completed ? (Datum) 0 :
+			zj_runstate_cancel_children(generation, c.all);
 	}
 	zj_query_end();
 }
@@ -443,10 +558,12 @@ zj_runstate_retry_parents(int64 id)
 	static SPIPlanPtr self = NULL;
 	static SPIPlanPtr parents = NULL;
 	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
+	Oid			parent_types[2] = {INT8ARRAYOID, BOOLOID};
+	Datum		values[2] = {Int64GetDatum(id)};
 	HeapTuple	tup;
 	TupleDesc	desc;
 	int64		blame;
+	bool		run_anyway;
 
 	if (zj_query_exec(&self,
 					  "SELECT r.cancelled_by, r.on_parent_failure = 'run' FROM jobs.runs r"
@@ -461,15 +578,17 @@ zj_runstate_retry_parents(int64 id)
 						id, blame),
 				 errhint("Retry run " INT64_FORMAT ": the runs waiting for it come back with it.",
 						 blame)));
+	run_anyway = zj_query_bool(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	values[0] = zj_runstate_parents_of(zj_query_array(values, NULL, 1, INT8OID));
+	if (values[0] == (Datum) 0)
+		return 0;				/* no parents */
+	values[1] = BoolGetDatum(run_anyway);
 	zj_query_exec_latest(&parents,
 						 "SELECT (count(*) FILTER (WHERE s.status NOT IN " ZJ_FINISHED "))::int4,"
-						 " min(s.id) FILTER (WHERE s.status IN ('failed', 'cancelled')"
-						 "  AND NOT coalesce((SELECT r.on_parent_failure = 'run'"
-						 "   FROM jobs.runs r WHERE r.id = $1), false))"
-						 " FROM (SELECT p.id, p.status FROM jobs.runs p WHERE p.id IN"
-						 "  (SELECT d.parent_id FROM jobs.dependencies d WHERE d.run_id = $1)"
+						 " min(s.id) FILTER (WHERE s.status IN ('failed', 'cancelled') AND NOT $2)"
+						 " FROM (SELECT p.id, p.status FROM jobs.runs p WHERE p.id = ANY ($1)"
 						 "  ORDER BY p.id FOR SHARE) s",
-						 1, types, values, NULL);
+						 2, parent_types, values, NULL);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	blame = zj_query_int8(tup, desc, 2);
@@ -495,6 +614,7 @@ zj_runstate_revivable(int64 id)
 	Datum		values[1] = {Int64GetDatum(id)};
 	Oid			lock_types[1] = {INT8ARRAYOID};
 	Datum		ids;
+	Datum		parents;
 	bool		none;
 
 	zj_query_exec_latest(&find,
@@ -504,11 +624,11 @@ zj_runstate_revivable(int64 id)
 	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
 	if (none)
 		return (Datum) 0;
-	zj_query_exec_latest(&lock,
-						 "SELECT FROM jobs.runs p WHERE p.id IN"
-						 " (SELECT d.parent_id FROM jobs.dependencies d WHERE d.run_id = ANY ($1))"
-						 " ORDER BY p.id FOR SHARE",
-						 1, lock_types, &ids, NULL);
+	parents = zj_runstate_parents_of(ids);
+	if (parents != (Datum) 0)
+		zj_query_exec_latest(&lock,
+							 "SELECT FROM jobs.runs p WHERE p.id = ANY ($1) ORDER BY p.id FOR SHARE",
+							 1, lock_types, &parents, NULL);
 	return ids;
 }
 
