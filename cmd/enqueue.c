@@ -5,7 +5,8 @@
  *	  crontab or a CI step and exit with the run's outcome.
  *
  *	  Options go to the server as text parameters cast there: jobs.enqueue
- *	  and jobs.trigger check them, and their errors are the messages shown.
+ *	  and jobs.trigger check them, and their errors are the messages shown
+ *	  (--after's comma-separated ids are split and cast there too).
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
@@ -41,7 +42,7 @@ enqueue_started(Conn *c, const Options *o, PGresult *res)
 int
 enqueue_cmd(Conn *c, const Options *o)
 {
-	const char *params[9];
+	const char *params[12];
 
 	enqueue_check_ints(o, "enqueue");
 	params[0] = o->args[0];
@@ -53,17 +54,22 @@ enqueue_cmd(Conn *c, const Options *o)
 	params[6] = o->input;
 	params[7] = o->name;
 	params[8] = o->kind;
+	params[9] = o->after;
+	params[10] = o->on_parent_failure;
+	params[11] = o->workflow;
 	return enqueue_started(c, o, conn_query(c,
 			"SELECT jobs.enqueue($1, queue => $2, priority => $3::integer,"
 			" run_at => $4::timestamptz, max_attempts => $5::integer,"
-			" timeout => $6::interval, input => $7::jsonb, name => $8, kind => $9)",
-			9, params));
+			" timeout => $6::interval, input => $7::jsonb, name => $8, kind => $9,"
+			" depends_on => pg_catalog.string_to_array(pg_catalog.replace($10, ' ', ''), ',')::bigint[],"
+			" on_parent_failure => $11, workflow => $12)",
+			12, params));
 }
 
 int
 enqueue_trigger(Conn *c, const Options *o)
 {
-	const char *params[7];
+	const char *params[10];
 
 	enqueue_check_ints(o, "trigger");
 	params[0] = o->args[0];
@@ -73,11 +79,16 @@ enqueue_trigger(Conn *c, const Options *o)
 	params[4] = o->run_at;
 	params[5] = o->max_attempts;
 	params[6] = o->timeout;
+	params[7] = o->after;
+	params[8] = o->on_parent_failure;
+	params[9] = o->workflow;
 	return enqueue_started(c, o, conn_query(c,
 			"SELECT jobs.trigger($1, input => $2::jsonb, queue => $3,"
 			" priority => $4::integer, run_at => $5::timestamptz,"
-			" max_attempts => $6::integer, timeout => $7::interval)",
-			7, params));
+			" max_attempts => $6::integer, timeout => $7::interval,"
+			" depends_on => pg_catalog.string_to_array(pg_catalog.replace($8, ' ', ''), ',')::bigint[],"
+			" on_parent_failure => $9, workflow => $10)",
+			10, params));
 }
 
 int

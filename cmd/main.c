@@ -36,15 +36,20 @@ static const Command commands[] = {
 	 "Show a run's progress and log lines as they happen, until it ends.\n"
 	 "Exit code: 0 completed, 1 failed, 2 cancelled.\n"},
 	{"enqueue", enqueue_cmd, 1, 1, false,
-	 "wait,queue,priority,input,run-at,name,timeout,max-attempts,kind,plain",
+	 "wait,queue,priority,input,run-at,name,timeout,max-attempts,kind,plain,"
+	 "after,workflow,on-parent-failure",
 	 "enqueue [--wait] [--queue Q] [--priority N] [--input JSON] [--run-at TIME]\n"
-	 "        [--name N] [--timeout T] [--max-attempts N] [--kind shell] COMMAND",
+	 "        [--name N] [--timeout T] [--max-attempts N] [--kind shell]\n"
+	 "        [--after ID[,ID...]] [--on-parent-failure run] [--workflow W] COMMAND",
 	 "Enqueue COMMAND (SQL, or a shell command with --kind shell) and print the\n"
-	 "run id.  With --wait, then watch the run and exit as watch does.\n"},
+	 "run id.  With --after, the run waits for those runs to complete.  With\n"
+	 "--wait, then watch the run and exit as watch does.\n"},
 	{"trigger", enqueue_trigger, 1, 1, false,
-	 "wait,input,queue,priority,run-at,timeout,max-attempts,plain",
+	 "wait,input,queue,priority,run-at,timeout,max-attempts,plain,"
+	 "after,workflow,on-parent-failure",
 	 "trigger NAME [--input JSON] [--wait] [--queue Q] [--priority N] [--run-at TIME]\n"
-	 "        [--timeout T] [--max-attempts N]",
+	 "        [--timeout T] [--max-attempts N] [--after ID[,ID...]]\n"
+	 "        [--on-parent-failure run] [--workflow W]",
 	 "Start a run of the job defined as NAME (jobs.define) and print its id.\n"
 	 "With --wait, then watch the run and exit as watch does.\n"},
 	{"top", top_cmd, 0, 0, false, "", "top",

@@ -18,7 +18,7 @@ enum
 	OPT_JSON = 256, OPT_PLAIN, OPT_WAIT, OPT_QUEUE, OPT_PRIORITY, OPT_INPUT,
 	OPT_RUN_AT, OPT_NAME, OPT_TIMEOUT, OPT_MAX_ATTEMPTS, OPT_KIND, OPT_STATUS,
 	OPT_LIMIT, OPT_HELP, OPT_LISTEN, OPT_READ_ONLY, OPT_BASE_PATH, OPT_AUTH_FILE,
-	OPT_ALLOW_ORIGIN
+	OPT_ALLOW_ORIGIN, OPT_AFTER, OPT_WORKFLOW, OPT_ON_PARENT_FAILURE
 };
 
 static const struct option options_table[] = {
@@ -48,6 +48,9 @@ static const struct option options_table[] = {
 	{"base-path", required_argument, NULL, OPT_BASE_PATH},
 	{"auth-file", required_argument, NULL, OPT_AUTH_FILE},
 	{"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+	{"after", required_argument, NULL, OPT_AFTER},
+	{"workflow", required_argument, NULL, OPT_WORKFLOW},
+	{"on-parent-failure", required_argument, NULL, OPT_ON_PARENT_FAILURE},
 	{NULL, 0, NULL, 0}
 };
 
@@ -103,6 +106,9 @@ options_store(Options *o, int c, char *arg)
 		case OPT_BASE_PATH: o->base_path = arg; break;
 		case OPT_AUTH_FILE: o->auth_file = arg; break;
 		case OPT_ALLOW_ORIGIN: o->allow_origin = arg; break;
+		case OPT_AFTER: o->after = arg; break;
+		case OPT_WORKFLOW: o->workflow = arg; break;
+		case OPT_ON_PARENT_FAILURE: o->on_parent_failure = arg; break;
 		case OPT_HELP: return false;
 	}
 	return true;

@@ -33,6 +33,9 @@ typedef struct Options
 	const char *timeout;
 	const char *max_attempts;
 	const char *kind;
+	const char *after;			/* --after ID[,ID...]: depends_on */
+	const char *workflow;
+	const char *on_parent_failure;
 
 	/* ls, logs */
 	const char *status;

@@ -224,6 +224,28 @@ is($node->safe_psql('postgres', "SELECT output FROM jobs.runs WHERE id = $trig")
 is($rc, 4, 'trigger of an unknown job exits 4');
 one_error_line($err, qr/job "no_such_job" does not exist/, 'unknown job');
 
+# --- enqueue --after: a run waiting for others ---------------------------------
+
+$node->safe_psql('postgres', q{SELECT jobs.pause_queue('cli_hold')});
+my $parent = zj_enqueue($node, 'SELECT 41 AS a', queue => 'cli_hold');
+($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--after', "$parent", '--workflow', 'cli',
+	'SELECT jobs.parent_outputs() AS p' ]);
+is($rc, 0, 'enqueue --after exits 0');
+my $after = $out + 0;
+is($node->safe_psql('postgres', "SELECT status || ' ' || workflow FROM jobs.runs WHERE id = $after"),
+	'waiting cli', 'the run waits for its parent, in its workflow');
+($rc, $out, $err) = zj_cmd($node, [ 'trigger', 'echo_input', '--after', "$parent, $after",
+	'--on-parent-failure', 'run' ]);
+is($rc, 0, 'trigger --after exits 0');
+my $trig = $out + 0;
+is($node->safe_psql('postgres', "SELECT count(*) FROM jobs.dependencies WHERE run_id = $trig"), '2',
+	'trigger --after: two parents');
+$node->safe_psql('postgres', q{SELECT jobs.resume_queue('cli_hold')});
+($rc, $out) = zj_cmd($node, [ 'watch', "$after" ]);
+is($rc, 0, 'watch of the waiting run exits 0 once it completed');
+is(zj_run($node, $after, 'output')->{output}, qq({"p": {"$parent": {"a": 41}}}), 'with its parent\'s output');
+is(zj_wait($node, $trig), 'completed', 'the triggered run completed after both');
+
 # --- bad input changes nothing --------------------------------------------------
 
 my $count = $node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs');
@@ -236,6 +258,11 @@ is($rc, 3, 'a priority that is no number exits 3');
 is($rc, 3, 'a timeout that is no interval exits 3');
 ($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--kind', 'perl', 'SELECT 1' ]);
 isnt($rc, 0, 'an unknown kind fails');
+($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--after', '1,x', 'SELECT 1' ]);
+is($rc, 3, 'an --after id that is no number exits 3');
+one_error_line($err, qr/invalid input syntax for type bigint/, 'a bad --after');
+($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--after', '1', '--on-parent-failure', 'ignore', 'SELECT 1' ]);
+is($rc, 3, 'a bad --on-parent-failure exits 3');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs'), $count, 'no run was created');
 
 # --- ls, show, logs, stats, workers, schedules: tables and JSON ------------------------
