@@ -22,6 +22,7 @@ OBJS = \
 	src/runstate.o \
 	src/runstate_attempt.o \
 	src/runstate_deps.o \
+	src/runstate_retry.o \
 	src/version.o \
 	src/ratelimit.o \
 	src/claim.o \

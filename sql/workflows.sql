@@ -102,6 +102,53 @@ SELECT name, status, runs, cancelled FROM jobs.workflows WHERE name = 'doomed';
 SELECT jobs.cancel_workflow('doomed');
 SELECT jobs.resume_queue('wf_hold');
 
+-- A clean-up step waiting for two parents: the first fails (one left), is
+-- retried (two left again), completes (one left); it runs only after both.
+TRUNCATE gate;
+SELECT jobs.pause_queue('wf_hold');
+SELECT jobs.pause_queue('wf_hold2');
+SELECT jobs.enqueue('SELECT 1 / (SELECT count(*) FROM gate)::int', queue => 'wf_hold',
+                    max_attempts => 1) AS p \gset
+SELECT jobs.enqueue('SELECT 2', queue => 'wf_hold2') AS q \gset
+SELECT jobs.enqueue('SELECT 3', depends_on => ARRAY[:p, :q], on_parent_failure => 'run') AS c \gset
+SELECT jobs.resume_queue('wf_hold');
+SELECT jobs.wait(:p, timeout => '60 s');
+SELECT status, waiting_for FROM jobs.runs WHERE id = :c;
+INSERT INTO gate VALUES (true);
+SELECT jobs.pause_queue('wf_hold');
+SELECT jobs.retry(:p);
+SELECT status, waiting_for FROM jobs.runs WHERE id = :c;
+SELECT jobs.resume_queue('wf_hold');
+SELECT jobs.wait(:p, timeout => '60 s');
+SELECT status, waiting_for FROM jobs.runs WHERE id = :c;
+SELECT jobs.resume_queue('wf_hold2');
+SELECT jobs.wait(:c, timeout => '60 s');
+
+-- A retry does not revive a run whose dedupe_key an unfinished run took
+-- meanwhile: it stays cancelled; the others come back.
+TRUNCATE gate;
+SELECT jobs.enqueue('SELECT 1 / (SELECT count(*) FROM gate)::int', max_attempts => 1) AS p \gset
+SELECT jobs.enqueue('SELECT 1', depends_on => ARRAY[:p], dedupe_key => 'wf_key') AS c1 \gset
+SELECT jobs.enqueue('SELECT 2', depends_on => ARRAY[:p]) AS c2 \gset
+SELECT jobs.wait(:p, timeout => '60 s'), jobs.wait(:c1, timeout => '60 s');
+SELECT jobs.pause_queue('wf_hold');
+SELECT jobs.enqueue('SELECT 3', queue => 'wf_hold', dedupe_key => 'wf_key') AS taker \gset
+INSERT INTO gate VALUES (true);
+SELECT jobs.retry(:p);
+SELECT jobs.wait(:c2, timeout => '60 s');
+SELECT id = :c1 AS kept_key, status FROM jobs.runs WHERE id IN (:c1, :c2) ORDER BY id;
+SELECT jobs.cancel(:taker);
+SELECT jobs.resume_queue('wf_hold');
+
+-- A clean-up step enqueued after a user cancelled its parent is cancelled
+-- at once, as one enqueued before would have been.
+SELECT jobs.pause_queue('wf_hold');
+SELECT jobs.enqueue('SELECT 1', queue => 'wf_hold') AS p \gset
+SELECT jobs.cancel(:p);
+SELECT jobs.enqueue('SELECT 1', depends_on => ARRAY[:p], on_parent_failure => 'run') AS c \gset
+SELECT status, regexp_replace(error_message, '\d+', 'N') AS error_message FROM jobs.runs WHERE id = :c;
+SELECT jobs.resume_queue('wf_hold');
+
 -- A waiting run keeps its dedupe_key.
 SELECT jobs.pause_queue('wf_hold');
 SELECT jobs.enqueue('SELECT 1', queue => 'wf_hold') AS a \gset

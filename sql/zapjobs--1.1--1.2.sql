@@ -361,15 +361,23 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example jobs.set_queue_rate(''mail'', 100, ''1 minute'').';
     END IF;
+    -- The limit's row is locked first, as claims lock it, and changed in
+    -- place: a claim under way commits its start before the ring is read,
+    -- and one waiting for the row finds the new ring.
+    PERFORM FROM jobs.rate_limits l WHERE l.scope = _set_rate.scope AND l.name = _set_rate.name
+        FOR UPDATE;
     -- The starts of the old ring, newest first, as many as the new one holds.
     SELECT array_agg(t ORDER BY t) INTO kept
       FROM (SELECT s.started_at AS t FROM jobs.rate_starts s
              WHERE s.scope = _set_rate.scope AND s.name = _set_rate.name
                AND s.started_at > '-infinity'
              ORDER BY s.started_at DESC LIMIT runs) k;
-    DELETE FROM jobs.rate_limits l WHERE l.scope = _set_rate.scope AND l.name = _set_rate.name;
-    INSERT INTO jobs.rate_limits (scope, name, runs, per, next_slot)
-        VALUES (scope, name, runs, per, coalesce(cardinality(kept), 0) % runs);
+    DELETE FROM jobs.rate_starts s WHERE s.scope = _set_rate.scope AND s.name = _set_rate.name;
+    INSERT INTO jobs.rate_limits AS l (scope, name, runs, per, next_slot)
+        VALUES (scope, name, runs, per, coalesce(cardinality(kept), 0) % runs)
+        ON CONFLICT ON CONSTRAINT rate_limits_pkey DO UPDATE
+        SET runs = excluded.runs, per = excluded.per, next_slot = excluded.next_slot,
+            updated_at = now();
     INSERT INTO jobs.rate_starts (scope, name, slot, started_at)
         SELECT scope, name, i, coalesce(kept[i + 1], '-infinity')
           FROM generate_series(0, runs - 1) i;

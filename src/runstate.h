@@ -63,7 +63,7 @@ extern void zj_runstate_complete_locked(List *runs);
 extern bool zj_runstate_end_attempt(ZjRun *run, const ZjFailure *f);
 extern bool zj_runstate_requeue(int64 id, int32 attempt);
 
-/* jobs.cancel, jobs.retry */
+/* jobs.cancel, jobs.retry (runstate_retry.c) */
 extern bool zj_runstate_cancel(int64 id);
 extern bool zj_runstate_retry(int64 id);
 

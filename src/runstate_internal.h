@@ -83,4 +83,16 @@ extern void zj_runstate_record_all(ZjTransition t);
 extern void zj_runstate_record_running(HeapTuple tup, TupleDesc desc);
 extern ArrayType *zj_runstate_with_dependents(int col, MemoryContext cxt);
 
+/* runstate_deps.c, for runstate_retry.c */
+#define ZJ_FINISHED "('completed', 'failed', 'cancelled')"
+/*
+ * Parent p keeps its child from running: it failed or was cancelled, and
+ * the child does not run anyway (run_anyway: on_parent_failure = 'run'),
+ * or a user cancelled it (a cancel cancels clean-up steps too).
+ */
+#define ZJ_BLOCKS(p, run_anyway) \
+	p ".status IN ('failed', 'cancelled') AND (NOT " run_anyway " OR " p ".cancel_requested)"
+extern Datum zj_runstate_parents_of(Datum ids);
+extern void zj_runstate_record_ready(ZjTransition t);
+
 #endif							/* ZAPJOBS_RUNSTATE_INTERNAL_H */
