@@ -177,7 +177,13 @@ zj_runstate_complete(ZjRun *run, Jsonb *output)
 	zj_runstate_progress_params(run, values + 3, nulls + 3);
 
 	zj_query_begin();
-	n = zj_query_exec(&plan,
+	/*
+	 * The latest snapshot, not the job's: at REPEATABLE READ (the owner's
+	 * default), a row changed since the job's snapshot (the launcher
+	 * storing its progress, an enqueue marking it a parent) would
+	 * otherwise fail the completion with a serialization error.
+	 */
+	n = zj_query_exec_latest(&plan,
 					  plan ? NULL :
 					  psprintf("UPDATE jobs.runs AS r SET status = 'completed',"
 							   " finished_at = $3, duration = $3 - r.started_at,"

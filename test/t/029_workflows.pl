@@ -148,6 +148,7 @@ $holder->query_safe('SELECT pg_advisory_unlock(4242)');
 $holder->quit;
 is(zj_wait($node, $rr), 'completed', 'the repeatable-read run completed');
 is(zj_run($node, $rr, 'output')->{output}, '{"iso": "repeatable read"}', 'at REPEATABLE READ');
+is(zj_run($node, $rr, 'attempt')->{attempt}, '1', 'in one attempt: the mark of its row did not fail it');
 is(zj_wait($node, $rr_child), 'completed', 'and released its child enqueued while it ran');
 
 # Across a crash: a parent running when the server crashed runs again, and
