@@ -222,9 +222,7 @@ zj_runstate_record_running(HeapTuple tup, TupleDesc desc)
 #define ZJ_INSERT_MORE \
 	" $17, $18, $19, $20," \
 	" CASE WHEN $20 IS NOT NULL THEN pg_catalog.clock_timestamp() END," \
-	" CASE WHEN $21 IS NOT NULL THEN 'parent run ' || $21 ||" \
-	"  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = $21)" \
-	"  WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END END"
+	" CASE WHEN $21 IS NOT NULL THEN " ZJ_PARENT_REASON("$21") " END"
 #define ZJ_INSERT_TYPES \
 	TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID
 static void

@@ -117,16 +117,16 @@ zj_runstate_lock_parents(ZjNewRun *run, MemoryContext caller)
 	desc = SPI_tuptable->tupdesc;
 	if (zj_query_int4(tup, desc, 1) != run->nparents || zj_query_int8(tup, desc, 2) != 0)
 		zj_runstate_refuse_parent(parents[0], zj_query_int8(tup, desc, 2));
-	zj_query_exec_latest(&mark,
-						 "UPDATE jobs.runs AS p SET has_dependents = true"
-						 " WHERE p.id = ANY ($1) AND NOT p.has_dependents",
-						 1, types, values, NULL);
 	run->waiting_for = zj_query_int4(tup, desc, 3);
 	run->failed_parent = zj_query_int8(tup, desc, 4);
 	run->cancelled_by = zj_query_int8(tup, desc, 5);
 	if (run->workflow == NULL && zj_query_int4(tup, desc, 8) == run->nparents &&
 		strcmp(zj_query_text(tup, desc, 6), zj_query_text(tup, desc, 7)) == 0)
 		run->workflow = MemoryContextStrdup(caller, zj_query_text(tup, desc, 6));
+	zj_query_exec_latest(&mark,
+						 "UPDATE jobs.runs AS p SET has_dependents = true"
+						 " WHERE p.id = ANY ($1) AND NOT p.has_dependents",
+						 1, types, values, NULL);
 }
 
 /* The edges from each of the new runs to each of their parents. */
@@ -416,9 +416,7 @@ zj_runstate_cancel_children(Datum parents, Datum children)
 											 "UPDATE jobs.runs AS r SET status = 'cancelled',"
 											 " finished_at = $2, cancel_requested = " ZJ_DONE_EXPLICIT ","
 											 " cancelled_by = " ZJ_DONE_CAUSE ","
-											 " error_message = 'parent run ' || " ZJ_DONE_FIRST " ||"
-											 "  CASE (SELECT q.status FROM jobs.runs q WHERE q.id = " ZJ_DONE_FIRST ")"
-											 "  WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END"
+											 " error_message = " ZJ_PARENT_REASON(ZJ_DONE_FIRST)
 											 " WHERE r.id = ANY ($3) AND %s AND"
 											 " (r.on_parent_failure IS DISTINCT FROM 'run' OR " ZJ_DONE_EXPLICIT ")"
 											 " RETURNING " ZJ_EVENT_COLUMNS,
