@@ -101,7 +101,8 @@ typedef struct ZjNewRun
 	/* set from the parents when they are locked (runstate_deps.c) */
 	int32		waiting_for;	/* parents not resolved yet */
 	int64		cancelled_by;	/* a parent already failed: the run it blames */
-	int64		failed_parent;	/* and that parent */
+	int64		failed_parent;	/* and that parent, */
+	bool		parent_failed;	/* which failed (else: was cancelled) */
 } ZjNewRun;
 
 /*

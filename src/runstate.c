@@ -222,9 +222,9 @@ zj_runstate_record_running(HeapTuple tup, TupleDesc desc)
 #define ZJ_INSERT_MORE \
 	" $17, $18, $19, $20," \
 	" CASE WHEN $20 IS NOT NULL THEN pg_catalog.clock_timestamp() END," \
-	" CASE WHEN $21 IS NOT NULL THEN " ZJ_PARENT_REASON("$21") " END"
+	" $21"
 #define ZJ_INSERT_TYPES \
-	TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID
+	TEXTOID, TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID
 static void
 zj_runstate_insert_params(const ZjNewRun *run, ZjRunStatus status,
 						  Datum *values, char *nulls)
@@ -254,8 +254,9 @@ zj_runstate_insert_params(const ZjNewRun *run, ZjRunStatus status,
 				  run->run_on_parent_failure ? "run" : "cancel");
 	values[19] = Int64GetDatum(run->cancelled_by);
 	nulls[19] = run->cancelled_by != 0 ? ' ' : 'n';
-	values[20] = Int64GetDatum(run->failed_parent);
-	nulls[20] = run->cancelled_by != 0 ? ' ' : 'n';
+	ZJ_TEXT_PARAM(values, nulls, 20, run->cancelled_by == 0 ? NULL :
+				  psprintf("parent run " INT64_FORMAT " %s", run->failed_parent,
+						   run->parent_failed ? "failed" : "was cancelled"));
 }
 
 /*

@@ -107,7 +107,9 @@ zj_runstate_lock_parents(ZjNewRun *run, MemoryContext caller)
 						 " (count(*) FILTER (WHERE s.status NOT IN " ZJ_FINISHED "))::int4,"
 						 " min(s.id) FILTER (WHERE " ZJ_BLOCKS("s", "$3") "),"
 						 " min(coalesce(s.cancelled_by, s.id)) FILTER (WHERE " ZJ_BLOCKS("s", "$3") "),"
-						 " min(s.workflow), max(s.workflow), count(s.workflow)::int4"
+						 " min(s.workflow), max(s.workflow), count(s.workflow)::int4,"
+						 " (pg_catalog.array_agg(s.status ORDER BY s.id)"
+						 "  FILTER (WHERE " ZJ_BLOCKS("s", "$3") "))[1] = 'failed'"
 						 " FROM (SELECT p.id, p.owner, p.status, p.cancelled_by, p.workflow,"
 						 "  p.cancel_requested"
 						 "  FROM jobs.runs p WHERE p.id = ANY ($1) ORDER BY p.id"
@@ -120,6 +122,7 @@ zj_runstate_lock_parents(ZjNewRun *run, MemoryContext caller)
 	run->waiting_for = zj_query_int4(tup, desc, 3);
 	run->failed_parent = zj_query_int8(tup, desc, 4);
 	run->cancelled_by = zj_query_int8(tup, desc, 5);
+	run->parent_failed = zj_query_bool(tup, desc, 9);
 	if (run->workflow == NULL && zj_query_int4(tup, desc, 8) == run->nparents &&
 		strcmp(zj_query_text(tup, desc, 6), zj_query_text(tup, desc, 7)) == 0)
 		run->workflow = MemoryContextStrdup(caller, zj_query_text(tup, desc, 6));

@@ -83,7 +83,11 @@ extern void zj_runstate_record_all(ZjTransition t);
 extern void zj_runstate_record_running(HeapTuple tup, TupleDesc desc);
 extern ArrayType *zj_runstate_with_dependents(int col, MemoryContext cxt);
 
-/* The reason a run was cancelled for its parent (the SQL expression id). */
+/*
+ * The reason a run was cancelled for its parent (the SQL expression id);
+ * an enqueue writes the same words from C (zj_runstate_insert_params), so
+ * that the INSERT of every run does not carry this subquery.
+ */
 #define ZJ_PARENT_REASON(id) \
 	"'parent run ' || " id " || CASE (SELECT q.status FROM jobs.runs q WHERE q.id = " id ")" \
 	" WHEN 'failed' THEN ' failed' ELSE ' was cancelled' END"
