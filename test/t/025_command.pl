@@ -237,14 +237,14 @@ is($node->safe_psql('postgres', "SELECT status || ' ' || workflow FROM jobs.runs
 ($rc, $out, $err) = zj_cmd($node, [ 'trigger', 'echo_input', '--after', "$parent, $after",
 	'--on-parent-failure', 'run' ]);
 is($rc, 0, 'trigger --after exits 0');
-my $trig = $out + 0;
-is($node->safe_psql('postgres', "SELECT count(*) FROM jobs.dependencies WHERE run_id = $trig"), '2',
+my $trig_after = $out + 0;
+is($node->safe_psql('postgres', "SELECT count(*) FROM jobs.dependencies WHERE run_id = $trig_after"), '2',
 	'trigger --after: two parents');
 $node->safe_psql('postgres', q{SELECT jobs.resume_queue('cli_hold')});
 ($rc, $out) = zj_cmd($node, [ 'watch', "$after" ]);
 is($rc, 0, 'watch of the waiting run exits 0 once it completed');
 is(zj_run($node, $after, 'output')->{output}, qq({"p": {"$parent": {"a": 41}}}), 'with its parent\'s output');
-is(zj_wait($node, $trig), 'completed', 'the triggered run completed after both');
+is(zj_wait($node, $trig_after), 'completed', 'the triggered run completed after both');
 
 # --- bad input changes nothing --------------------------------------------------
 
