@@ -137,7 +137,7 @@ INSERT INTO gate VALUES (true);
 SELECT jobs.retry(:p);
 SELECT jobs.wait(:c2, timeout => '60 s');
 SELECT id = :c1 AS kept_key, status FROM jobs.runs WHERE id IN (:c1, :c2) ORDER BY id;
-SELECT jobs.cancel(:taker);
+SELECT jobs.cancel(:taker) IS NOT NULL AS taker_gone;
 SELECT jobs.resume_queue('wf_hold');
 
 -- A clean-up step enqueued after a user cancelled its parent is cancelled
