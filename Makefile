@@ -5,6 +5,8 @@ EXTENSION = zapjobs
 MODULE_big = zapjobs
 OBJS = \
 	src/init.o \
+	src/supervisor.o \
+	src/utility.o \
 	src/shmem.o \
 	src/query.o \
 	src/roles.o \

@@ -294,7 +294,7 @@ zj_api_warn_if_unserved(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no zapjobs workers serve database \"%s\", so no worker will run this job",
 						get_database_name(MyDatabaseId)),
-				 errhint("Workers serve the database named by zapjobs.database (currently \"%s\").",
+				 errhint("zapjobs.database is set to \"%s\": workers serve that database only. Leave it empty to serve every database.",
 						 zj_database)));
 }
 

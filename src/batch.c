@@ -118,7 +118,7 @@ zj_batch_write_completed(void)
 static bool
 zj_batch_suspect(ZjRun *run)
 {
-	return (uint64) run->id < pg_atomic_read_u64(&zj_shared->batch_min_id);
+	return (uint64) run->id < pg_atomic_read_u64(&zj_db->batch_min_id);
 }
 
 /*

@@ -90,7 +90,10 @@ typedef struct ZjLimits
 bool
 zj_claim_limits_active(void)
 {
-	return zj_shmem_ready() && pg_atomic_read_u32(&zj_shared->limits_active) != 0;
+	/* Without an entry nobody can have lowered the flag: assume limits. */
+	return zj_shmem_ready() &&
+		(zj_shmem_my_db(false) == NULL ||
+		 pg_atomic_read_u32(&zj_db->limits_active) != 0);
 }
 
 static void
@@ -454,7 +457,7 @@ void
 zj_claim_limits_refresh(void)
 {
 	static SPIPlanPtr plan = NULL;
-	uint32		changes = pg_atomic_read_u32(&zj_shared->limits_changes);
+	uint32		changes = pg_atomic_read_u32(&zj_db->limits_changes);
 	bool		any;
 	bool		isnull;
 
@@ -471,11 +474,11 @@ zj_claim_limits_refresh(void)
 	/* Rows written without our functions (a restore, say) count too. */
 	if (any)
 	{
-		pg_atomic_write_u32(&zj_shared->limits_active, 1);
+		pg_atomic_write_u32(&zj_db->limits_active, 1);
 		return;
 	}
-	pg_atomic_write_u32(&zj_shared->limits_active, 0);
+	pg_atomic_write_u32(&zj_db->limits_active, 0);
 	pg_memory_barrier();
-	if (pg_atomic_read_u32(&zj_shared->limits_changes) != changes)
-		pg_atomic_write_u32(&zj_shared->limits_active, 1);
+	if (pg_atomic_read_u32(&zj_db->limits_changes) != changes)
+		pg_atomic_write_u32(&zj_db->limits_active, 1);
 }

@@ -108,8 +108,8 @@ zj_retry(PG_FUNCTION_ARGS)
 Datum
 zj_limits_changed(PG_FUNCTION_ARGS)
 {
-	if (zj_shmem_ready())
-		pg_atomic_write_u32(&zj_shared->limits_active, 1);
+	if (zj_shmem_ready() && zj_shmem_my_db(true) != NULL)
+		pg_atomic_write_u32(&zj_db->limits_active, 1);
 	zj_wakeup_note_limits();
 	PG_RETURN_VOID();
 }
@@ -167,7 +167,8 @@ zj_worker_status(PG_FUNCTION_ARGS)
 		LWLockAcquire(zj_shared->lock, LW_SHARED);
 		memcpy(&copy, &zj_shared->slots[i], sizeof(copy));
 		LWLockRelease(zj_shared->lock);
-		if (copy.state == ZJ_SLOT_FREE || !zj_control_may_see(copy.role))
+		if (copy.state == ZJ_SLOT_FREE || copy.database != MyDatabaseId ||
+			!zj_control_may_see(copy.role))
 			continue;
 		zj_control_worker_row(store, desc, &copy, &zj_shared->slots[i]);
 	}
@@ -184,16 +185,33 @@ zj_control_time(Datum *value, bool *isnull, pg_atomic_uint64 *counter)
 	*isnull = t == 0;
 }
 
-/* jobs.pool_status(): the worker slots and what keeps roles waiting. */
+/* Columns 5 to 10 of jobs.pool_status(): what the launcher saw. */
+static void
+zj_control_pool_stats(Datum *values, bool *nulls, ZjDatabase *db)
+{
+	ZjPoolStats *p = &db->pool;
+	PGPROC	   *launcher = db->launcher;
+
+	values[5] = Int32GetDatum((int32) pg_atomic_read_u32(&p->roles_waiting));
+	zj_control_time(&values[6], &nulls[6], &p->waiting_since);
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&p->start_refusals));
+	zj_control_time(&values[8], &nulls[8], &p->last_refusal_at);
+	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&p->retired_for_others));
+	values[10] = Int32GetDatum(launcher != NULL ? launcher->pid : 0);
+	nulls[10] = launcher == NULL;
+}
+
+/*
+ * jobs.pool_status(): this database's share of the cluster's worker slots
+ * and what keeps its roles waiting.
+ */
 Datum
 zj_pool_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Datum		values[11];
 	bool		nulls[11] = {false};
-	PGPROC	   *launcher;
 	int			count[ZJ_SLOT_BUSY + 1] = {0};
-	ZjPoolStats *p = &zj_shared->pool;
 	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -205,20 +223,22 @@ zj_pool_status(PG_FUNCTION_ARGS)
 				 errhint("Add zapjobs to shared_preload_libraries and restart the server.")));
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
 	for (i = 0; i < zj_shared->nslots; i++)
-		count[zj_shared->slots[i].state]++;
+		if (zj_shared->slots[i].database == MyDatabaseId)
+			count[zj_shared->slots[i].state]++;
 	LWLockRelease(zj_shared->lock);
 	values[0] = Int32GetDatum(zj_shared->nslots);
-	values[1] = Int32GetDatum(zj_shared->nslots - count[ZJ_SLOT_FREE]);
+	values[1] = Int32GetDatum(count[ZJ_SLOT_BUSY] + count[ZJ_SLOT_IDLE] +
+							  count[ZJ_SLOT_STARTING]);
 	values[2] = Int32GetDatum(count[ZJ_SLOT_BUSY]);
 	values[3] = Int32GetDatum(count[ZJ_SLOT_IDLE]);
 	values[4] = Int32GetDatum(count[ZJ_SLOT_STARTING]);
-	values[5] = Int32GetDatum((int32) pg_atomic_read_u32(&p->roles_waiting));
-	zj_control_time(&values[6], &nulls[6], &p->waiting_since);
-	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&p->start_refusals));
-	zj_control_time(&values[8], &nulls[8], &p->last_refusal_at);
-	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&p->retired_for_others));
-	launcher = zj_shared->launcher;
-	values[10] = Int32GetDatum(launcher != NULL ? launcher->pid : 0);
-	nulls[10] = launcher == NULL;
+	if (zj_shmem_my_db(false) != NULL)
+		zj_control_pool_stats(values, nulls, zj_db);
+	else
+	{
+		values[5] = Int32GetDatum(0);
+		nulls[6] = nulls[8] = nulls[10] = true;
+		values[7] = values[9] = Int64GetDatum(0);
+	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

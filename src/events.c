@@ -56,6 +56,7 @@ static int	zj_maxpending = 0;
 
 /* Ring slots reserved at pre-commit: [zj_reserved_at, +zj_nreserved). */
 static uint64 zj_reserved_at = 0;
+static ZjDatabase *zj_reserved_db = NULL;	/* whose ring */
 static int	zj_nreserved = 0;
 static bool zj_callbacks_registered = false;
 
@@ -141,7 +142,7 @@ zj_events_fill_progress(ZjRunEvent *ev, const ZjProgressValues *v, const char *n
 void
 zj_events_add(const ZjRunEvent *event)
 {
-	if (!zj_shmem_serves_my_database())
+	if (zj_shmem_my_db(true) == NULL)
 		return;
 	zj_events_register();
 
@@ -220,24 +221,30 @@ zj_events_summarize(void)
 	zj_npending = n;
 }
 
+/*
+ * Reserve n slots in db's ring.  *mine is false when the entry is no
+ * longer our database's (the supervisor freed it): nothing is reserved.
+ */
 static bool
-zj_events_try_reserve(int n)
+zj_events_try_reserve(ZjDatabase *db, int n, bool *mine)
 {
 	bool		ok;
 	uint64		i;
 
-	LWLockAcquire(zj_shared->ring_lock, LW_EXCLUSIVE);
-	ok = zj_shared->ring_head - zj_shared->ring_tail + n <= ZJ_EVENT_RING_SIZE;
+	LWLockAcquire(db->ring_lock, LW_EXCLUSIVE);
+	*mine = db->database == MyDatabaseId;
+	ok = *mine && db->ring_head - db->ring_tail + n <= ZJ_EVENT_RING_SIZE;
 	if (ok)
 	{
-		zj_reserved_at = zj_shared->ring_head;
+		zj_reserved_at = db->ring_head;
+		zj_reserved_db = db;
 		for (i = 0; i < (uint64) n; i++)
-			zj_shared->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE].state =
+			db->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE].state =
 				ZJ_EVENT_RESERVED;
-		zj_shared->ring_head += n;
+		db->ring_head += n;
 		zj_nreserved = n;
 	}
-	LWLockRelease(zj_shared->ring_lock);
+	LWLockRelease(db->ring_lock);
 	return ok;
 }
 
@@ -250,19 +257,22 @@ static void
 zj_events_reserve(void)
 {
 	bool		reset_latch = false;
+	ZjDatabase *db = zj_shmem_my_db(false);
+	bool		mine = db != NULL;
 
 	if (zj_npending > ZJ_EVENT_BULK_MAX)
 		zj_events_summarize();
 
-	while (!zj_events_try_reserve(zj_npending))
+	while (mine && !zj_events_try_reserve(db, zj_npending, &mine))
 	{
-		if (zj_shared->launcher == NULL)
+		if (!mine || db->launcher == NULL)
 		{
-			pg_atomic_fetch_add_u64(&zj_shared->events_dropped, zj_npending);
+			if (mine)
+				pg_atomic_fetch_add_u64(&db->events_dropped, zj_npending);
 			zj_npending = 0;
 			break;
 		}
-		if (MyProc == zj_shared->launcher)
+		if (MyProc == db->launcher)
 		{
 			/* The launcher makes room itself instead of waiting for itself. */
 			zj_events_drain_all();
@@ -288,15 +298,15 @@ zj_events_publish_reserved(bool committed)
 
 	for (i = 0; i < zj_nreserved; i++)
 	{
-		ZjRingEvent *slot = &zj_shared->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE];
+		ZjRingEvent *slot = &zj_reserved_db->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE];
 
 		if (committed)
 			slot->event = zj_pending[i].event;
 		pg_write_barrier();
 		slot->state = committed ? ZJ_EVENT_READY : ZJ_EVENT_VOID;
 	}
-	if (zj_nreserved > 0)
-		zj_wakeup_launcher();
+	if (zj_nreserved > 0 && zj_reserved_db->launcher != NULL)
+		SetLatch(&zj_reserved_db->launcher->procLatch);
 }
 
 static void
@@ -356,9 +366,9 @@ zj_events_ring_head(void)
 {
 	uint64		head;
 
-	LWLockAcquire(zj_shared->ring_lock, LW_SHARED);
-	head = zj_shared->ring_head;
-	LWLockRelease(zj_shared->ring_lock);
+	LWLockAcquire(zj_db->ring_lock, LW_SHARED);
+	head = zj_db->ring_head;
+	LWLockRelease(zj_db->ring_lock);
 	return head;
 }
 
@@ -367,9 +377,9 @@ zj_events_ring_passed(uint64 position)
 {
 	bool		passed;
 
-	LWLockAcquire(zj_shared->ring_lock, LW_SHARED);
-	passed = zj_shared->ring_tail >= position;
-	LWLockRelease(zj_shared->ring_lock);
+	LWLockAcquire(zj_db->ring_lock, LW_SHARED);
+	passed = zj_db->ring_tail >= position;
+	LWLockRelease(zj_db->ring_lock);
 	return passed;
 }
 
@@ -382,10 +392,10 @@ zj_events_drain(ZjRunEvent *buf, int max)
 {
 	int			n = 0;
 
-	LWLockAcquire(zj_shared->ring_lock, LW_EXCLUSIVE);
-	while (n < max && zj_shared->ring_tail < zj_shared->ring_head)
+	LWLockAcquire(zj_db->ring_lock, LW_EXCLUSIVE);
+	while (n < max && zj_db->ring_tail < zj_db->ring_head)
 	{
-		ZjRingEvent *slot = &zj_shared->ring[zj_shared->ring_tail % ZJ_EVENT_RING_SIZE];
+		ZjRingEvent *slot = &zj_db->ring[zj_db->ring_tail % ZJ_EVENT_RING_SIZE];
 		uint32		state = slot->state;
 
 		if (state == ZJ_EVENT_RESERVED)
@@ -394,9 +404,9 @@ zj_events_drain(ZjRunEvent *buf, int max)
 		if (state == ZJ_EVENT_READY)
 			buf[n++] = slot->event;
 		slot->state = ZJ_EVENT_FREE;
-		zj_shared->ring_tail++;
+		zj_db->ring_tail++;
 	}
-	LWLockRelease(zj_shared->ring_lock);
+	LWLockRelease(zj_db->ring_lock);
 	return n;
 }
 
@@ -434,7 +444,7 @@ zj_events_trim(void)
 	memmove(zj_backlog, zj_backlog + excess,
 			(zj_nbacklog - excess) * sizeof(ZjRunEvent));
 	zj_nbacklog -= excess;
-	pg_atomic_fetch_add_u64(&zj_shared->events_dropped, excess);
+	pg_atomic_fetch_add_u64(&zj_db->events_dropped, excess);
 	ereport(LOG,
 			(errmsg("zapjobs dropped %d unpublished run events", excess)));
 }

@@ -2,7 +2,7 @@
  *
  * init.c
  *	  Library entry point: defines the GUCs, installs the shared-memory
- *	  hooks and registers the launcher.  Loaded without
+ *	  and utility hooks and registers the supervisor.  Loaded without
  *	  shared_preload_libraries, only the GUCs exist and jobs.enqueue warns
  *	  that nothing will run its jobs.
  *
@@ -16,9 +16,10 @@
 
 #include "cron.h"
 #include "failure.h"
-#include "launcher.h"
 #include "query.h"
 #include "shmem.h"
+#include "supervisor.h"
+#include "utility.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,6 +27,7 @@ void		_PG_init(void);
 
 char	   *zj_database = NULL;
 int			zj_max_workers = 4;
+int			zj_max_databases = 8;
 int			zj_poll_interval_ms = 1000;
 int			zj_default_timeout_s = 3600;
 int			zj_default_max_attempts = 1;
@@ -228,12 +230,19 @@ static void
 zj_init_define_postmaster_gucs(void)
 {
 	DefineCustomStringVariable("zapjobs.database",
-							   "Database whose jobs the workers run.",
-							   NULL, &zj_database, "postgres",
+							   "The only database whose jobs run; empty: "
+							   "every database with the extension.",
+							   NULL, &zj_database, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("zapjobs.max_workers",
-							"Number of worker processes running jobs.",
+							"Number of worker processes running jobs, in "
+							"all databases together.",
 							NULL, &zj_max_workers, 4, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("zapjobs.max_databases",
+							"Number of databases with the extension that "
+							"can be served at once.",
+							NULL, &zj_max_databases, 8, 1, 1024,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
@@ -258,5 +267,6 @@ _PG_init(void)
 
 	/* pg_upgrade starts the server with our library: stay out of its way. */
 	if (!IsBinaryUpgrade)
-		zj_launcher_register();
+		zj_supervisor_register();
+	zj_utility_install_hook();
 }

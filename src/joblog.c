@@ -452,7 +452,8 @@ zj_joblog_drain(void)
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		ZjLogLine  *lines = NULL;
 		uint32		upto = 0;
-		int			n = zj_joblog_take(slot, &lines, &upto);
+		int			n = slot->database == MyDatabaseId ?
+			zj_joblog_take(slot, &lines, &upto) : 0;
 
 		if (n == 0)
 			continue;

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.c
- *	  The launcher: one static background worker, connected to
- *	  zapjobs.database as the bootstrap superuser.  It waits quietly until
- *	  the extension exists there.  It publishes run events whenever a
+ *	  A database's launcher: a background worker the supervisor starts in
+ *	  each database that may have the extension (supervisor.c), connected
+ *	  as the bootstrap superuser.  Without the extension there it leaves at
+ *	  once; with a schema older than this library's it waits, saying why.
+ *	  Serving, it publishes run events whenever a
  *	  commit produced some (publisher.c), and, when a worker exited, a
  *	  commit asked for workers, a scheduled run is due or the poll timeout
  *	  passed, it also
@@ -27,6 +29,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -63,24 +66,31 @@ static TimestampTz zj_launcher_next_maintenance = 0;
 static TimestampTz zj_launcher_last_vacuum = 0;
 static uint64 zj_launcher_finished_at_vacuum = 0;
 static MemoryContext zj_launcher_cycle_cxt = NULL;
-
-void
-zj_launcher_register(void)
-{
-	BackgroundWorker w;
-
-	zj_bgworker_describe(&w, "zj_launcher_main", "zapjobs launcher",
-						 "zapjobs launcher");
-	w.bgw_restart_time = 1;
-	RegisterBackgroundWorker(&w);
-}
+static char zj_launcher_dbname[NAMEDATALEN];
+static uint32 zj_launcher_requests;	/* CREATE EXTENSIONs when we looked */
 
 static void
 zj_launcher_detach(int code, Datum arg)
 {
-	zj_shared->launcher = NULL;
-	zj_shared->database = InvalidOid;
-	pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (zj_db->launcher == MyProc)
+		zj_db->launcher = NULL;
+	LWLockRelease(zj_shared->lock);
+	pg_atomic_write_u64(&zj_db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+}
+
+/*
+ * No extension here: our workers leave, and so do we.  Unless a CREATE
+ * EXTENSION committed since we looked, the supervisor frees our entry.
+ */
+static void
+zj_launcher_leave_unserved(void)
+{
+	zj_pool_retire_all();
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	zj_db->absent = zj_db->requests == zj_launcher_requests;
+	LWLockRelease(zj_shared->lock);
+	proc_exit(0);
 }
 
 /*
@@ -101,7 +111,7 @@ zj_launcher_schema_current(void)
 	if (strcmp(stale, installed) != 0)
 		ereport(LOG,
 				(errmsg("zapjobs launcher not serving database \"%s\": its zapjobs schema is version %s, this library needs %s",
-						zj_database, installed, ZJ_SCHEMA_VERSION),
+						zj_launcher_dbname, installed, ZJ_SCHEMA_VERSION),
 				 errhint("Run ALTER EXTENSION zapjobs UPDATE in that database; runs start within a second after.")));
 	strlcpy(stale, installed, sizeof(stale));
 	return false;
@@ -116,19 +126,26 @@ zj_launcher_check_extension(bool *need_reap)
 {
 	Oid			ext;
 
+	if (zj_db->dropping)
+		proc_exit(0);
+	/* Before our snapshot: a CREATE EXTENSION it misses bumps it after. */
+	zj_launcher_requests = zj_db->requests;
+	pg_memory_barrier();
 	zj_query_xact_begin();
 	ext = get_extension_oid(ZJ_EXTENSION_NAME, true);
-	if (OidIsValid(ext) && !zj_launcher_schema_current())
+	if (!OidIsValid(ext))
+		zj_launcher_leave_unserved();
+	if (!zj_launcher_schema_current())
 		ext = InvalidOid;
 	CommitTransactionCommand();
 
-	if (ext != zj_shared->extension)
+	if (ext != zj_db->extension)
 	{
 		zj_pool_retire_all();
-		zj_shared->extension = ext;
+		zj_db->extension = ext;
 		*need_reap = true;
 		if (OidIsValid(ext))
-			elog(LOG, "zapjobs launcher serving database \"%s\"", zj_database);
+			elog(LOG, "zapjobs launcher serving database \"%s\"", zj_launcher_dbname);
 	}
 	return OidIsValid(ext);
 }
@@ -154,7 +171,7 @@ zj_launcher_promote(void)
 	int			n;
 
 	/* Before our snapshots: see zj_wakeup_before_next_due. */
-	pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	pg_atomic_write_u64(&zj_db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 	pg_memory_barrier();
 	do
 	{
@@ -164,7 +181,7 @@ zj_launcher_promote(void)
 		zj_publisher_run();
 	} while (n >= ZJ_PROMOTE_BATCH);
 
-	pg_atomic_write_u64(&zj_shared->next_due,
+	pg_atomic_write_u64(&zj_db->next_due,
 						(uint64) (next_due == 0 ? ZJ_NEXT_DUE_NONE : next_due));
 	if (next_due == 0)
 		return -1;
@@ -227,7 +244,7 @@ zj_launcher_maintain(bool need_reap)
 	if (!zj_launcher_check_extension(&need_reap))
 	{
 		/* Nothing promotes: every commit scheduling a run must wake us. */
-		pg_atomic_write_u64(&zj_shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+		pg_atomic_write_u64(&zj_db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 		return sleep_ms;
 	}
 	if (need_reap ||
@@ -276,17 +293,17 @@ zj_launcher_cycle(void)
 	 * event was there has left its slot already.
 	 */
 	zj_publisher_run();
-	if (OidIsValid(zj_shared->extension))
+	if (OidIsValid(zj_db->extension))
 		zj_joblog_drain();
 	progress_ms = zj_progress_publish();
-	if (OidIsValid(zj_shared->extension))
+	if (OidIsValid(zj_db->extension))
 		zj_progress_store();
 	zj_publisher_run();
-	if (OidIsValid(zj_shared->extension))
+	if (OidIsValid(zj_db->extension))
 		zj_launcher_vacuum_if_due();
 
 	now = GetCurrentTimestamp();
-	if (pg_atomic_exchange_u32(&zj_shared->maintenance_requested, 0) != 0 ||
+	if (pg_atomic_exchange_u32(&zj_db->maintenance_requested, 0) != 0 ||
 		need_reap || now >= zj_launcher_next_maintenance)
 	{
 		long		ms = zj_launcher_maintain(need_reap);
@@ -335,20 +352,43 @@ zj_launcher_guarded_cycle(void)
 	return sleep_ms;
 }
 
+/* Take our database's entry; leave if another launcher has it. */
+static void
+zj_launcher_attach(void)
+{
+	bool		ours;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	ours = zj_db->database == MyDatabaseId && zj_db->launcher == NULL &&
+		!zj_db->dropping;
+	if (ours)
+		zj_db->launcher = MyProc;
+	LWLockRelease(zj_shared->lock);
+	if (!ours)
+		proc_exit(0);
+	before_shmem_exit(zj_launcher_detach, (Datum) 0);
+}
+
 void
 zj_launcher_main(Datum arg)
 {
+	Oid			database;
+
+	memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(database));
+	zj_db = &zj_shared->dbs[DatumGetInt32(arg)];
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(zj_database, NULL, 0);
+	if (zj_db->database != database || zj_db->dropping)
+		proc_exit(0);
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
 	pgstat_report_appname("zapjobs launcher");
-
-	before_shmem_exit(zj_launcher_detach, (Datum) 0);
 	/* extension stays as a previous launcher left it: its workers live on. */
-	zj_shared->database = MyDatabaseId;
-	zj_shared->launcher = MyProc;
+	zj_launcher_attach();
+	StartTransactionCommand();
+	strlcpy(zj_launcher_dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	CommitTransactionCommand();
 
 	zj_launcher_cycle_cxt = AllocSetContextCreate(TopMemoryContext,
 												  "zapjobs launcher cycle",

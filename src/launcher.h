@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.h
- *	  The launcher background worker (launcher.c).
+ *	  A database's launcher background worker (launcher.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,7 +10,6 @@
 
 #include "zapjobs.h"
 
-extern void zj_launcher_register(void);
 extern PGDLLEXPORT void zj_launcher_main(Datum arg);
 
 #endif							/* ZAPJOBS_LAUNCHER_H */

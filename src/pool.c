@@ -1,12 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * pool.c
- *	  The launcher's worker pool.  A worker is connected as one role (see
- *	  worker.c), so the pool is shared out among the roles that own pending
- *	  runs: every such role gets a worker while slots allow, free slots go
- *	  round-robin to roles with demand, and a worker whose role has no work
- *	  left is retired when another role needs its slot.  Idle workers stay
- *	  connected, so new runs of a recent role start at once.
+ *	  The launcher's share of the worker pool.  A worker is connected to one
+ *	  database as one role (see worker.c), and the slots are the cluster's
+ *	  (zapjobs.max_workers), so each database's launcher shares them out
+ *	  among its roles that own pending runs: every such role gets a worker
+ *	  while slots allow, free slots go round-robin to roles with demand,
+ *	  and a worker whose role has no work left, in this database or another,
+ *	  is retired when a role needs its slot; failing that, a busy worker of
+ *	  the (database, role) with most workers leaves after its run.  So a
+ *	  database flooding its queues cannot keep another's runs waiting.
+ *	  Idle workers stay connected, so new runs of a recent role start at
+ *	  once.
  *
  *	  Roles that cannot have a session (dropped, NOLOGIN, no CONNECT, or a
  *	  worker that keeps failing to start) have their pending runs failed
@@ -33,6 +38,7 @@
 #include "roles.h"
 #include "runstate.h"
 #include "shmem.h"
+#include "wakeup.h"
 #include "worker.h"
 
 #define ZJ_MAX_TRACKED_ROLES	64
@@ -52,12 +58,19 @@ typedef struct ZjRoleHealth
 	TimestampTz waiting_since;	/* has had runs but no worker since, or 0 */
 } ZjRoleHealth;
 
-/* Launcher-local; handles live in TopMemoryContext. */
+/*
+ * Launcher-local; handles live in TopMemoryContext.  A slot may be reused
+ * by another database's launcher once its worker left: a handle is
+ * acted on only while the slot keeps the generation it was started with.
+ */
 static BackgroundWorkerHandle **zj_pool_handles = NULL;
-static pid_t *zj_pool_last_pid = NULL;
+static uint32 *zj_pool_handle_gen = NULL;
+static pid_t *zj_pool_last_pid = NULL;	/* our worker in the slot, or 0 */
+static Oid *zj_pool_last_role = NULL;
 static ZjRoleHealth zj_pool_health[ZJ_MAX_TRACKED_ROLES];
 static int	zj_pool_nhealth = 0;
 static bool zj_pool_warned_no_slots = false;
+static bool zj_pool_wants_slot = false; /* a role here waits for a slot */
 
 void
 zj_pool_reset(void)
@@ -66,16 +79,25 @@ zj_pool_reset(void)
 
 	zj_pool_handles = MemoryContextAllocZero(TopMemoryContext,
 											 sizeof(void *) * zj_shared->nslots);
+	zj_pool_handle_gen = MemoryContextAllocZero(TopMemoryContext,
+												sizeof(uint32) * zj_shared->nslots);
 	zj_pool_last_pid = MemoryContextAllocZero(TopMemoryContext,
 											  sizeof(pid_t) * zj_shared->nslots);
+	zj_pool_last_role = MemoryContextAllocZero(TopMemoryContext,
+											   sizeof(Oid) * zj_shared->nslots);
 
 	/* Workers a previous launcher started keep serving; half-started ones go. */
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
-		if (zj_shared->slots[i].state == ZJ_SLOT_STARTING)
-			zj_shared->slots[i].state = ZJ_SLOT_FREE;
-		zj_pool_last_pid[i] = zj_shared->slots[i].pid;
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->database != MyDatabaseId)
+			continue;
+		if (s->state == ZJ_SLOT_STARTING)
+			s->state = ZJ_SLOT_FREE;
+		zj_pool_last_pid[i] = s->pid;
+		zj_pool_last_role[i] = s->role;
 	}
 	LWLockRelease(zj_shared->lock);
 }
@@ -131,6 +153,31 @@ zj_pool_worker_event(pid_t pid, Oid role, bool started)
 	zj_events_add_local(&ev);
 }
 
+/*
+ * Our handle on slot i says its worker stopped: forget the handle, and
+ * free the slot if that worker never attached (and nobody reused it).
+ */
+static void
+zj_pool_handle_stopped(int i)
+{
+	ZjWorkerSlot *slot = &zj_shared->slots[i];
+	bool		never_attached;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	never_attached = slot->generation == zj_pool_handle_gen[i] &&
+		slot->state == ZJ_SLOT_STARTING;
+	if (never_attached)
+		slot->state = ZJ_SLOT_FREE;
+	LWLockRelease(zj_shared->lock);
+	if (never_attached)
+	{
+		zj_pool_note_start_failure(slot->role);
+		zj_wakeup_slot_wanters();
+	}
+	pfree(zj_pool_handles[i]);
+	zj_pool_handles[i] = NULL;
+}
+
 /* Notice workers that exited; sets *need_reap when one may have left a run. */
 void
 zj_pool_check_exits(bool *need_reap)
@@ -141,6 +188,7 @@ zj_pool_check_exits(bool *need_reap)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		pid_t		pid;
+		pid_t		mine;
 
 		if (zj_pool_handles[i] != NULL)
 		{
@@ -150,33 +198,25 @@ zj_pool_check_exits(bool *need_reap)
 				proc_exit(1);
 			if (st == BGWH_STOPPED)
 			{
-				bool		never_attached;
-
-				LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-				never_attached = slot->state == ZJ_SLOT_STARTING;
-				if (never_attached)
-					slot->state = ZJ_SLOT_FREE;
-				LWLockRelease(zj_shared->lock);
-				if (never_attached)
-					zj_pool_note_start_failure(slot->role);
-				pfree(zj_pool_handles[i]);
-				zj_pool_handles[i] = NULL;
+				zj_pool_handle_stopped(i);
 				*need_reap = true;
 			}
 		}
-		if (slot->state == ZJ_SLOT_IDLE || slot->state == ZJ_SLOT_BUSY)
+		mine = slot->database == MyDatabaseId ? slot->pid : 0;
+		if (mine != 0 && (slot->state == ZJ_SLOT_IDLE || slot->state == ZJ_SLOT_BUSY))
 			zj_pool_health_of(slot->role)->failures = 0;
-		if (slot->pid != zj_pool_last_pid[i])
+		if (mine != zj_pool_last_pid[i])
 		{
 			if (zj_pool_last_pid[i] != 0)
 			{
 				*need_reap = true;
-				zj_pool_worker_event(zj_pool_last_pid[i], slot->role, false);
+				zj_pool_worker_event(zj_pool_last_pid[i], zj_pool_last_role[i], false);
 			}
-			if (slot->pid != 0)
-				zj_pool_worker_event(slot->pid, slot->role, true);
+			if (mine != 0)
+				zj_pool_worker_event(mine, slot->role, true);
 		}
-		zj_pool_last_pid[i] = slot->pid;
+		zj_pool_last_pid[i] = mine;
+		zj_pool_last_role[i] = slot->role;
 	}
 }
 
@@ -188,8 +228,8 @@ zj_pool_check_exits(bool *need_reap)
 static void
 zj_pool_note_refusal(void)
 {
-	pg_atomic_fetch_add_u64(&zj_shared->pool.start_refusals, 1);
-	pg_atomic_write_u64(&zj_shared->pool.last_refusal_at,
+	pg_atomic_fetch_add_u64(&zj_db->pool.start_refusals, 1);
+	pg_atomic_write_u64(&zj_db->pool.last_refusal_at,
 						(uint64) GetCurrentTimestamp());
 	if (!zj_pool_warned_no_slots)
 		ereport(WARNING,
@@ -200,41 +240,86 @@ zj_pool_note_refusal(void)
 	zj_pool_warned_no_slots = true;
 }
 
+/*
+ * Can slot i take a worker of ours?  Free, not one whose exit we have not
+ * noticed yet, and, if another database's worker left it, with no log
+ * lines of that database left in it (its launcher stores them).
+ */
 static bool
-zj_pool_start(int slotno, Oid role)
+zj_pool_slot_free(int i)
 {
-	ZjWorkerSlot *slot = &zj_shared->slots[slotno];
+	ZjWorkerSlot *s = &zj_shared->slots[i];
+
+	return s->state == ZJ_SLOT_FREE && zj_pool_handles[i] == NULL &&
+		(s->database == MyDatabaseId ||
+		 pg_atomic_read_u32(&s->log_head) == pg_atomic_read_u32(&s->log_tail));
+}
+
+/* Take a free slot for a worker of role, under the lock; -1 if none. */
+static int
+zj_pool_take_slot(Oid role)
+{
+	int			slotno = -1;
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < zj_shared->nslots && slotno < 0; i++)
+		if (zj_pool_slot_free(i))
+			slotno = i;
+	if (slotno >= 0)
+	{
+		ZjWorkerSlot *slot = &zj_shared->slots[slotno];
+
+		slot->generation++;
+		slot->state = ZJ_SLOT_STARTING;
+		slot->database = MyDatabaseId;
+		slot->wanted = true;
+		slot->role = role;
+		slot->retire = false;
+		slot->retired_for = InvalidOid;
+		slot->run_id = 0;
+		slot->claimed_id = 0;
+		slot->pid = 0;
+		slot->proc = NULL;
+		slot->state_since = GetCurrentTimestamp();
+		slot->started_at = slot->state_since;
+		slot->deadline = 0;
+		slot->cancel_id = 0;
+		slot->cancel_at = 0;
+		slot->runs_done = 0;
+		pg_atomic_write_u64(&slot->heartbeat, 0);
+		pg_atomic_write_u64(&slot->runs_completed, 0);
+		pg_atomic_write_u64(&slot->runs_failed, 0);
+		zj_progress_clear(&slot->progress);
+		zj_pool_handle_gen[slotno] = slot->generation;
+	}
+	LWLockRelease(zj_shared->lock);
+	return slotno;
+}
+
+typedef enum ZjPoolStart
+{
+	ZJ_POOL_STARTED,
+	ZJ_POOL_NO_SLOT,			/* every slot is taken */
+	ZJ_POOL_REFUSED				/* the server had no background worker slot */
+} ZjPoolStart;
+
+static ZjPoolStart
+zj_pool_start(Oid role)
+{
+	int			slotno = zj_pool_take_slot(role);
 	BackgroundWorker w;
 	ZjWorkerArgs args;
 	char		name[BGW_MAXLEN];
 	MemoryContext old;
 	bool		ok;
 
-	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	slot->generation++;
-	slot->state = ZJ_SLOT_STARTING;
-	slot->role = role;
-	slot->retire = false;
-	slot->run_id = 0;
-	slot->claimed_id = 0;
-	slot->pid = 0;
-	slot->proc = NULL;
-	slot->state_since = GetCurrentTimestamp();
-	slot->started_at = slot->state_since;
-	slot->deadline = 0;
-	slot->cancel_id = 0;
-	slot->cancel_at = 0;
-	slot->runs_done = 0;
-	pg_atomic_write_u64(&slot->heartbeat, 0);
-	pg_atomic_write_u64(&slot->runs_completed, 0);
-	pg_atomic_write_u64(&slot->runs_failed, 0);
-	zj_progress_clear(&slot->progress);
-	args.generation = slot->generation;
-	LWLockRelease(zj_shared->lock);
-
+	if (slotno < 0)
+		return ZJ_POOL_NO_SLOT;
+	args.generation = zj_pool_handle_gen[slotno];
 	args.database = MyDatabaseId;
 	args.role = role;
-	args.extension = zj_shared->extension;
+	args.extension = zj_db->extension;
 
 	snprintf(name, sizeof(name), "zapjobs worker %d", slotno);
 	zj_bgworker_describe(&w, "zj_worker_main", name, "zapjobs worker");
@@ -247,14 +332,15 @@ zj_pool_start(int slotno, Oid role)
 	MemoryContextSwitchTo(old);
 	if (!ok)
 	{
+		zj_pool_handles[slotno] = NULL;
 		LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-		slot->state = ZJ_SLOT_FREE;
+		zj_shared->slots[slotno].state = ZJ_SLOT_FREE;
 		LWLockRelease(zj_shared->lock);
 		zj_pool_note_refusal();
+		return ZJ_POOL_REFUSED;
 	}
-	else
-		zj_pool_warned_no_slots = false;
-	return ok;
+	zj_pool_warned_no_slots = false;
+	return ZJ_POOL_STARTED;
 }
 
 /*
@@ -308,13 +394,14 @@ zj_pool_role_healthy(Oid role)
 }
 
 static int
-zj_pool_workers_of(Oid role)
+zj_pool_workers_of(Oid database, Oid role)
 {
 	int			i;
 	int			n = 0;
 
 	for (i = 0; i < zj_shared->nslots; i++)
 		if (zj_shared->slots[i].state != ZJ_SLOT_FREE &&
+			zj_shared->slots[i].database == database &&
 			zj_shared->slots[i].role == role && !zj_shared->slots[i].retire)
 			n++;
 	return n;
@@ -338,7 +425,7 @@ zj_pool_needs_worker(Oid role, int pending)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
-		if (s->role == role && !s->retire &&
+		if (s->database == MyDatabaseId && s->role == role && !s->retire &&
 			(s->state == ZJ_SLOT_IDLE || s->state == ZJ_SLOT_STARTING))
 			free++;
 	}
@@ -356,15 +443,15 @@ zj_pool_in(Oid role, Oid *roles, int nroles)
 	return false;
 }
 
-static int
-zj_pool_free_slot(void)
+static bool
+zj_pool_any_free_slot(void)
 {
 	int			i;
 
 	for (i = 0; i < zj_shared->nslots; i++)
-		if (zj_shared->slots[i].state == ZJ_SLOT_FREE && zj_pool_handles[i] == NULL)
-			return i;
-	return -1;
+		if (zj_pool_slot_free(i))
+			return true;
+	return false;
 }
 
 /*
@@ -382,11 +469,12 @@ zj_pool_victim_rank(ZjWorkerSlot *s, Oid *roles, int nroles, TimestampTz now)
 
 	if (s->state == ZJ_SLOT_FREE || s->state == ZJ_SLOT_STARTING || s->retire)
 		return -1;
-	if (!zj_pool_in(s->role, roles, nroles))
+	/* Another database's launcher says whether its role has work. */
+	if (s->database == MyDatabaseId ? !zj_pool_in(s->role, roles, nroles) : !s->wanted)
 		return idle ? 3 * ZJ_MAX_SLOTS_RANK + 1 : 3 * ZJ_MAX_SLOTS_RANK;
 	if (!TimestampDifferenceExceeds(s->started_at, now, ZJ_MIN_SERVICE_MS))
 		return -1;
-	return zj_pool_workers_of(s->role) * 2 + idle;
+	return zj_pool_workers_of(s->database, s->role) * 2 + idle;
 }
 
 /* The worker to leave so that a role waiting for a slot gets one, or -1. */
@@ -439,9 +527,11 @@ zj_pool_count_leaving(ZjPoolCredit *c)
 
 		if (s->state == ZJ_SLOT_FREE && zj_pool_handles[i] != NULL)
 			c->soon++;
-		else if (s->retire && s->state == ZJ_SLOT_BUSY)
+		else if (!s->retire || s->retired_for != MyDatabaseId)
+			continue;
+		else if (s->state == ZJ_SLOT_BUSY)
 			c->later++;
-		else if (s->retire && s->state != ZJ_SLOT_FREE)
+		else if (s->state != ZJ_SLOT_FREE)
 			c->soon++;
 	}
 }
@@ -450,7 +540,8 @@ static void
 zj_pool_retire(int victim)
 {
 	zj_shared->slots[victim].retire = true;
-	pg_atomic_fetch_add_u64(&zj_shared->pool.retired_for_others, 1);
+	zj_shared->slots[victim].retired_for = MyDatabaseId;
+	pg_atomic_fetch_add_u64(&zj_db->pool.retired_for_others, 1);
 	if (zj_shared->slots[victim].proc)
 		SetLatch(&zj_shared->slots[victim].proc->procLatch);
 }
@@ -466,6 +557,7 @@ zj_pool_make_room(Oid *roles, int nroles, bool idle_only, ZjPoolCredit *c)
 {
 	int			victim;
 
+	zj_pool_wants_slot = true;
 	if (c->soon > 0)
 	{
 		c->soon--;
@@ -504,7 +596,7 @@ zj_pool_note_waiting(Oid *roles, int nroles)
 	{
 		ZjRoleHealth *h = zj_pool_health_of(roles[i]);
 
-		if (zj_pool_workers_of(roles[i]) > 0)
+		if (zj_pool_workers_of(MyDatabaseId, roles[i]) > 0)
 			h->waiting_since = 0;
 		else if (h->waiting_since == 0)
 			h->waiting_since = now;
@@ -515,8 +607,8 @@ zj_pool_note_waiting(Oid *roles, int nroles)
 				first = h->waiting_since;
 		}
 	}
-	pg_atomic_write_u32(&zj_shared->pool.roles_waiting, waiting);
-	pg_atomic_write_u64(&zj_shared->pool.waiting_since, (uint64) first);
+	pg_atomic_write_u32(&zj_db->pool.roles_waiting, waiting);
+	pg_atomic_write_u64(&zj_db->pool.waiting_since, (uint64) first);
 }
 
 /* Index of the worker-less role waiting longest, not yet handled, or -1. */
@@ -530,7 +622,7 @@ zj_pool_longest_waiting(Oid *roles, int nroles, bool *handled)
 	{
 		TimestampTz since = zj_pool_health_of(roles[i])->waiting_since;
 
-		if (handled[i] || since == 0 || zj_pool_workers_of(roles[i]) > 0)
+		if (handled[i] || since == 0 || zj_pool_workers_of(MyDatabaseId, roles[i]) > 0)
 			continue;
 		if (best < 0 || since < zj_pool_health_of(roles[best])->waiting_since)
 			best = i;
@@ -547,19 +639,25 @@ static bool
 zj_pool_round_robin(Oid *roles, int *wanted, int nroles)
 {
 	bool		started;
-	int			slotno;
 	int			i;
 
 	do
 	{
 		started = false;
-		for (i = 0; i < nroles && (slotno = zj_pool_free_slot()) >= 0; i++)
+		for (i = 0; i < nroles && zj_pool_any_free_slot(); i++)
 		{
 			if (!zj_pool_needs_worker(roles[i], wanted[i]))
 				continue;
-			if (!zj_pool_start(slotno, roles[i]))
-				return false;
-			started = true;
+			switch (zj_pool_start(roles[i]))
+			{
+				case ZJ_POOL_REFUSED:
+					return false;
+				case ZJ_POOL_NO_SLOT:	/* another launcher took it */
+					return true;
+				case ZJ_POOL_STARTED:
+					started = true;
+					break;
+			}
 		}
 	} while (started);
 	return true;
@@ -583,11 +681,10 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 	int			nusable = 0;
 	ZjPoolCredit credit;
 	int			i;
-	int			slotno;
 
 	for (i = 0; i < nroles && nusable < ZJ_MAX_TRACKED_ROLES; i++)
 	{
-		if (zj_pool_workers_of(roles[i]) == 0 &&
+		if (zj_pool_workers_of(MyDatabaseId, roles[i]) == 0 &&
 			(!zj_pool_role_usable(roles[i]) || !zj_pool_role_healthy(roles[i])))
 			continue;
 		wanted[nusable] = pending[i];
@@ -599,11 +696,10 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 	while ((i = zj_pool_longest_waiting(usable, nusable, handled)) >= 0)
 	{
 		handled[i] = true;
-		slotno = zj_pool_free_slot();
-		if (slotno < 0 || !zj_pool_start(slotno, usable[i]))
+		if (zj_pool_start(usable[i]) != ZJ_POOL_STARTED)
 			zj_pool_make_room(usable, nusable, false, &credit);
 	}
-	if (zj_pool_round_robin(usable, wanted, nusable) && zj_pool_free_slot() >= 0)
+	if (zj_pool_round_robin(usable, wanted, nusable) && zj_pool_any_free_slot())
 		return;
 	for (i = 0; i < nusable; i++)
 		if (!handled[i] && zj_pool_needs_worker(usable[i], wanted[i]))
@@ -660,13 +756,21 @@ zj_pool_balance(void)
 	int			pending[ZJ_MAX_DEMAND_ROLES];
 	int			n;
 
+	int			i;
+
 	zj_query_xact_begin();
 	n = zj_pool_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
+	zj_pool_wants_slot = false;
 	zj_pool_share(roles, pending, n);
 	CommitTransactionCommand();
+	/* For other databases' launchers: which of our workers have work. */
+	for (i = 0; i < zj_shared->nslots; i++)
+		if (zj_shared->slots[i].database == MyDatabaseId)
+			zj_shared->slots[i].wanted = zj_pool_in(zj_shared->slots[i].role, roles, n);
+	pg_atomic_write_u32(&zj_db->wants_slot, zj_pool_wants_slot);
 }
 
-/* Ask every worker to exit (the extension went away or changed). */
+/* Ask every worker of ours to exit (the extension went away or changed). */
 void
 zj_pool_retire_all(void)
 {
@@ -677,9 +781,10 @@ zj_pool_retire_all(void)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
-		if (s->state == ZJ_SLOT_FREE)
+		if (s->state == ZJ_SLOT_FREE || s->database != MyDatabaseId)
 			continue;
 		s->retire = true;
+		s->retired_for = InvalidOid;
 		if (s->proc)
 			SetLatch(&s->proc->procLatch);
 	}

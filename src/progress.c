@@ -208,6 +208,21 @@ zj_progress_read(ZjProgress *p, ZjProgressValues *out)
 	return out->run_id != 0;
 }
 
+/*
+ * The progress of the run slot executes, if it is one of this database's
+ * (read between two looks at the slot's database: it may change owner).
+ */
+static bool
+zj_progress_read_mine(ZjWorkerSlot *slot, ZjProgressValues *out)
+{
+	if (slot->database != MyDatabaseId)
+		return false;
+	if (!zj_progress_read(&slot->progress, out) || out->at == 0)
+		return false;
+	pg_read_barrier();
+	return slot->database == MyDatabaseId;
+}
+
 /* Outside a job: say so, do nothing.  True if the caller may go on. */
 static bool
 zj_progress_in_job(const char *fn)
@@ -346,7 +361,8 @@ zj_progress_publish(void)
 		ZjProgressValues v;
 		ZjRunEvent	ev;
 
-		if (count == zj_progress_published_count[i] || !zj_progress_read(p, &v) || v.at == 0)
+		if (count == zj_progress_published_count[i] ||
+			!zj_progress_read_mine(&zj_shared->slots[i], &v))
 			continue;
 		next = ZJ_PROGRESS_EVERY_MS;
 		if (!TimestampDifferenceExceeds(zj_progress_published_at[i], now, ZJ_PROGRESS_EVERY_MS))
@@ -396,7 +412,7 @@ zj_progress_store(void)
 		uint32		count = pg_atomic_read_u32(&p->changecount);
 		ZjProgressValues v;
 
-		if (count == stored[i] || !zj_progress_read(p, &v) || v.at == 0)
+		if (count == stored[i] || !zj_progress_read_mine(&zj_shared->slots[i], &v))
 			continue;
 		stored[i] = count;
 		zj_progress_store_row(&v, cols, nulls, n++);
@@ -451,8 +467,7 @@ zj_live_progress(PG_FUNCTION_ARGS)
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 		ZjProgressValues v;
 
-		if (slot->state == ZJ_SLOT_BUSY &&
-			zj_progress_read(&slot->progress, &v) && v.at != 0 &&
+		if (slot->state == ZJ_SLOT_BUSY && zj_progress_read_mine(slot, &v) &&
 			zj_progress_may_see(slot->role))
 			zj_progress_row(store, desc, &v);
 	}

@@ -180,7 +180,8 @@ zj_publisher_wake_waiters(const ZjRunEvent *ev)
 	{
 		int64		waited = (int64) pg_atomic_read_u64(&zj_shared->waiting_for[i]);
 
-		if (waited >= ev->run_id && waited <= ev->last_id)
+		if (waited >= ev->run_id && waited <= ev->last_id &&
+			GetPGProcByNumber(i)->databaseId == MyDatabaseId)
 			SetLatch(&GetPGProcByNumber(i)->procLatch);
 	}
 }

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include "utils/timestamp.h"
 
 #include "failure.h"
@@ -36,7 +38,8 @@ zj_reaper_worker_alive(int64 id, int32 pid, int64 epoch)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 
-		if (slot->pid == pid && slot->claimed_id == id)
+		if (slot->pid == pid && slot->claimed_id == id &&
+			slot->database == MyDatabaseId)
 			alive = true;
 	}
 	LWLockRelease(zj_shared->lock);
@@ -60,7 +63,7 @@ zj_reaper_no_batch_below_max_id(void)
 	zj_query_exec(&plan, "SELECT max(id) FROM jobs.runs", 0, NULL, NULL, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
-		pg_atomic_write_u64(&zj_shared->batch_min_id, (uint64) DatumGetInt64(d) + 1);
+		pg_atomic_write_u64(&zj_db->batch_min_id, (uint64) DatumGetInt64(d) + 1);
 }
 
 /* A running run the reaper looked at. */

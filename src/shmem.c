@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  The shared state of zapjobs: worker slots, the event ring and the
- *	  per-backend arrays, sized at postmaster start.  A crash-restart
+ *	  The shared state of zapjobs: the cluster's worker slots, the
+ *	  per-backend arrays and the served databases' entries (each with its
+ *	  event ring), sized at postmaster start.  A crash-restart
  *	  re-creates it with a new epoch, which is how runs left over from
  *	  before the crash are recognised.
  *
@@ -21,6 +22,7 @@
 #include "shmem.h"
 
 ZjShared   *zj_shared = NULL;
+ZjDatabase *zj_db = NULL;
 
 #ifdef ZJ_HAS_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type zj_prev_shmem_request_hook = NULL;
@@ -37,7 +39,10 @@ zj_shmem_size(void)
 	size = MAXALIGN(size);
 	size = add_size(size, mul_size(zj_max_backends(), sizeof(pg_atomic_uint64)));
 	size = MAXALIGN(size);
-	size = add_size(size, mul_size(ZJ_EVENT_RING_SIZE, sizeof(ZjRingEvent)));
+	size = add_size(size, mul_size(zj_max_databases, sizeof(ZjDatabase)));
+	size = MAXALIGN(size);
+	size = add_size(size, mul_size(mul_size(zj_max_databases, ZJ_EVENT_RING_SIZE),
+								   sizeof(ZjRingEvent)));
 	return size;
 }
 
@@ -49,36 +54,41 @@ zj_shmem_request(void)
 		zj_prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(zj_shmem_size());
-	RequestNamedLWLockTranche("zapjobs", 2);
+	RequestNamedLWLockTranche("zapjobs", 1 + zj_max_databases);
+}
+
+/* A database entry as new: free, nothing buffered, limits unknown. */
+static void
+zj_shmem_reset_db(ZjDatabase *db)
+{
+	db->database = InvalidOid;
+	db->absent = false;
+	db->dropping = false;
+	db->requests = 0;
+	db->extension = InvalidOid;
+	db->launcher = NULL;
+	db->ring_head = db->ring_tail = 0;
+	pg_atomic_init_u64(&db->events_dropped, 0);
+	pg_atomic_init_u32(&db->maintenance_requested, 0);
+	pg_atomic_init_u32(&db->wants_slot, 0);
+	/* Until the launcher has looked, limits may exist. */
+	pg_atomic_init_u32(&db->limits_active, 1);
+	pg_atomic_init_u32(&db->limits_changes, 0);
+	pg_atomic_init_u64(&db->batch_min_id, 0);
+	pg_atomic_init_u64(&db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	pg_atomic_init_u32(&db->pool.roles_waiting, 0);
+	pg_atomic_init_u64(&db->pool.waiting_since, 0);
+	pg_atomic_init_u64(&db->pool.start_refusals, 0);
+	pg_atomic_init_u64(&db->pool.last_refusal_at, 0);
+	pg_atomic_init_u64(&db->pool.retired_for_others, 0);
+	memset(db->ring, 0, ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent));
 }
 
 static void
-zj_shmem_init_fresh(ZjShared *shared)
+zj_shmem_init_slots(ZjShared *shared)
 {
-	char	   *p;
 	int			i;
 
-	memset(shared, 0, offsetof(ZjShared, slots));
-	shared->lock = &(GetNamedLWLockTranche("zapjobs"))[0].lock;
-	shared->ring_lock = &(GetNamedLWLockTranche("zapjobs"))[1].lock;
-
-	/* Time plus pid: distinct across restarts of the same postmaster. */
-	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
-	pg_atomic_init_u64(&shared->events_dropped, 0);
-	pg_atomic_init_u32(&shared->waiters, 0);
-	pg_atomic_init_u32(&shared->maintenance_requested, 0);
-	/* Until the launcher has looked, limits may exist. */
-	pg_atomic_init_u32(&shared->limits_active, 1);
-	pg_atomic_init_u32(&shared->limits_changes, 0);
-	pg_atomic_init_u64(&shared->batch_min_id, 0);
-	pg_atomic_init_u64(&shared->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
-	pg_atomic_init_u32(&shared->pool.roles_waiting, 0);
-	pg_atomic_init_u64(&shared->pool.waiting_since, 0);
-	pg_atomic_init_u64(&shared->pool.start_refusals, 0);
-	pg_atomic_init_u64(&shared->pool.last_refusal_at, 0);
-	pg_atomic_init_u64(&shared->pool.retired_for_others, 0);
-	shared->max_backends = zj_max_backends();
-	shared->nslots = zj_max_workers;
 	memset(shared->slots, 0, mul_size(zj_max_workers, sizeof(ZjWorkerSlot)));
 	for (i = 0; i < shared->nslots; i++)
 	{
@@ -90,6 +100,26 @@ zj_shmem_init_fresh(ZjShared *shared)
 		pg_atomic_init_u32(&shared->slots[i].log_head, 0);
 		pg_atomic_init_u32(&shared->slots[i].log_tail, 0);
 	}
+}
+
+static void
+zj_shmem_init_fresh(ZjShared *shared)
+{
+	LWLockPadded *locks = GetNamedLWLockTranche("zapjobs");
+	char	   *p;
+	int			i;
+
+	memset(shared, 0, offsetof(ZjShared, slots));
+	shared->lock = &locks[0].lock;
+
+	/* Time plus pid: distinct across restarts of the same postmaster. */
+	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
+	pg_atomic_init_u32(&shared->waiters, 0);
+	pg_atomic_init_u32(&shared->rescan_requested, 1);
+	shared->max_backends = zj_max_backends();
+	shared->nslots = zj_max_workers;
+	shared->ndbs = zj_max_databases;
+	zj_shmem_init_slots(shared);
 
 	p = (char *) shared + MAXALIGN(offsetof(ZjShared, slots) +
 								   zj_max_workers * sizeof(ZjWorkerSlot));
@@ -97,8 +127,15 @@ zj_shmem_init_fresh(ZjShared *shared)
 	for (i = 0; i < shared->max_backends; i++)
 		pg_atomic_init_u64(&shared->waiting_for[i], 0);
 	p += MAXALIGN(shared->max_backends * sizeof(pg_atomic_uint64));
-	shared->ring = (ZjRingEvent *) p;
-	memset(p, 0, ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent));
+	shared->dbs = (ZjDatabase *) p;
+	p += MAXALIGN(shared->ndbs * sizeof(ZjDatabase));
+	for (i = 0; i < shared->ndbs; i++)
+	{
+		shared->dbs[i].ring_lock = &locks[1 + i].lock;
+		shared->dbs[i].ring = (ZjRingEvent *) p;
+		p += ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent);
+		zj_shmem_reset_db(&shared->dbs[i]);
+	}
 }
 
 static void
@@ -137,8 +174,8 @@ zj_shmem_ready(void)
 }
 
 /*
- * True when this backend is in the database the launcher serves (or will
- * serve once it is up: it may still be starting, or restarting).
+ * True when this backend's database is one zapjobs serves: every database
+ * unless zapjobs.database names one.  Its launcher may not be up yet.
  */
 bool
 zj_shmem_serves_my_database(void)
@@ -148,7 +185,7 @@ zj_shmem_serves_my_database(void)
 
 	if (!zj_shmem_ready())
 		return false;
-	if (zj_shared->database == MyDatabaseId)
+	if (zj_database == NULL || zj_database[0] == '\0')
 		return true;
 	if (checked_db != MyDatabaseId)
 	{
@@ -158,4 +195,169 @@ zj_shmem_serves_my_database(void)
 		checked_db = MyDatabaseId;
 	}
 	return is_served;
+}
+
+/*
+ * Take (or find) the entry of database; NULL when every entry is taken.
+ * The caller holds zj_shared->lock exclusively.
+ */
+static ZjDatabase *
+zj_shmem_take_db_locked(Oid database)
+{
+	ZjDatabase *free_db = NULL;
+	int			i;
+
+	for (i = 0; i < zj_shared->ndbs; i++)
+	{
+		ZjDatabase *db = &zj_shared->dbs[i];
+
+		if (db->database == database)
+			return db;
+		if (!OidIsValid(db->database) && free_db == NULL)
+			free_db = db;
+	}
+	if (free_db != NULL)
+	{
+		zj_shmem_reset_db(free_db);
+		free_db->database = database;
+	}
+	return free_db;
+}
+
+ZjDatabase *
+zj_shmem_take_db(Oid database)
+{
+	ZjDatabase *db;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	db = zj_shmem_take_db_locked(database);
+	LWLockRelease(zj_shared->lock);
+	return db;
+}
+
+/*
+ * This backend's database entry (in zj_db too), or NULL if it has none
+ * and take is false, or zapjobs does not serve it.  The entry found last
+ * is checked again on every call: the supervisor may have given it to
+ * another database since (our extension was dropped).  With take, a
+ * missing entry is taken and the supervisor asked to start a launcher.
+ */
+ZjDatabase *
+zj_shmem_my_db(bool take)
+{
+	int			i;
+
+	if (zj_db != NULL && zj_db->database == MyDatabaseId)
+		return zj_db;
+	zj_db = NULL;
+	if (!zj_shmem_serves_my_database())
+		return NULL;
+	for (i = 0; i < zj_shared->ndbs && zj_db == NULL; i++)
+		if (zj_shared->dbs[i].database == MyDatabaseId)
+			zj_db = &zj_shared->dbs[i];
+	if (zj_db == NULL && take)
+	{
+		zj_db = zj_shmem_take_db(MyDatabaseId);
+		zj_shmem_request_rescan();
+	}
+	return zj_db;
+}
+
+/* Ask the supervisor to look at the databases again. */
+void
+zj_shmem_request_rescan(void)
+{
+	PGPROC	   *supervisor;
+
+	if (!zj_shmem_ready())
+		return;
+	pg_atomic_write_u32(&zj_shared->rescan_requested, 1);
+	supervisor = zj_shared->supervisor;
+	if (supervisor != NULL)
+		SetLatch(&supervisor->procLatch);
+}
+
+/*
+ * At the commit of CREATE or ALTER EXTENSION zapjobs (utility.c): this
+ * database needs a launcher, or its launcher a new look.
+ */
+void
+zj_shmem_extension_changed(void)
+{
+	ZjDatabase *db;
+
+	if (!zj_shmem_serves_my_database())
+		return;
+	zj_shmem_request_rescan();
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	db = zj_shmem_take_db_locked(MyDatabaseId);
+	if (db != NULL)
+	{
+		db->requests++;
+		db->absent = false;
+	}
+	LWLockRelease(zj_shared->lock);
+	if (db != NULL && db->launcher != NULL)
+	{
+		pg_atomic_write_u32(&db->maintenance_requested, 1);
+		SetLatch(&db->launcher->procLatch);
+	}
+}
+
+/*
+ * Terminate our workers connected to database (not this process): their
+ * runs are gone with the extension, or the database is going.  Called
+ * with zj_shared->lock held.
+ */
+static void
+zj_shmem_kill_workers(Oid database)
+{
+	int			i;
+
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+
+		if (s->database == database && s->pid != 0 && s->pid != MyProcPid)
+			(void) kill(s->pid, SIGTERM);
+	}
+}
+
+/* At the commit of DROP EXTENSION zapjobs: our workers here leave now. */
+void
+zj_shmem_extension_dropped(void)
+{
+	if (!zj_shmem_ready())
+		return;
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	zj_shmem_kill_workers(MyDatabaseId);
+	LWLockRelease(zj_shared->lock);
+	zj_shmem_extension_changed();
+}
+
+/*
+ * DROP DATABASE (utility.c): with stop, our processes connected to it
+ * leave now and none starts again until called without stop.  A job
+ * running there is interrupted: the database is about to go.
+ */
+void
+zj_shmem_stop_database(Oid database, bool stop)
+{
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < zj_shared->ndbs; i++)
+	{
+		ZjDatabase *db = &zj_shared->dbs[i];
+
+		if (db->database != database)
+			continue;
+		db->dropping = stop;
+		if (stop && db->launcher != NULL)
+			(void) kill(db->launcher->pid, SIGTERM);
+	}
+	if (stop)
+		zj_shmem_kill_workers(database);
+	LWLockRelease(zj_shared->lock);
+	zj_shmem_request_rescan();
 }

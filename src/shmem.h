@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.h
- *	  The shared memory of zapjobs: worker slots (each with its run's live
- *	  progress and a ring of log lines), the event ring, per-backend
- *	  markers and the flags the launcher and committing backends share.
+ *	  The shared memory of zapjobs: the cluster's worker slots (each with
+ *	  its run's live progress and a ring of log lines), per-backend
+ *	  markers and, per served database, the event ring and the flags its
+ *	  launcher and committing backends share.
  *	  Every shared struct field carries a comment.
  *
  *-------------------------------------------------------------------------
@@ -17,8 +18,8 @@
 
 #include "run.h"
 
-#define ZJ_EVENT_RING_SIZE	8192	/* events buffered between commit and
-									 * publishing */
+#define ZJ_EVENT_RING_SIZE	4096	/* events per database buffered between
+									 * commit and publishing */
 #define ZJ_LOG_RING_SIZE	32		/* log lines a worker buffers */
 #define ZJ_LOG_TEXT_MAX		2048	/* log message and context, incl. NULs */
 
@@ -51,11 +52,17 @@ typedef enum ZjSlotState
 typedef struct ZjWorkerSlot
 {
 	ZjSlotState state;			/* see ZjSlotState */
+	Oid			database;		/* database the worker is connected to */
+	bool		wanted;			/* its role has pending runs (its launcher
+								 * says): other databases' launchers take
+								 * the slot last */
 	uint32		generation;		/* bumped each time the slot is reused */
 	Oid			role;			/* role the worker is connected as */
 	pid_t		pid;			/* worker pid once attached, else 0 */
 	PGPROC	   *proc;			/* worker's PGPROC, for its latch */
 	bool		retire;			/* launcher asks the worker to exit */
+	Oid			retired_for;	/* database whose launcher asked, so that
+								 * a role there waits for this slot */
 	int64		run_id;			/* run being executed, 0 if none */
 	int64		claimed_id;		/* run claimed (committed as running) whose
 								 * outcome is not committed yet, 0 if none:
@@ -97,7 +104,7 @@ typedef struct ZjRingEvent
 #define ZJ_NEXT_DUE_UNKNOWN PG_INT64_MIN
 #define ZJ_NEXT_DUE_NONE PG_INT64_MAX
 
-/* The pool as the launcher last saw it, for jobs.pool. */
+/* The pool as a database's launcher last saw it, for jobs.pool. */
 typedef struct ZjPoolStats
 {
 	pg_atomic_uint32 roles_waiting; /* roles with pending runs and no worker */
@@ -110,20 +117,33 @@ typedef struct ZjPoolStats
 											 * slot to another role */
 } ZjPoolStats;
 
-typedef struct ZjShared
+/*
+ * One served database: what its launcher, its workers and its backends
+ * share.  Run ids, events and limits are per database; only the worker
+ * slots are the cluster's.  An entry is taken for a database by the
+ * supervisor (to start its launcher) or by a backend whose transaction
+ * has events or created the extension, and given back by the supervisor
+ * only (see supervisor.c), under zj_shared->lock.
+ */
+typedef struct ZjDatabase
 {
-	LWLock	   *lock;			/* protects slots[] */
-	LWLock	   *ring_lock;		/* protects ring_head, ring_tail */
-
-	uint64		epoch;			/* differs after every shared-memory reset */
-	Oid			database;		/* database the launcher serves, or 0 */
+	Oid			database;		/* the database, InvalidOid if the entry is
+								 * free */
+	bool		absent;			/* its launcher found no extension there and
+								 * left: the supervisor frees the entry */
+	bool		dropping;		/* DROP DATABASE is under way: no launcher */
+	uint32		requests;		/* CREATE or ALTER EXTENSIONs committed
+								 * here: a launcher that found no extension
+								 * before the last one must look again */
 	Oid			extension;		/* zapjobs extension oid there, or 0 */
 	PGPROC	   *launcher;		/* launcher's PGPROC, NULL if not running */
-
+	LWLock	   *ring_lock;		/* protects ring_head, ring_tail */
 	uint64		ring_head;		/* ring slots ever reserved */
 	uint64		ring_tail;		/* ring slots ever drained */
 	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
 	pg_atomic_uint32 maintenance_requested; /* the pool needs the launcher */
+	pg_atomic_uint32 wants_slot;	/* a role here waits for a worker slot:
+									 * a worker leaving wakes the launcher */
 	pg_atomic_uint32 limits_active; /* paused queues or concurrency limits
 									 * may exist: claims must check them */
 	pg_atomic_uint32 limits_changes;	/* bumped by every commit changing
@@ -132,23 +152,41 @@ typedef struct ZjShared
 									 * a batch: a crash interrupted them */
 	pg_atomic_uint64 next_due;	/* (int64) when the launcher promotes next:
 								 * ZJ_NEXT_DUE_UNKNOWN or _NONE */
-
 	ZjPoolStats pool;			/* written by the launcher only */
+	ZjRingEvent *ring;			/* ZJ_EVENT_RING_SIZE slots */
+} ZjDatabase;
+
+typedef struct ZjShared
+{
+	LWLock	   *lock;			/* protects slots[] and the database
+								 * entries' database, absent, dropping */
+
+	uint64		epoch;			/* differs after every shared-memory reset */
+	PGPROC	   *supervisor;		/* supervisor's PGPROC, NULL if not running */
+	pg_atomic_uint32 rescan_requested;	/* databases or extensions changed */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
 									 * waits for, 0 if none */
 	pg_atomic_uint32 waiters;	/* backends inside jobs.wait() */
 
-	ZjRingEvent *ring;			/* ZJ_EVENT_RING_SIZE slots */
+	int			ndbs;			/* zapjobs.max_databases at start */
+	ZjDatabase *dbs;			/* the database entries */
 	int			nslots;			/* zapjobs.max_workers at start */
-	ZjWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* the pool's workers */
+	ZjWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* the cluster's workers */
 } ZjShared;
 
 extern ZjShared *zj_shared;
+extern ZjDatabase *zj_db;
 
 extern void zj_shmem_install_hooks(void);
 extern bool zj_shmem_ready(void);
 extern bool zj_shmem_serves_my_database(void);
+extern ZjDatabase *zj_shmem_my_db(bool take);
+extern ZjDatabase *zj_shmem_take_db(Oid database);
+extern void zj_shmem_request_rescan(void);
+extern void zj_shmem_extension_changed(void);
+extern void zj_shmem_extension_dropped(void);
+extern void zj_shmem_stop_database(Oid database, bool stop);
 
 #endif							/* ZAPJOBS_SHMEM_H */

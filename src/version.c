@@ -64,8 +64,8 @@ zj_version_check(const char *what)
 {
 	char	   *installed;
 
-	if (zj_shmem_ready() && zj_shared->database == MyDatabaseId &&
-		OidIsValid(zj_shared->extension))
+	if (zj_shmem_ready() && zj_shmem_my_db(false) != NULL &&
+		OidIsValid(zj_db->extension))
 		return;
 	installed = zj_version_installed();
 	if (installed == NULL || strcmp(installed, ZJ_SCHEMA_VERSION) == 0)

@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include <signal.h>
 
 #include "access/xact.h"
@@ -63,9 +65,9 @@ zj_wakeup_launcher(void)
 {
 	PGPROC	   *launcher;
 
-	if (!zj_shmem_ready())
+	if (!zj_shmem_ready() || zj_shmem_my_db(false) == NULL)
 		return;
-	launcher = zj_shared->launcher;
+	launcher = zj_db->launcher;
 	if (launcher != NULL)
 		SetLatch(&launcher->procLatch);
 }
@@ -74,9 +76,9 @@ zj_wakeup_launcher(void)
 void
 zj_wakeup_maintenance(void)
 {
-	if (!zj_shmem_ready())
+	if (!zj_shmem_ready() || zj_shmem_my_db(false) == NULL)
 		return;
-	pg_atomic_write_u32(&zj_shared->maintenance_requested, 1);
+	pg_atomic_write_u32(&zj_db->maintenance_requested, 1);
 	zj_wakeup_launcher();
 }
 
@@ -93,7 +95,8 @@ zj_wakeup_idle_workers(void)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
-		if (s->state == ZJ_SLOT_IDLE && s->proc != NULL)
+		if (s->state == ZJ_SLOT_IDLE && s->proc != NULL &&
+			s->database == MyDatabaseId)
 			SetLatch(&s->proc->procLatch);
 	}
 	LWLockRelease(zj_shared->lock);
@@ -115,7 +118,7 @@ zj_wakeup_interrupt_run(int64 run_id)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
 
-		if (slot->pid == 0 ||
+		if (slot->pid == 0 || slot->database != MyDatabaseId ||
 			(slot->claimed_id != run_id && slot->run_id != run_id))
 			continue;
 		slot->cancel_id = run_id;
@@ -157,9 +160,11 @@ zj_wakeup_role(const ZjWake *w)
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
 		if (s->state == ZJ_SLOT_FREE ||
-			(s->state == ZJ_SLOT_IDLE && !all && s->role != w->owner))
+			(s->state == ZJ_SLOT_IDLE &&
+			 (s->database != MyDatabaseId || (!all && s->role != w->owner))))
 			has_room = true;
-		if (s->state == ZJ_SLOT_FREE || (!all && s->role != w->owner))
+		if (s->state == ZJ_SLOT_FREE || s->database != MyDatabaseId ||
+			(!all && s->role != w->owner))
 			continue;
 		if (s->cursor_valid &&
 			(all || !zj_wakeup_before(s->cursor_priority, s->cursor_run_at, w)))
@@ -184,8 +189,29 @@ zj_wakeup_role(const ZjWake *w)
 }
 
 /*
+ * A worker slot is free, or an idle worker could give up its own: wake
+ * the launchers of databases with a role waiting for a slot (pool.c).
+ */
+void
+zj_wakeup_slot_wanters(void)
+{
+	int			i;
+
+	for (i = 0; zj_shmem_ready() && i < zj_shared->ndbs; i++)
+	{
+		ZjDatabase *db = &zj_shared->dbs[i];
+		PGPROC	   *launcher = db->launcher;
+
+		if (launcher == NULL || pg_atomic_read_u32(&db->wants_slot) == 0)
+			continue;
+		pg_atomic_write_u32(&db->maintenance_requested, 1);
+		SetLatch(&launcher->procLatch);
+	}
+}
+
+/*
  * This worker found nothing more to do.  If the pool is full, a role may
- * be waiting for its slot: the launcher looks (see pool.c).
+ * be waiting for its slot: the launchers look (see pool.c).
  */
 void
 zj_wakeup_worker_idle(void)
@@ -197,7 +223,9 @@ zj_wakeup_worker_idle(void)
 	for (i = 0; i < zj_shared->nslots && full; i++)
 		full = zj_shared->slots[i].state != ZJ_SLOT_FREE;
 	LWLockRelease(zj_shared->lock);
-	if (full || pg_atomic_read_u32(&zj_shared->pool.roles_waiting) > 0)
+	if (full)
+		zj_wakeup_slot_wanters();
+	if (full || pg_atomic_read_u32(&zj_db->pool.roles_waiting) > 0)
 		zj_wakeup_maintenance();
 }
 
@@ -206,7 +234,8 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 {
 	int			i;
 
-	if (event == XACT_EVENT_COMMIT)
+	/* Our database's entry: taken when the first run was noted. */
+	if (event == XACT_EVENT_COMMIT && zj_shmem_my_db(false) != NULL)
 	{
 		for (i = 0; i < zj_nwake; i++)
 			zj_wakeup_role(&zj_wake[i]);
@@ -219,8 +248,8 @@ zj_wakeup_xact_callback(XactEvent event, void *arg)
 		if (zj_wake_limits)
 		{
 			/* Bump first: see zj_claim_limits_refresh. */
-			pg_atomic_fetch_add_u32(&zj_shared->limits_changes, 1);
-			pg_atomic_write_u32(&zj_shared->limits_active, 1);
+			pg_atomic_fetch_add_u32(&zj_db->limits_changes, 1);
+			pg_atomic_write_u32(&zj_db->limits_active, 1);
 			zj_wakeup_idle_workers();
 			zj_wakeup_maintenance();
 		}
@@ -263,7 +292,7 @@ zj_wakeup_subxact_callback(SubXactEvent event, SubTransactionId sub,
 static bool
 zj_wakeup_register(void)
 {
-	if (!zj_shmem_serves_my_database())
+	if (zj_shmem_my_db(true) == NULL)
 		return false;
 	if (!zj_wake_registered)
 	{
@@ -301,7 +330,7 @@ zj_wakeup_before_next_due(TimestampTz run_at)
 	int64		next;
 
 	pg_memory_barrier();
-	next = (int64) pg_atomic_read_u64(&zj_shared->next_due);
+	next = (int64) pg_atomic_read_u64(&zj_db->next_due);
 	return next == ZJ_NEXT_DUE_UNKNOWN || run_at < next;
 }
 

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include <signal.h>
 
 #include "utils/timestamp.h"
@@ -58,7 +60,7 @@ zj_watchdog_run(void)
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[i];
-		TimestampTz due = zj_watchdog_due(slot);
+		TimestampTz due = slot->database == MyDatabaseId ? zj_watchdog_due(slot) : 0;
 
 		if (due == 0)
 			continue;

@@ -102,6 +102,7 @@ zj_worker_detach(int code, Datum arg)
 	}
 	LWLockRelease(zj_shared->lock);
 	zj_wakeup_maintenance();
+	zj_wakeup_slot_wanters();
 }
 
 /* SIGTERM: as die(), noting whether it is the postmaster shutting down. */
@@ -153,8 +154,8 @@ zj_worker_attach(void)
 static bool
 zj_worker_should_exit(void)
 {
-	return zj_runctx_slot()->retire ||
-		zj_shared->extension != zj_worker_args.extension;
+	return zj_runctx_slot()->retire || zj_shmem_my_db(false) == NULL ||
+		zj_db->extension != zj_worker_args.extension || zj_db->dropping;
 }
 
 /*
@@ -433,6 +434,9 @@ zj_worker_main(Datum arg)
 	/* Connect as the runs' owner: this is what confines the jobs. */
 	BackgroundWorkerInitializeConnectionByOid(zj_worker_args.database,
 											  zj_worker_args.role, 0);
+	/* Our database's entry: gone if its launcher left meanwhile. */
+	if (zj_shmem_my_db(false) == NULL)
+		proc_exit(0);
 	zj_worker_attach();
 	zj_progress_attach(zj_runctx_slot());
 	zj_joblog_attach(zj_runctx_slot());

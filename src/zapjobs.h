@@ -32,6 +32,7 @@ typedef enum ZjEventDetail
 extern bool zj_preloaded;
 extern char *zj_database;
 extern int	zj_max_workers;
+extern int	zj_max_databases;
 extern int	zj_poll_interval_ms;
 extern int	zj_default_timeout_s;
 extern int	zj_default_max_attempts;
