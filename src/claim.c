@@ -201,6 +201,27 @@ zj_claim_room(bool queue, const char *key)
 	return zj_claim_concurrency_room(queue, key) && zj_ratelimit_room(queue, key);
 }
 
+/*
+ * Is queue paused, as of now?  The limits a claim filters by are read
+ * with the snapshot of one statement and its runs with the next: a
+ * jobs.pause_queue() committing in between, followed by an enqueue into
+ * that queue, would hand us a run of a paused queue.  Asked after the
+ * runs are locked, with a newer snapshot, which sees any pause committed
+ * before them.  Concurrency and rate limits need no such look: their
+ * rows are locked in the claim's own transaction.
+ */
+static bool
+zj_claim_paused_now(const char *queue)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(queue);
+	return zj_query_exec(&plan, "SELECT FROM jobs.queues WHERE name = $1 AND paused",
+						 1, types, values, NULL) > 0;
+}
+
 /* The next claimable run of role outside blocked queues and names, or 0. */
 static int64
 zj_claim_candidate(Oid role, ZjLimits *l, char **queue, char **name)
@@ -242,7 +263,7 @@ zj_claim_limited_candidate(Oid role)
 	zj_query_begin();
 	zj_claim_read_limits(&l);
 	id = zj_claim_candidate(role, &l, &queue, &name);
-	room = id != 0 &&
+	room = id != 0 && !zj_claim_paused_now(queue) &&
 		(!zj_claim_array_has(l.limited_queues, queue) || zj_claim_room(true, queue)) &&
 		(!zj_claim_array_has(l.limited_names, name) || zj_claim_room(false, name));
 	if (!room)
@@ -372,6 +393,32 @@ zj_claim_locked_runs(MemoryContext cxt)
 	return runs;
 }
 
+/* Leave out runs of queues paused now (see zj_claim_paused_now). */
+static List *
+zj_claim_drop_paused(List *runs)
+{
+	List	   *kept = NIL;
+	List	   *open = NIL;		/* queues looked at: not paused */
+	List	   *paused = NIL;	/* ... paused */
+	ListCell   *lc;
+
+	foreach(lc, runs)
+	{
+		ZjRun	   *run = lfirst(lc);
+		char	   *queue = (char *) run->queue;
+
+		if (!list_member(open, makeString(queue)) &&
+			(list_member(paused, makeString(queue)) || zj_claim_paused_now(queue)))
+		{
+			paused = lappend(paused, makeString(queue));
+			continue;
+		}
+		open = lappend(open, makeString(queue));
+		kept = lappend(kept, run);
+	}
+	return kept;
+}
+
 /* Ways to look for a batch's runs: from the head, after the position, under limits. */
 typedef enum ZjLockFrom
 {
@@ -414,6 +461,8 @@ zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
 						   " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED", conds[from], 1 << slot),
 				  nargs[from], types[from], values, NULL);
 	runs = zj_claim_locked_runs(cxt);
+	if (from == ZJ_LOCK_LIMITED)
+		runs = zj_claim_drop_paused(runs);
 	zj_query_end();
 	return runs;
 }
@@ -481,4 +530,46 @@ zj_claim_limits_refresh(void)
 	pg_memory_barrier();
 	if (pg_atomic_read_u32(&zj_db->limits_changes) != changes)
 		pg_atomic_write_u32(&zj_db->limits_active, 1);
+}
+
+/*
+ * Roles that own pending runs (a loose index scan over the claim index),
+ * with how many each has that a worker may claim now (outside paused
+ * queues and queues and names at their limit), counted up to cap.
+ */
+int
+zj_claim_demand(Oid *roles, int *pending, int max, int cap)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	int			n;
+	int			i;
+
+	values[0] = Int32GetDatum(cap);
+	zj_claim_blocked(&values[1], &values[2]);
+	zj_query_begin();
+	n = zj_query_exec(&plan,
+					  "WITH RECURSIVE o(owner) AS ("
+					  " (SELECT owner FROM jobs.runs WHERE status = 'pending'"
+					  "  ORDER BY owner LIMIT 1)"
+					  " UNION ALL"
+					  " SELECT (SELECT r.owner FROM jobs.runs r"
+					  "  WHERE r.status = 'pending' AND r.owner > o.owner"
+					  "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
+					  " SELECT * FROM (SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
+					  "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
+					  "   AND r.owner = o.owner AND r.queue <> ALL ($2)"
+					  "   AND coalesce(r.name, '') <> ALL ($3)"
+					  "   LIMIT $1) c) AS n"
+					  " FROM o WHERE o.owner IS NOT NULL) d WHERE d.n > 0",
+					  3, types, values, NULL);
+	n = Min(n, max);
+	for (i = 0; i < n; i++)
+	{
+		roles[i] = zj_query_oid(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		pending[i] = zj_query_int4(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	zj_query_end();
+	return n;
 }

@@ -29,4 +29,6 @@ extern void zj_claim_blocked(Datum *queues, Datum *names);
 extern bool zj_claim_limits_active(void);
 extern void zj_claim_limits_refresh(void);
 
+extern int	zj_claim_demand(Oid *roles, int *pending, int max, int cap);
+
 #endif							/* ZAPJOBS_CLAIM_H */

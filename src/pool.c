@@ -630,10 +630,24 @@ zj_pool_longest_waiting(Oid *roles, int nroles, bool *handled)
 	return best;
 }
 
+/* Does another database have a role waiting for a slot? */
+static bool
+zj_pool_others_want_slots(void)
+{
+	int			i;
+
+	for (i = 0; i < zj_shared->ndbs; i++)
+		if (&zj_shared->dbs[i] != zj_db &&
+			pg_atomic_read_u32(&zj_shared->dbs[i].wants_slot) != 0)
+			return true;
+	return false;
+}
+
 /*
  * Start workers round-robin in free slots, while a role has more pending
- * runs than idle workers; returns false if the server refused one (it has
- * no slot left).
+ * runs than idle workers, and no other database waits for the slot (our
+ * roles all have a worker by now); returns false if the server refused one
+ * (it has no slot left).
  */
 static bool
 zj_pool_round_robin(Oid *roles, int *wanted, int nroles)
@@ -644,7 +658,8 @@ zj_pool_round_robin(Oid *roles, int *wanted, int nroles)
 	do
 	{
 		started = false;
-		for (i = 0; i < nroles && zj_pool_any_free_slot(); i++)
+		for (i = 0; i < nroles && zj_pool_any_free_slot() &&
+			 !zj_pool_others_want_slots(); i++)
 		{
 			if (!zj_pool_needs_worker(roles[i], wanted[i]))
 				continue;
@@ -706,48 +721,6 @@ zj_pool_share(Oid *roles, int *pending, int nroles)
 			zj_pool_make_room(usable, nusable, true, &credit);
 }
 
-/*
- * Roles that own pending runs (a loose index scan over the claim index),
- * with how many each has that a worker may claim now (outside paused
- * queues and queues and names at their limit), counted up to cap.
- */
-static int
-zj_pool_demand(Oid *roles, int *pending, int max, int cap)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
-	int			n;
-	int			i;
-
-	values[0] = Int32GetDatum(cap);
-	zj_claim_blocked(&values[1], &values[2]);
-	zj_query_begin();
-	n = zj_query_exec(&plan,
-					  "WITH RECURSIVE o(owner) AS ("
-					  " (SELECT owner FROM jobs.runs WHERE status = 'pending'"
-					  "  ORDER BY owner LIMIT 1)"
-					  " UNION ALL"
-					  " SELECT (SELECT r.owner FROM jobs.runs r"
-					  "  WHERE r.status = 'pending' AND r.owner > o.owner"
-					  "  ORDER BY r.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL)"
-					  " SELECT * FROM (SELECT o.owner::oid, (SELECT count(*)::int4 FROM"
-					  "  (SELECT 1 FROM jobs.runs r WHERE r.status = 'pending'"
-					  "   AND r.owner = o.owner AND r.queue <> ALL ($2)"
-					  "   AND coalesce(r.name, '') <> ALL ($3)"
-					  "   LIMIT $1) c) AS n"
-					  " FROM o WHERE o.owner IS NOT NULL) d WHERE d.n > 0",
-					  3, types, values, NULL);
-	n = Min(n, max);
-	for (i = 0; i < n; i++)
-	{
-		roles[i] = zj_query_oid(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		pending[i] = zj_query_int4(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-	}
-	zj_query_end();
-	return n;
-}
-
 /* Give the roles with pending runs their workers, in a transaction. */
 void
 zj_pool_balance(void)
@@ -759,7 +732,7 @@ zj_pool_balance(void)
 	int			i;
 
 	zj_query_xact_begin();
-	n = zj_pool_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
+	n = zj_claim_demand(roles, pending, ZJ_MAX_DEMAND_ROLES, zj_shared->nslots);
 	zj_pool_wants_slot = false;
 	zj_pool_share(roles, pending, n);
 	CommitTransactionCommand();

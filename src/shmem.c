@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "postmaster/autovacuum.h"
@@ -250,12 +251,15 @@ zj_shmem_my_db(bool take)
 	if (zj_db != NULL && zj_db->database == MyDatabaseId)
 		return zj_db;
 	zj_db = NULL;
-	if (!zj_shmem_serves_my_database())
+	if (!zj_shmem_ready() || !OidIsValid(MyDatabaseId))
 		return NULL;
+	/* Only served databases have entries (the supervisor sees to it). */
 	for (i = 0; i < zj_shared->ndbs && zj_db == NULL; i++)
 		if (zj_shared->dbs[i].database == MyDatabaseId)
 			zj_db = &zj_shared->dbs[i];
-	if (zj_db == NULL && take)
+	/* Taking one may read the catalogs (zapjobs.database's name). */
+	if (zj_db == NULL && take && IsTransactionState() &&
+		zj_shmem_serves_my_database())
 	{
 		zj_db = zj_shmem_take_db(MyDatabaseId);
 		zj_shmem_request_rescan();
@@ -278,16 +282,14 @@ zj_shmem_request_rescan(void)
 }
 
 /*
- * At the commit of CREATE or ALTER EXTENSION zapjobs (utility.c): this
- * database needs a launcher, or its launcher a new look.
+ * At the commit of CREATE or ALTER EXTENSION zapjobs (utility.c) in a
+ * database zapjobs serves: it needs a launcher, or its launcher a new look.
  */
 void
 zj_shmem_extension_changed(void)
 {
 	ZjDatabase *db;
 
-	if (!zj_shmem_serves_my_database())
-		return;
 	zj_shmem_request_rescan();
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	db = zj_shmem_take_db_locked(MyDatabaseId);

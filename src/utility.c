@@ -61,6 +61,9 @@ zj_utility_xact_callback(XactEvent event, void *arg)
 static void
 zj_utility_note(bool extension)
 {
+	/* zapjobs.database may leave this one out (read now: not at commit). */
+	if (extension && !zj_shmem_serves_my_database())
+		return;
 	if (!zj_utility_registered)
 	{
 		RegisterXactCallback(zj_utility_xact_callback, NULL);
@@ -101,7 +104,8 @@ zj_utility_inspect(Node *tree)
 				zj_utility_note(true);
 			break;
 		case T_DropStmt:
-			if (zj_utility_drops_us((DropStmt *) tree))
+			if (zj_utility_drops_us((DropStmt *) tree) &&
+				zj_shmem_serves_my_database())
 			{
 				zj_utility_note(true);
 				zj_utility_extension_dropped = true;

@@ -55,7 +55,6 @@ cat >>"$DATA/postgresql.conf" <<EOF
 
 # --- added by test/demo.sh ---
 shared_preload_libraries = 'zapjobs'
-zapjobs.database = 'postgres'
 port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$DEMO'

@@ -33,6 +33,9 @@
 #  14 workflows        a fan-out of 100,000 runs and one fan-in step waiting
 #                      for all of them; a chain of 10,000 runs, each waiting
 #                      for the one before (4 workers)
+#  15 two databases    one run in a second database (bench_b) while postgres
+#                      has 100,000 pending runs: start latency, against the
+#                      same with postgres idle (4 workers)
 #
 # Options:
 #   --quick        1 repetition, 10,000 burn-down runs, 100,000 deep queue,
@@ -94,7 +97,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-[[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-4])(,([1-9]|1[0-4]))*$ ]] || zj_die "--only takes section numbers 1-14, e.g. --only 3,4"
+[[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-5])(,([1-9]|1[0-5]))*$ ]] || zj_die "--only takes section numbers 1-15, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
 zj_prepare_machine
@@ -143,7 +146,6 @@ cat >>"$DATA/postgresql.conf" <<EOF
 
 # --- added by test/bench/run.sh ---
 shared_preload_libraries = 'zapjobs'
-zapjobs.database = 'postgres'
 max_worker_processes = 20
 track_commit_timestamp = on
 shared_buffers = 512MB
@@ -866,6 +868,63 @@ if wanted 14; then
     done
     q "SELECT jobs.resume_queue('bench_hold')" >/dev/null
     reset_runs
+fi
+
+# --- 15. Two databases -------------------------------------------------------------------------------------------
+PSQL_B=(zj_as_user "$ZJ_PG_BIN/psql" -X -q -h "$BENCH" -p "$PORT" -U "$ZJ_USER" -d bench_b
+        -v ON_ERROR_STOP=1 -P pager=off)
+qb() { "${PSQL_B[@]}" -t -A -F $'\t' -c "$1"; }
+# fair_runs LABEL GAP: FAIR_RUNS runs in bench_b one after the other, GAP
+# seconds apart (so that its worker leaves in between when the idle timeout
+# is short); records the p50 and max of started_at - created_at.
+fair_runs() {
+    local label=$1 gap=$2 k id n p50 p95 p99 max
+    qb "TRUNCATE jobs.runs CASCADE" >/dev/null
+    for ((k = 1; k <= FAIR_RUNS; k++)); do
+        id=$(qb "SELECT jobs.enqueue('SELECT 1')")
+        [[ $(qb "SELECT jobs.wait($id, timeout => '60 s')") == completed ]] ||
+            note "WARNING: bench_b run $id did not complete within 60 s"
+        sleep "$gap"
+    done
+    IFS=$'\t' read -r n p50 p95 p99 max <<<"$(qb "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
+         FROM (SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM jobs.runs) s")"
+    record "second database, $label: start p50" ms "$p50"
+    record "second database, $label: start max" ms "$max"
+}
+
+if wanted 15; then
+    FAIR_RUNS=10 FLOOD_RUNS=100000
+    heading "15. Two databases: one run at a time in bench_b while postgres has $FLOOD_RUNS pending runs (4 workers)"
+    note "start = started_at - created_at of bench_b's run.  warm: bench_b keeps an idle worker (the usual"
+    note "wake-up); cold: bench_b's worker leaves between runs (worker_idle_timeout = 200 ms), so each run"
+    note "needs a worker started for it, in a free slot (postgres idle) or one a flood worker gives up"
+    note "(postgres flooded: $FLOOD_RUNS pending runs of SELECT pg_sleep(0.001), 4 workers busy with them)"
+    set_workers 4
+    if [[ $(q "SELECT count(*) FROM pg_database WHERE datname = 'bench_b'") -eq 0 ]]; then
+        q "CREATE DATABASE bench_b" >/dev/null
+        qb "CREATE EXTENSION zapjobs" >/dev/null
+    fi
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        fair_runs "warm, other idle" 0.02
+        q "ALTER SYSTEM SET zapjobs.worker_idle_timeout = '200ms'" >/dev/null
+        q "SELECT pg_reload_conf()" >/dev/null
+        sleep 0.5
+        fair_runs "cold, other idle" 0.5
+        q "SELECT jobs.enqueue_many('SELECT pg_sleep(0.001)', array_fill(NULL::jsonb, ARRAY[$FLOOD_RUNS]), queue => 'flood')" >/dev/null
+        sleep 1.5   # a worker serves its role a second before it may be asked to leave
+        fair_runs "cold, other flooded" 0.5
+        note "postgres runs still pending after the measurement: $(q "SELECT count(*) FROM jobs.runs WHERE status = 'pending'")"
+        q "SELECT jobs.pause_queue('flood')" >/dev/null
+        q "ALTER SYSTEM RESET zapjobs.worker_idle_timeout" >/dev/null
+        q "SELECT pg_reload_conf()" >/dev/null
+        while [[ $(q "SELECT count(*) FROM jobs.runs WHERE status = 'running'") -gt 0 ]]; do sleep 0.1; done
+        reset_runs
+        q "SELECT jobs.resume_queue('flood')" >/dev/null
+    done
+    reset_runs
+    WARM=
 fi
 
 # --- Summary ----------------------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ sub zj_final_statuses { return qw(completed failed cancelled) }
 
 # zj_new_node(NAME, preload => 1, extension => 1, max_workers => 4, conf => '')
 #
-# A started node.  By default it preloads zapjobs (serving database
-# 'postgres') and has the extension created.
+# A started node.  By default it preloads zapjobs (serving every database
+# with the extension) and has the extension created in 'postgres'.
 sub zj_new_node
 {
 	my ($name, %opt) = @_;
@@ -42,13 +42,17 @@ sub zj_new_node
 	  . "log_line_prefix = '%m [%p] %b %u '\n";
 	$conf .=
 	    "shared_preload_libraries = 'zapjobs'\n"
-	  . "zapjobs.database = 'postgres'\n"
 	  . "zapjobs.max_workers = $max_workers\n"
 	  if $preload;
 	$conf .= $opt{conf} if defined $opt{conf};
 	$node->append_conf('postgresql.conf', $conf);
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION zapjobs') if $extension;
+	# Its launcher starts at the commit: wait for it, as tests read its PID.
+	$node->poll_query_until('postgres',
+		'SELECT launcher_pid IS NOT NULL FROM jobs.pool')
+	  or die 'no launcher after CREATE EXTENSION'
+	  if $extension && $preload;
 	return $node;
 }
 
@@ -66,10 +70,12 @@ sub _lit
 # arguments are passed through as literals (queue, name, kind, input,
 # workflow, on_parent_failure) or
 # as SQL expressions (all others: run_at, timeout, max_attempts,
-# retry_base...).  With user => ROLE, psql connects as that role.
+# retry_base...).  With user => ROLE, psql connects as that role; with
+# db => NAME, to that database (default postgres).
 sub zj_enqueue
 {
 	my ($node, $command, %opt) = @_;
+	my $db = delete $opt{db} // 'postgres';
 	my @args = (_lit($command));
 	my %literal = map { $_ => 1 } qw(queue name kind input user workflow on_parent_failure);
 	for my $k (qw(queue name kind workflow on_parent_failure))
@@ -83,7 +89,7 @@ sub zj_enqueue
 		push @args, "$k => $opt{$k}" if defined $opt{$k};
 	}
 	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
-	my $id = $node->safe_psql('postgres',
+	my $id = $node->safe_psql($db,
 		'SELECT jobs.enqueue(' . join(', ', @args) . ')', @extra);
 	die "jobs.enqueue returned '$id'" unless $id =~ /^\d+$/;
 	return $id;
@@ -112,7 +118,7 @@ sub zj_wait
 	my ($node, $id, %opt) = @_;
 	my $timeout = $opt{timeout} // '120 s';
 	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
-	return $node->safe_psql('postgres',
+	return $node->safe_psql($opt{db} // 'postgres',
 		"SELECT jobs.wait($id, timeout => " . _lit($timeout) . ")", @extra);
 }
 
@@ -166,7 +172,7 @@ sub zj_wait_status
 
 # --- A LISTEN job_update session and the events it receives -------------------
 #
-# zj_listen(NODE): a session listening on job_update, as a hash ref with
+# zj_listen(NODE[, DB]): a session listening on job_update, as a hash ref with
 # {events} (decoded payloads, in arrival order, each with _bytes, its
 # size, _received, the time it was read, and _pid, the sender), {bad} (payloads that are not
 # strict UTF-8 JSON objects with a "type") and {raw} (every payload).  A
@@ -176,8 +182,8 @@ my $zj_json = JSON::PP->new;
 
 sub zj_listen
 {
-	my ($node) = @_;
-	my $psql = $node->background_psql('postgres');
+	my ($node, $db) = @_;
+	my $psql = $node->background_psql($db // 'postgres');
 	$psql->query_safe('LISTEN job_update');
 	return { psql => $psql, events => [], bad => [], raw => [] };
 }

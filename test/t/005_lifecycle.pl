@@ -1,4 +1,4 @@
-# Life cycle: the launcher without the extension, DROP/CREATE EXTENSION,
+# Life cycle: no launcher without the extension, DROP/CREATE EXTENSION,
 # server restarts, workers terminated or killed, and a server without the
 # library preloaded.
 use strict;
@@ -14,6 +14,8 @@ my $workers_sql =
   "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs worker'";
 my $launcher_sql =
   "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs launcher'";
+my $supervisor_sql =
+  "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'zapjobs supervisor'";
 
 # Wait until run ID is running inside pg_sleep; return its worker's pid.
 sub sleeping_worker
@@ -31,22 +33,22 @@ sub sleeping_worker
 # --- (a) Library preloaded, extension not created -----------------------------
 my $node = zj_new_node('lifecycle', extension => 0,
 	conf => "zapjobs.poll_interval = '100ms'\n");
-ok($node->poll_query_until('postgres', $launcher_sql, '1'),
-	'launcher runs without the extension');
-my $launcher_pid = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'zapjobs launcher'");
+ok($node->poll_query_until('postgres', $supervisor_sql, '1'), 'the supervisor runs');
+# Its first look at postgres (a launcher that finds no extension and leaves).
+ok($node->poll_query_until('postgres', $launcher_sql, '0'),
+	'no launcher stays in a database without the extension');
+my $supervisor_pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'zapjobs supervisor'");
 my $log_offset = -s $node->logfile;
-# Observation window (not a wait for an event): with a 100 ms poll interval
-# the launcher cycles ~15 times meanwhile; it must stay quiet.
+# Observation window (not a wait for an event): nothing of ours may come
+# back to the database or log anything meanwhile.
 $node->safe_psql('postgres', 'SELECT pg_sleep(1.5)');
 is($node->safe_psql('postgres', $workers_sql), '0', 'no worker without the extension');
-is( $node->safe_psql(
-		'postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'zapjobs launcher'"),
-	$launcher_pid,
-	'the same launcher is still there');
+is($node->safe_psql('postgres', $launcher_sql), '0', 'no launcher came back');
+is($node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'zapjobs supervisor'"),
+	$supervisor_pid, 'the same supervisor is still there');
 my $log = slurp_file($node->logfile, $log_offset);
-unlike($log, qr/(ERROR|WARNING|FATAL|PANIC):/, 'launcher logs nothing alarming')
+unlike($log, qr/(ERROR|WARNING|FATAL|PANIC):/, 'the supervisor logs nothing alarming')
   or diag($log);
 
 $node->safe_psql('postgres', 'CREATE EXTENSION zapjobs');
@@ -67,7 +69,7 @@ ok(defined sleeping_worker($node, $busy), 'a worker is running a job');
 $node->safe_psql('postgres', 'DROP EXTENSION zapjobs');
 ok($node->poll_query_until('postgres', $workers_sql, '0'),
 	'workers leave after DROP EXTENSION');
-is($node->safe_psql('postgres', $launcher_sql), '1', 'the launcher stays');
+ok($node->poll_query_until('postgres', $launcher_sql, '0'), 'the launcher leaves too');
 $node->safe_psql('postgres', 'CREATE EXTENSION zapjobs');
 my @again = map { zj_enqueue($node, "SELECT $_ AS n") } 1 .. 5;
 is(zj_wait($node, $_, timeout => '60 s'), 'completed',
