@@ -307,9 +307,9 @@ zj_shmem_extension_changed(void)
 }
 
 /*
- * Terminate our workers connected to database (not this process): their
- * runs are gone with the extension, or the database is going.  Called
- * with zj_shared->lock held.
+ * Our workers connected to database leave now: idle ones quietly, busy
+ * ones (not this process) terminated, as their runs are gone with the
+ * extension, or the database is going.  Called with zj_shared->lock held.
  */
 static void
 zj_shmem_kill_workers(Oid database)
@@ -320,8 +320,14 @@ zj_shmem_kill_workers(Oid database)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];
 
-		if (s->database == database && s->pid != 0 && s->pid != MyProcPid)
+		if (s->database != database || s->state == ZJ_SLOT_FREE)
+			continue;
+		s->retire = true;
+		s->retired_for = InvalidOid;
+		if (s->state == ZJ_SLOT_BUSY && s->pid != 0 && s->pid != MyProcPid)
 			(void) kill(s->pid, SIGTERM);
+		else if (s->proc != NULL)
+			SetLatch(&s->proc->procLatch);
 	}
 }
 
@@ -331,7 +337,7 @@ zj_shmem_extension_dropped(void)
 {
 	if (!zj_shmem_ready())
 		return;
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	zj_shmem_kill_workers(MyDatabaseId);
 	LWLockRelease(zj_shared->lock);
 	zj_shmem_extension_changed();

@@ -167,13 +167,16 @@ static void
 zj_supervisor_launcher_left(int i)
 {
 	ZjDatabase *db = &zj_shared->dbs[i];
+	bool		absent;
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	if (db->absent)
+	absent = db->absent;
+	if (absent)
 		db->database = InvalidOid;
 	LWLockRelease(zj_shared->lock);
-	zj_sup_retry_after[i] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														ZJ_LAUNCHER_RETRY_MS);
+	/* A CREATE EXTENSION taking the entry again is served at once. */
+	zj_sup_retry_after[i] = absent ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ZJ_LAUNCHER_RETRY_MS);
 }
 
 static void

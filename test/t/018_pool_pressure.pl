@@ -31,12 +31,12 @@ sub roles
 	$node->safe_psql('postgres', join(';', map { "CREATE ROLE $_ LOGIN" } @roles));
 }
 
-# --- 1. Few server slots: max_worker_processes = 4, zapjobs.max_workers = 4 ---
-# The launcher takes one slot: three workers at most.  r1 burns 100 runs
+# --- 1. Few server slots: max_worker_processes = 5, zapjobs.max_workers = 4 ---
+# The supervisor and the launcher take two slots: three workers at most.  r1 burns 100 runs
 # and keeps its idle workers; r2's run must not wait for their idle timeout.
 {
 	my $node = zj_new_node('few_slots', max_workers => 4,
-		conf => "max_worker_processes = 4\n");
+		conf => "max_worker_processes = 5\n");
 	roles($node, map { "r$_" } 1 .. 10);
 	$node->safe_psql('postgres',
 		q{SELECT count(jobs.enqueue('SELECT pg_sleep(0.01)')) FROM generate_series(1, 100)},

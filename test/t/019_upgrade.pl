@@ -57,6 +57,11 @@ my $counts = q{SELECT (SELECT count(*) FROM jobs.runs) || '/' || (SELECT count(*
 	|| '/' || (SELECT count(*) FROM jobs.attempts) || '/' || (SELECT count(*) FROM jobs.definitions)
 	|| '/' || (SELECT count(*) FROM jobs.queues)};
 my $before = $node->safe_psql('postgres', $counts);
+my $rows = q{SELECT 'run ' || id FROM jobs.runs UNION ALL SELECT 'log ' || id FROM jobs.logs
+	UNION ALL SELECT 'attempt ' || run_id || '.' || attempt FROM jobs.attempts
+	UNION ALL SELECT 'definition ' || name FROM jobs.definitions
+	UNION ALL SELECT 'queue ' || name FROM jobs.queues};
+my @rows_before = split /\n/, $node->safe_psql('postgres', $rows);
 is($before, '8/1/3/1/1', 'a 1.0 install with runs in every state, a log, attempts, a schedule, a limit');
 
 # This library does not serve a 1.0 schema: it says so, runs nothing, and
@@ -75,7 +80,11 @@ is($node->safe_psql('postgres', $counts), $before, 'and nothing was written');
 $node->safe_psql('postgres', 'ALTER EXTENSION zapjobs UPDATE');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'zapjobs'}),
 	'1.2', 'updated to 1.2');
-is($node->safe_psql('postgres', $counts), $before, 'runs, logs, attempts, definitions and queues kept');
+# Runs may start at once after the update (its commit wakes the launcher):
+# every row there before must still be there; new ones may be added.
+my %after = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', $rows);
+is(join(',', grep { !$after{$_} } @rows_before), '',
+	'runs, logs, attempts, definitions and queues kept');
 is(zj_wait($node, $id{waiting_now}), 'completed', 'the pending run ran after the update');
 is(zj_wait($node, $id{later}), 'completed', 'the scheduled run ran');
 is(zj_wait($node, $id{again}), 'completed', 'the run awaiting a retry ran');

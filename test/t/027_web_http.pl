@@ -295,6 +295,8 @@ $res = $http->get("$base/healthz");
 is($res->{status}, 503, '/healthz is 503 without the extension');
 like($res->{content}, qr/unhealthy: .*jobs/, 'with the reason');
 $node->safe_psql('postgres', 'CREATE EXTENSION zapjobs');
+ok($node->poll_query_until('postgres', 'SELECT launcher_pid IS NOT NULL FROM jobs.pool'),
+	'CREATE EXTENSION again: the launcher is back');
 $w->{h}->signal('TERM');
 is(zj_cmd_finish($w), 0, 'SIGTERM stops zapjobs web with 0');
 

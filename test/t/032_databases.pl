@@ -89,12 +89,23 @@ isnt($launcher{db1}, $launcher{db2}, 'each database has its own launcher in jobs
 is(dbq('postgres', "SELECT datname FROM pg_stat_activity WHERE pid = $launcher{db1}"),
 	'db1', "db1's launcher is connected to db1");
 
-dbq('db1', q{SELECT jobs.schedule('tick', 'every 1 second', 'SELECT 1')});
-ok($node->poll_query_until('db1', q{SELECT count(*) >= 2 FROM jobs.runs
-	WHERE name = 'tick' AND status = 'completed'}), 'db1: its schedule fires');
+# A schedule of the same name in db1 and db3, none in db2: each fires in
+# its own database, with its own command.
+for my $db (qw(db1 db3))
+{
+	dbq($db, qq{CREATE TABLE ticks (db text); SELECT jobs.schedule('tick', 'every 1 second',
+		'INSERT INTO ticks VALUES (current_database())')});
+}
+for my $db (qw(db1 db3))
+{
+	ok($node->poll_query_until($db, q{SELECT count(*) >= 2 FROM jobs.runs
+		WHERE name = 'tick' AND status = 'completed'}), "$db: its schedule fires");
+	is(dbq($db, q{SELECT string_agg(DISTINCT db, ',') FROM ticks}), $db,
+		"$db: its schedule ran in $db");
+}
 is(dbq('db2', q{SELECT count(*) FROM jobs.runs WHERE name = 'tick'}), '0',
-	'db2: no run of db1\'s schedule');
-dbq('db1', q{SELECT jobs.unschedule('tick')});
+	'db2: no run of the others\' schedules');
+dbq($_, q{SELECT jobs.unschedule('tick')}) for qw(db1 db3);
 
 # Limits are per database: a paused queue in db1 holds db1's runs only.
 dbq('db1', q{SELECT jobs.pause_queue('q')});
@@ -116,6 +127,10 @@ ok($node->poll_query_until('db1', q{SELECT count(*) = 3 FROM jobs.runs
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 3 FROM pg_stat_activity
 	WHERE backend_type = 'zapjobs worker' AND datname = 'db1'
 	AND backend_start < now() - interval '1.2 s'}), 'db1: its workers have served a while');
+is(dbq('db3', q{SELECT count(*) FROM jobs.workers w JOIN pg_stat_activity a ON a.pid = w.pid
+	WHERE a.datname <> 'db3'}), '0', "db3: jobs.workers shows none of db1's workers");
+is(dbq('db1', q{SELECT count(*) FROM jobs.workers WHERE state = 'running'}), '3',
+	"db1: jobs.workers shows its three");
 my $t0 = time();
 my $fair = zj_enqueue($node, 'SELECT 1', db => 'db3', name => 'fair');
 is(zj_wait($node, $fair, db => 'db3'), 'completed', 'db3: its run completes during the flood');
