@@ -98,9 +98,10 @@ static bool zj_batch_parse(ZjRun *run, List **parsetrees);
 static bool
 zj_batch_has_room(int done)
 {
+	/* A worker asked to give its slot to another role stops here. */
 	return 1 + done < ZJ_BATCH_MAX_RUNS &&
 		MyProc->subxidStatus.count < ZJ_BATCH_MAX_SUBXIDS &&
-		!MyProc->subxidStatus.overflowed;
+		!MyProc->subxidStatus.overflowed && !zj_runctx_slot()->retire;
 }
 
 static void
