@@ -201,27 +201,6 @@ zj_claim_room(bool queue, const char *key)
 	return zj_claim_concurrency_room(queue, key) && zj_ratelimit_room(queue, key);
 }
 
-/*
- * Is queue paused, as of now?  The limits a claim filters by are read
- * with the snapshot of one statement and its runs with the next: a
- * jobs.pause_queue() committing in between, followed by an enqueue into
- * that queue, would hand us a run of a paused queue.  Asked after the
- * runs are locked, with a newer snapshot, which sees any pause committed
- * before them.  Concurrency and rate limits need no such look: their
- * rows are locked in the claim's own transaction.
- */
-static bool
-zj_claim_paused_now(const char *queue)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-
-	values[0] = CStringGetTextDatum(queue);
-	return zj_query_exec(&plan, "SELECT FROM jobs.queues WHERE name = $1 AND paused",
-						 1, types, values, NULL) > 0;
-}
-
 /* The next claimable run of role outside blocked queues and names, or 0. */
 static int64
 zj_claim_candidate(Oid role, ZjLimits *l, char **queue, char **name)
@@ -263,7 +242,16 @@ zj_claim_limited_candidate(Oid role)
 	zj_query_begin();
 	zj_claim_read_limits(&l);
 	id = zj_claim_candidate(role, &l, &queue, &name);
-	room = id != 0 && !zj_claim_paused_now(queue) &&
+
+	/*
+	 * The limits were read in the snapshot of one statement, the run in
+	 * the next: a pause or limit committed in between (then a run enqueued
+	 * into that queue) is seen by reading them again, after the lock.
+	 */
+	if (id != 0)
+		zj_claim_read_limits(&l);
+	room = id != 0 && !zj_claim_array_has(l.blocked_queues, queue) &&
+		!zj_claim_array_has(l.blocked_names, name) &&
 		(!zj_claim_array_has(l.limited_queues, queue) || zj_claim_room(true, queue)) &&
 		(!zj_claim_array_has(l.limited_names, name) || zj_claim_room(false, name));
 	if (!room)
@@ -393,28 +381,26 @@ zj_claim_locked_runs(MemoryContext cxt)
 	return runs;
 }
 
-/* Leave out runs of queues paused now (see zj_claim_paused_now). */
+/*
+ * Leave out runs of queues and names limited now: the limits the runs
+ * were locked under came from an older snapshot (see
+ * zj_claim_limited_candidate).
+ */
 static List *
-zj_claim_drop_paused(List *runs)
+zj_claim_drop_limited(List *runs)
 {
 	List	   *kept = NIL;
-	List	   *open = NIL;		/* queues looked at: not paused */
-	List	   *paused = NIL;	/* ... paused */
+	ZjLimits	l;
 	ListCell   *lc;
 
+	zj_claim_read_limits(&l);
 	foreach(lc, runs)
 	{
 		ZjRun	   *run = lfirst(lc);
-		char	   *queue = (char *) run->queue;
 
-		if (!list_member(open, makeString(queue)) &&
-			(list_member(paused, makeString(queue)) || zj_claim_paused_now(queue)))
-		{
-			paused = lappend(paused, makeString(queue));
-			continue;
-		}
-		open = lappend(open, makeString(queue));
-		kept = lappend(kept, run);
+		if (!zj_claim_array_has(l.limited_queues, run->queue) &&
+			!zj_claim_array_has(l.limited_names, run->name))
+			kept = lappend(kept, run);
 	}
 	return kept;
 }
@@ -461,8 +447,8 @@ zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
 						   " LIMIT %d FOR NO KEY UPDATE SKIP LOCKED", conds[from], 1 << slot),
 				  nargs[from], types[from], values, NULL);
 	runs = zj_claim_locked_runs(cxt);
-	if (from == ZJ_LOCK_LIMITED)
-		runs = zj_claim_drop_paused(runs);
+	if (from == ZJ_LOCK_LIMITED && runs != NIL)
+		runs = zj_claim_drop_limited(runs);
 	zj_query_end();
 	return runs;
 }

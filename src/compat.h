@@ -58,6 +58,14 @@
 	pg_database_aclcheck((dboid), (roleid), (mode))
 #endif
 
+#if PG_VERSION_NUM >= 160000
+#define zj_database_ownercheck(dboid, roleid) \
+	object_ownercheck(DatabaseRelationId, (dboid), (roleid))
+#else
+#define zj_database_ownercheck(dboid, roleid) \
+	pg_database_ownercheck((dboid), (roleid))
+#endif
+
 /* PG17 renamed the backend's index into the PGPROC array. */
 #if PG_VERSION_NUM >= 170000
 #define zj_my_proc_number() (MyProcNumber)

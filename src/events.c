@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "events.h"
+#include "query.h"
 #include "shmem.h"
 #include "wakeup.h"
 
@@ -57,6 +58,7 @@ static int	zj_maxpending = 0;
 /* Ring slots reserved at pre-commit: [zj_reserved_at, +zj_nreserved). */
 static uint64 zj_reserved_at = 0;
 static ZjDatabase *zj_reserved_db = NULL;	/* whose ring */
+static uint32 zj_reserved_gen = 0;	/* its generation then */
 static int	zj_nreserved = 0;
 static bool zj_callbacks_registered = false;
 
@@ -136,6 +138,27 @@ zj_events_fill_progress(ZjRunEvent *ev, const ZjProgressValues *v, const char *n
 	ev->failed = v->failed;
 	strlcpy(ev->message, v->message, sizeof(ev->message));
 	strlcpy(ev->name, name != NULL ? name : v->name, sizeof(ev->name));
+}
+
+/* Publish that a worker started or exited. */
+void
+zj_events_worker(pid_t pid, Oid role, bool started)
+{
+	ZjRunEvent	ev;
+	char	   *name;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = ZJ_EV_WORKER;
+	ev.pid = pid;
+	ev.role = role;
+	ev.started = started;
+	ev.at = GetCurrentTimestamp();
+	zj_query_xact_begin();
+	name = GetUserNameFromId(role, true);
+	if (name != NULL)
+		strlcpy(ev.name, name, sizeof(ev.name));
+	CommitTransactionCommand();
+	zj_events_add_local(&ev);
 }
 
 /* Remember a state change made by the current (sub)transaction. */
@@ -238,6 +261,7 @@ zj_events_try_reserve(ZjDatabase *db, int n, bool *mine)
 	{
 		zj_reserved_at = db->ring_head;
 		zj_reserved_db = db;
+		zj_reserved_gen = db->generation;
 		for (i = 0; i < (uint64) n; i++)
 			db->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE].state =
 				ZJ_EVENT_RESERVED;
@@ -295,7 +319,11 @@ static void
 zj_events_publish_reserved(bool committed)
 {
 	int			i;
+	PGPROC	   *launcher;
 
+	/* The entry went to another database meanwhile: its ring is not ours. */
+	if (zj_nreserved > 0 && zj_reserved_db->generation != zj_reserved_gen)
+		zj_nreserved = 0;
 	for (i = 0; i < zj_nreserved; i++)
 	{
 		ZjRingEvent *slot = &zj_reserved_db->ring[(zj_reserved_at + i) % ZJ_EVENT_RING_SIZE];
@@ -305,8 +333,9 @@ zj_events_publish_reserved(bool committed)
 		pg_write_barrier();
 		slot->state = committed ? ZJ_EVENT_READY : ZJ_EVENT_VOID;
 	}
-	if (zj_nreserved > 0 && zj_reserved_db->launcher != NULL)
-		SetLatch(&zj_reserved_db->launcher->procLatch);
+	launcher = zj_nreserved > 0 ? zj_reserved_db->launcher : NULL;
+	if (launcher != NULL)
+		SetLatch(&launcher->procLatch);
 }
 
 static void

@@ -32,4 +32,6 @@ extern void zj_events_add_local(const ZjRunEvent *ev);
 extern ZjRunEvent *zj_events_backlog(int *n);
 extern void zj_events_consumed(int n);
 
+extern void zj_events_worker(pid_t pid, Oid role, bool started);
+
 #endif							/* ZAPJOBS_EVENTS_H */

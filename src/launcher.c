@@ -72,11 +72,18 @@ static uint32 zj_launcher_requests;	/* CREATE EXTENSIONs when we looked */
 static void
 zj_launcher_detach(int code, Datum arg)
 {
+	bool		mine;
+
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	if (zj_db->launcher == MyProc)
+	mine = zj_db->launcher == MyProc;
+	if (mine)
+	{
 		zj_db->launcher = NULL;
+		/* Nobody waits for a slot here any more: others may take them. */
+		pg_atomic_write_u32(&zj_db->wants_slot, 0);
+		pg_atomic_write_u64(&zj_db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
+	}
 	LWLockRelease(zj_shared->lock);
-	pg_atomic_write_u64(&zj_db->next_due, (uint64) ZJ_NEXT_DUE_UNKNOWN);
 }
 
 /*
@@ -406,6 +413,9 @@ zj_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		ResetLatch(MyLatch);
+		/* Our entry is ours as long as we run; if not, leave at once. */
+		if (zj_db->launcher != MyProc || zj_db->database != MyDatabaseId)
+			proc_exit(0);
 		sleep_ms = zj_launcher_guarded_cycle();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);

@@ -132,27 +132,6 @@ zj_pool_note_start_failure(Oid role)
 					role, h->failures)));
 }
 
-/* Publish that a worker started or exited. */
-static void
-zj_pool_worker_event(pid_t pid, Oid role, bool started)
-{
-	ZjRunEvent	ev;
-	char	   *name;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = ZJ_EV_WORKER;
-	ev.pid = pid;
-	ev.role = role;
-	ev.started = started;
-	ev.at = GetCurrentTimestamp();
-	zj_query_xact_begin();
-	name = GetUserNameFromId(role, true);
-	if (name != NULL)
-		strlcpy(ev.name, name, sizeof(ev.name));
-	CommitTransactionCommand();
-	zj_events_add_local(&ev);
-}
-
 /*
  * Our handle on slot i says its worker stopped: forget the handle, and
  * free the slot if that worker never attached (and nobody reused it).
@@ -162,16 +141,20 @@ zj_pool_handle_stopped(int i)
 {
 	ZjWorkerSlot *slot = &zj_shared->slots[i];
 	bool		never_attached;
+	Oid			role = slot->role;
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	never_attached = slot->generation == zj_pool_handle_gen[i] &&
 		slot->state == ZJ_SLOT_STARTING;
 	if (never_attached)
+	{
+		role = slot->role;
 		slot->state = ZJ_SLOT_FREE;
+	}
 	LWLockRelease(zj_shared->lock);
 	if (never_attached)
 	{
-		zj_pool_note_start_failure(slot->role);
+		zj_pool_note_start_failure(role);
 		zj_wakeup_slot_wanters();
 	}
 	pfree(zj_pool_handles[i]);
@@ -210,10 +193,10 @@ zj_pool_check_exits(bool *need_reap)
 			if (zj_pool_last_pid[i] != 0)
 			{
 				*need_reap = true;
-				zj_pool_worker_event(zj_pool_last_pid[i], zj_pool_last_role[i], false);
+				zj_events_worker(zj_pool_last_pid[i], zj_pool_last_role[i], false);
 			}
 			if (mine != 0)
-				zj_pool_worker_event(mine, slot->role, true);
+				zj_events_worker(mine, slot->role, true);
 		}
 		zj_pool_last_pid[i] = mine;
 		zj_pool_last_role[i] = slot->role;
@@ -243,16 +226,23 @@ zj_pool_note_refusal(void)
 /*
  * Can slot i take a worker of ours?  Free, not one whose exit we have not
  * noticed yet, and, if another database's worker left it, with no log
- * lines of that database left in it (its launcher stores them).
+ * lines left in it for that database's launcher to store (unless it has
+ * none any more).  A slot whose worker never started, of a database
+ * without a launcher to notice, is free too.
  */
 static bool
 zj_pool_slot_free(int i)
 {
 	ZjWorkerSlot *s = &zj_shared->slots[i];
 
-	return s->state == ZJ_SLOT_FREE && zj_pool_handles[i] == NULL &&
+	if (zj_pool_handles[i] != NULL)
+		return false;
+	if (s->state == ZJ_SLOT_STARTING)
+		return s->database != MyDatabaseId && !zj_shmem_database_served(s->database);
+	return s->state == ZJ_SLOT_FREE &&
 		(s->database == MyDatabaseId ||
-		 pg_atomic_read_u32(&s->log_head) == pg_atomic_read_u32(&s->log_tail));
+		 pg_atomic_read_u32(&s->log_head) == pg_atomic_read_u32(&s->log_tail) ||
+		 !zj_shmem_database_served(s->database));
 }
 
 /* Take a free slot for a worker of role, under the lock; -1 if none. */
@@ -270,6 +260,9 @@ zj_pool_take_slot(Oid role)
 	{
 		ZjWorkerSlot *slot = &zj_shared->slots[slotno];
 
+		/* Lines another database's gone launcher never stored: dropped. */
+		if (slot->database != MyDatabaseId)
+			pg_atomic_write_u32(&slot->log_tail, pg_atomic_read_u32(&slot->log_head));
 		slot->generation++;
 		slot->state = ZJ_SLOT_STARTING;
 		slot->database = MyDatabaseId;
@@ -477,9 +470,12 @@ zj_pool_victim_rank(ZjWorkerSlot *s, Oid *roles, int nroles, TimestampTz now)
 	return zj_pool_workers_of(s->database, s->role) * 2 + idle;
 }
 
-/* The worker to leave so that a role waiting for a slot gets one, or -1. */
+/*
+ * The worker to leave so that a role waiting for a slot gets one, or -1;
+ * *gen is its slot's generation then.
+ */
 static int
-zj_pool_pick_victim(Oid *roles, int nroles, bool idle_only)
+zj_pool_pick_victim(Oid *roles, int nroles, bool idle_only, uint32 *gen)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			best = -1;
@@ -498,6 +494,7 @@ zj_pool_pick_victim(Oid *roles, int nroles, bool idle_only)
 		{
 			best = i;
 			best_rank = rank;
+			*gen = s->generation;
 		}
 	}
 	return best;
@@ -536,14 +533,22 @@ zj_pool_count_leaving(ZjPoolCredit *c)
 	}
 }
 
+/* Ask the worker in slot victim to leave, if it is still the one picked. */
 static void
-zj_pool_retire(int victim)
+zj_pool_retire(int victim, uint32 generation)
 {
-	zj_shared->slots[victim].retire = true;
-	zj_shared->slots[victim].retired_for = MyDatabaseId;
-	pg_atomic_fetch_add_u64(&zj_db->pool.retired_for_others, 1);
-	if (zj_shared->slots[victim].proc)
-		SetLatch(&zj_shared->slots[victim].proc->procLatch);
+	ZjWorkerSlot *s = &zj_shared->slots[victim];
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (s->generation == generation && s->state != ZJ_SLOT_FREE)
+	{
+		s->retire = true;
+		s->retired_for = MyDatabaseId;
+		pg_atomic_fetch_add_u64(&zj_db->pool.retired_for_others, 1);
+		if (s->proc != NULL)
+			SetLatch(&s->proc->procLatch);
+	}
+	LWLockRelease(zj_shared->lock);
 }
 
 /*
@@ -556,6 +561,7 @@ static void
 zj_pool_make_room(Oid *roles, int nroles, bool idle_only, ZjPoolCredit *c)
 {
 	int			victim;
+	uint32		gen = 0;
 
 	zj_pool_wants_slot = true;
 	if (c->soon > 0)
@@ -563,11 +569,11 @@ zj_pool_make_room(Oid *roles, int nroles, bool idle_only, ZjPoolCredit *c)
 		c->soon--;
 		return;
 	}
-	victim = zj_pool_pick_victim(roles, nroles, true);
+	victim = zj_pool_pick_victim(roles, nroles, true, &gen);
 	if (victim >= 0 || idle_only)
 	{
 		if (victim >= 0)
-			zj_pool_retire(victim);
+			zj_pool_retire(victim, gen);
 		return;
 	}
 	if (c->later > 0)
@@ -575,9 +581,9 @@ zj_pool_make_room(Oid *roles, int nroles, bool idle_only, ZjPoolCredit *c)
 		c->later--;
 		return;
 	}
-	victim = zj_pool_pick_victim(roles, nroles, false);
+	victim = zj_pool_pick_victim(roles, nroles, false, &gen);
 	if (victim >= 0)
-		zj_pool_retire(victim);
+		zj_pool_retire(victim, gen);
 }
 
 /*
@@ -637,9 +643,13 @@ zj_pool_others_want_slots(void)
 	int			i;
 
 	for (i = 0; i < zj_shared->ndbs; i++)
-		if (&zj_shared->dbs[i] != zj_db &&
-			pg_atomic_read_u32(&zj_shared->dbs[i].wants_slot) != 0)
+	{
+		ZjDatabase *db = &zj_shared->dbs[i];
+
+		if (db != zj_db && db->launcher != NULL &&
+			pg_atomic_read_u32(&db->wants_slot) != 0)
 			return true;
+	}
 	return false;
 }
 
@@ -737,9 +747,11 @@ zj_pool_balance(void)
 	zj_pool_share(roles, pending, n);
 	CommitTransactionCommand();
 	/* For other databases' launchers: which of our workers have work. */
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < zj_shared->nslots; i++)
 		if (zj_shared->slots[i].database == MyDatabaseId)
 			zj_shared->slots[i].wanted = zj_pool_in(zj_shared->slots[i].role, roles, n);
+	LWLockRelease(zj_shared->lock);
 	pg_atomic_write_u32(&zj_db->wants_slot, zj_pool_wants_slot);
 }
 
@@ -749,7 +761,7 @@ zj_pool_retire_all(void)
 {
 	int			i;
 
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < zj_shared->nslots; i++)
 	{
 		ZjWorkerSlot *s = &zj_shared->slots[i];

@@ -58,10 +58,17 @@ zj_shmem_request(void)
 	RequestNamedLWLockTranche("zapjobs", 1 + zj_max_databases);
 }
 
-/* A database entry as new: free, nothing buffered, limits unknown. */
+/*
+ * A database entry as new: free, nothing buffered, limits unknown.  A
+ * committing backend may still hold ring slots of the entry's previous
+ * database: the generation tells it (events.c).
+ */
 static void
-zj_shmem_reset_db(ZjDatabase *db)
+zj_shmem_reset_db(ZjDatabase *db, bool first)
 {
+	if (!first)
+		LWLockAcquire(db->ring_lock, LW_EXCLUSIVE);
+	db->generation = first ? 0 : db->generation + 1;
 	db->database = InvalidOid;
 	db->absent = false;
 	db->dropping = false;
@@ -83,6 +90,8 @@ zj_shmem_reset_db(ZjDatabase *db)
 	pg_atomic_init_u64(&db->pool.last_refusal_at, 0);
 	pg_atomic_init_u64(&db->pool.retired_for_others, 0);
 	memset(db->ring, 0, ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent));
+	if (!first)
+		LWLockRelease(db->ring_lock);
 }
 
 static void
@@ -117,6 +126,7 @@ zj_shmem_init_fresh(ZjShared *shared)
 	shared->epoch = ((uint64) GetCurrentTimestamp() << 8) ^ (uint64) MyProcPid;
 	pg_atomic_init_u32(&shared->waiters, 0);
 	pg_atomic_init_u32(&shared->rescan_requested, 1);
+	pg_atomic_init_u32(&shared->entries_short, 0);
 	shared->max_backends = zj_max_backends();
 	shared->nslots = zj_max_workers;
 	shared->ndbs = zj_max_databases;
@@ -135,7 +145,7 @@ zj_shmem_init_fresh(ZjShared *shared)
 		shared->dbs[i].ring_lock = &locks[1 + i].lock;
 		shared->dbs[i].ring = (ZjRingEvent *) p;
 		p += ZJ_EVENT_RING_SIZE * sizeof(ZjRingEvent);
-		zj_shmem_reset_db(&shared->dbs[i]);
+		zj_shmem_reset_db(&shared->dbs[i], true);
 	}
 }
 
@@ -219,9 +229,11 @@ zj_shmem_take_db_locked(Oid database)
 	}
 	if (free_db != NULL)
 	{
-		zj_shmem_reset_db(free_db);
+		zj_shmem_reset_db(free_db, false);
 		free_db->database = database;
 	}
+	else
+		pg_atomic_write_u32(&zj_shared->entries_short, 1);
 	return free_db;
 }
 
@@ -246,25 +258,28 @@ zj_shmem_take_db(Oid database)
 ZjDatabase *
 zj_shmem_my_db(bool take)
 {
+	ZjDatabase *found = NULL;
 	int			i;
 
 	if (zj_db != NULL && zj_db->database == MyDatabaseId)
 		return zj_db;
-	zj_db = NULL;
 	if (!zj_shmem_ready() || !OidIsValid(MyDatabaseId))
 		return NULL;
 	/* Only served databases have entries (the supervisor sees to it). */
-	for (i = 0; i < zj_shared->ndbs && zj_db == NULL; i++)
+	for (i = 0; i < zj_shared->ndbs && found == NULL; i++)
 		if (zj_shared->dbs[i].database == MyDatabaseId)
-			zj_db = &zj_shared->dbs[i];
+			found = &zj_shared->dbs[i];
 	/* Taking one may read the catalogs (zapjobs.database's name). */
-	if (zj_db == NULL && take && IsTransactionState() &&
+	if (found == NULL && take && IsTransactionState() &&
 		zj_shmem_serves_my_database())
 	{
-		zj_db = zj_shmem_take_db(MyDatabaseId);
 		zj_shmem_request_rescan();
+		found = zj_shmem_take_db(MyDatabaseId);
 	}
-	return zj_db;
+	/* A stale zj_db stays: a worker's code may still read it, never NULL. */
+	if (found != NULL)
+		zj_db = found;
+	return found;
 }
 
 /* Ask the supervisor to look at the databases again. */
@@ -281,6 +296,20 @@ zj_shmem_request_rescan(void)
 		SetLatch(&supervisor->procLatch);
 }
 
+/* Does a statement need database to itself now?  No launcher may start. */
+bool
+zj_shmem_database_held(Oid database)
+{
+	int			i;
+
+	if (zj_shared->held_database == database)
+		return true;
+	for (i = 0; i < zj_shared->ndbs; i++)
+		if (zj_shared->dbs[i].database == database && zj_shared->dbs[i].dropping)
+			return true;
+	return false;
+}
+
 /*
  * At the commit of CREATE or ALTER EXTENSION zapjobs (utility.c) in a
  * database zapjobs serves: it needs a launcher, or its launcher a new look.
@@ -289,6 +318,7 @@ void
 zj_shmem_extension_changed(void)
 {
 	ZjDatabase *db;
+	PGPROC	   *launcher;
 
 	zj_shmem_request_rescan();
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
@@ -299,10 +329,11 @@ zj_shmem_extension_changed(void)
 		db->absent = false;
 	}
 	LWLockRelease(zj_shared->lock);
-	if (db != NULL && db->launcher != NULL)
+	launcher = db != NULL ? db->launcher : NULL;
+	if (launcher != NULL)
 	{
 		pg_atomic_write_u32(&db->maintenance_requested, 1);
-		SetLatch(&db->launcher->procLatch);
+		SetLatch(&launcher->procLatch);
 	}
 }
 
@@ -312,7 +343,7 @@ zj_shmem_extension_changed(void)
  * extension, or the database is going.  Called with zj_shared->lock held.
  */
 static void
-zj_shmem_kill_workers(Oid database)
+zj_shmem_kill_workers(Oid database, bool all)
 {
 	int			i;
 
@@ -324,7 +355,8 @@ zj_shmem_kill_workers(Oid database)
 			continue;
 		s->retire = true;
 		s->retired_for = InvalidOid;
-		if (s->state == ZJ_SLOT_BUSY && s->pid != 0 && s->pid != MyProcPid)
+		/* An idle worker may be claiming: with all, it must not go on. */
+		if ((all || s->state == ZJ_SLOT_BUSY) && s->pid != 0 && s->pid != MyProcPid)
 			(void) kill(s->pid, SIGTERM);
 		else if (s->proc != NULL)
 			SetLatch(&s->proc->procLatch);
@@ -338,15 +370,16 @@ zj_shmem_extension_dropped(void)
 	if (!zj_shmem_ready())
 		return;
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	zj_shmem_kill_workers(MyDatabaseId);
+	zj_shmem_kill_workers(MyDatabaseId, false);
 	LWLockRelease(zj_shared->lock);
 	zj_shmem_extension_changed();
 }
 
 /*
- * DROP DATABASE (utility.c): with stop, our processes connected to it
- * leave now and none starts again until called without stop.  A job
- * running there is interrupted: the database is about to go.
+ * A statement needs database to itself (DROP, RENAME, SET TABLESPACE, a
+ * copy of it: utility.c): with stop, our processes connected to it leave
+ * now and none starts there until called without stop.  A job running
+ * there is interrupted.
  */
 void
 zj_shmem_stop_database(Oid database, bool stop)
@@ -354,18 +387,36 @@ zj_shmem_stop_database(Oid database, bool stop)
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (stop)
+		zj_shared->held_database = database;
+	else if (zj_shared->held_database == database)
+		zj_shared->held_database = InvalidOid;
 	for (i = 0; i < zj_shared->ndbs; i++)
 	{
 		ZjDatabase *db = &zj_shared->dbs[i];
+		PGPROC	   *launcher = db->launcher;
 
 		if (db->database != database)
 			continue;
 		db->dropping = stop;
-		if (stop && db->launcher != NULL)
-			(void) kill(db->launcher->pid, SIGTERM);
+		if (stop && launcher != NULL)
+			(void) kill(launcher->pid, SIGTERM);
 	}
 	if (stop)
-		zj_shmem_kill_workers(database);
+		zj_shmem_kill_workers(database, true);
 	LWLockRelease(zj_shared->lock);
 	zj_shmem_request_rescan();
+}
+
+/* Has database a launcher now? */
+bool
+zj_shmem_database_served(Oid database)
+{
+	int			i;
+
+	for (i = 0; i < zj_shared->ndbs; i++)
+		if (zj_shared->dbs[i].database == database &&
+			zj_shared->dbs[i].launcher != NULL)
+			return true;
+	return false;
 }

@@ -137,7 +137,9 @@ typedef struct ZjDatabase
 								 * before the last one must look again */
 	Oid			extension;		/* zapjobs extension oid there, or 0 */
 	PGPROC	   *launcher;		/* launcher's PGPROC, NULL if not running */
-	LWLock	   *ring_lock;		/* protects ring_head, ring_tail */
+	LWLock	   *ring_lock;		/* protects ring_head, ring_tail, and
+								 * generation when the entry is reset */
+	uint32		generation;		/* bumped each time the entry is taken */
 	uint64		ring_head;		/* ring slots ever reserved */
 	uint64		ring_tail;		/* ring slots ever drained */
 	pg_atomic_uint64 events_dropped;	/* events lost to a stalled publisher */
@@ -164,6 +166,9 @@ typedef struct ZjShared
 	uint64		epoch;			/* differs after every shared-memory reset */
 	PGPROC	   *supervisor;		/* supervisor's PGPROC, NULL if not running */
 	pg_atomic_uint32 rescan_requested;	/* databases or extensions changed */
+	pg_atomic_uint32 entries_short; /* a database found no free entry */
+	Oid			held_database;	/* a statement needs it to itself (DROP,
+								 * RENAME...): none of ours may connect */
 
 	int			max_backends;	/* length of waiting_for */
 	pg_atomic_uint64 *waiting_for;	/* per backend: run id jobs.wait()
@@ -185,6 +190,8 @@ extern bool zj_shmem_serves_my_database(void);
 extern ZjDatabase *zj_shmem_my_db(bool take);
 extern ZjDatabase *zj_shmem_take_db(Oid database);
 extern void zj_shmem_request_rescan(void);
+extern bool zj_shmem_database_held(Oid database);
+extern bool zj_shmem_database_served(Oid database);
 extern void zj_shmem_extension_changed(void);
 extern void zj_shmem_extension_dropped(void);
 extern void zj_shmem_stop_database(Oid database, bool stop);

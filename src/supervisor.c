@@ -131,6 +131,9 @@ zj_supervisor_scan(void)
 	int			i;
 
 	zj_supervisor_read_databases();
+	/* A database found no free entry (CREATE EXTENSION, say): look again. */
+	if (pg_atomic_exchange_u32(&zj_shared->entries_short, 0) != 0)
+		zj_sup_nlooked = 0;
 	/* Forget databases gone, so that their oid may come back. */
 	for (i = 0; i < zj_sup_nlooked; i++)
 		if (zj_supervisor_in(zj_sup_looked[i], zj_sup_eligible, zj_sup_neligible))
@@ -140,7 +143,8 @@ zj_supervisor_scan(void)
 	{
 		Oid			db = zj_sup_eligible[i];
 
-		if (zj_supervisor_in(db, zj_sup_looked, zj_sup_nlooked))
+		if (zj_supervisor_in(db, zj_sup_looked, zj_sup_nlooked) ||
+			zj_shmem_database_held(db))
 			continue;
 		if (zj_shmem_take_db(db) == NULL)
 		{
@@ -208,7 +212,10 @@ zj_supervisor_start_launcher(int i)
 	MemoryContextSwitchTo(old);
 }
 
-/* Free entries of databases that are not eligible and have no launcher. */
+/*
+ * Free the entry of a database not eligible: once its launcher is gone
+ * (one we did not start, after a restart of ours, is told to go).
+ */
 static void
 zj_supervisor_free_ineligible(int i)
 {
@@ -217,13 +224,23 @@ zj_supervisor_free_ineligible(int i)
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	if (OidIsValid(db->database) && !db->dropping &&
 		!zj_supervisor_in(db->database, zj_sup_eligible, zj_sup_neligible))
-		db->database = InvalidOid;
+	{
+		if (db->launcher == NULL)
+			db->database = InvalidOid;
+		else
+			(void) kill(db->launcher->pid, SIGTERM);
+	}
 	LWLockRelease(zj_shared->lock);
 }
 
-/* Notice launchers that left; start those missing.  Returns ms to sleep. */
+/*
+ * Notice launchers that left; start those missing.  Entries of databases
+ * not eligible are freed only right after a look at pg_database (scanned):
+ * a backend may have taken one for a database created since.  Returns ms
+ * to sleep.
+ */
 static long
-zj_supervisor_tend(void)
+zj_supervisor_tend(bool scanned)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		sleep_ms = ZJ_SUPERVISOR_SCAN_MS;
@@ -251,8 +268,11 @@ zj_supervisor_tend(void)
 			zj_sup_handles[i] = NULL;
 			zj_supervisor_launcher_left(i);
 		}
-		zj_supervisor_free_ineligible(i);
-		if (!OidIsValid(db->database) || db->dropping)
+		if (scanned)
+			zj_supervisor_free_ineligible(i);
+		/* A launcher a previous supervisor started serves on. */
+		if (!OidIsValid(db->database) || db->launcher != NULL ||
+			zj_shmem_database_held(db->database))
 			continue;
 		if (now < zj_sup_retry_after[i])
 			sleep_ms = Min(sleep_ms, (long) ((zj_sup_retry_after[i] - now) / 1000) + 1);
@@ -260,6 +280,12 @@ zj_supervisor_tend(void)
 			zj_supervisor_start_launcher(i);
 	}
 	return sleep_ms;
+}
+
+static void
+zj_supervisor_detach(int code, Datum arg)
+{
+	zj_shared->supervisor = NULL;
 }
 
 void
@@ -281,10 +307,12 @@ zj_supervisor_main(Datum arg)
 	zj_sup_eligible = MemoryContextAlloc(TopMemoryContext, zj_sup_max * sizeof(Oid));
 	zj_sup_looked = MemoryContextAlloc(TopMemoryContext, zj_sup_max * sizeof(Oid));
 	zj_shared->supervisor = MyProc;
+	before_shmem_exit(zj_supervisor_detach, (Datum) 0);
 
 	for (;;)
 	{
 		long		sleep_ms;
+		bool		scanned;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -293,14 +321,15 @@ zj_supervisor_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		ResetLatch(MyLatch);
-		if (pg_atomic_exchange_u32(&zj_shared->rescan_requested, 0) != 0 ||
-			GetCurrentTimestamp() >= next_scan)
+		scanned = pg_atomic_exchange_u32(&zj_shared->rescan_requested, 0) != 0 ||
+			GetCurrentTimestamp() >= next_scan;
+		if (scanned)
 		{
 			zj_supervisor_scan();
 			next_scan = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													ZJ_SUPERVISOR_SCAN_MS);
 		}
-		sleep_ms = zj_supervisor_tend();
+		sleep_ms = zj_supervisor_tend(scanned);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
 	}

@@ -11,17 +11,25 @@
  *	    - CREATE, ALTER or RENAME DATABASE: at commit the supervisor reads
  *	      pg_database again (a copy of a database with the extension is
  *	      served at once, one that now refuses connections is left);
- *	    - DROP DATABASE: first our processes connected to it leave, so
- *	      that nothing of ours keeps it busy.
+ *	    - DROP DATABASE, ALTER DATABASE RENAME or SET TABLESPACE, CREATE
+ *	      DATABASE with it as the template: these need the database to
+ *	      themselves, so first our processes connected to it leave (a job
+ *	      running there is interrupted) and none comes back before the
+ *	      statement ends.  Only for a user the statement will accept: one
+ *	      who may not run it must not interrupt anybody's jobs.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 
 #include "shmem.h"
 #include "utility.h"
@@ -32,7 +40,8 @@ static bool zj_utility_registered = false;
 static bool zj_utility_extension_changed = false;
 static bool zj_utility_extension_dropped = false;
 static bool zj_utility_databases_changed = false;
-static Oid	zj_utility_dropped = InvalidOid;	/* DROP DATABASE under way */
+static Oid	zj_utility_held = InvalidOid;	/* a database we left for the
+												 * statement */
 
 static void
 zj_utility_xact_callback(XactEvent event, void *arg)
@@ -49,10 +58,10 @@ zj_utility_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
 	{
-		/* Committed, the database is gone; else its launcher may return. */
-		if (OidIsValid(zj_utility_dropped))
-			zj_shmem_stop_database(zj_utility_dropped, false);
-		zj_utility_dropped = InvalidOid;
+		/* A dropped database is gone; else its launcher may come back. */
+		if (OidIsValid(zj_utility_held))
+			zj_shmem_stop_database(zj_utility_held, false);
+		zj_utility_held = InvalidOid;
 		zj_utility_extension_changed = zj_utility_databases_changed = false;
 		zj_utility_extension_dropped = false;
 	}
@@ -89,6 +98,66 @@ zj_utility_drops_us(DropStmt *stmt)
 	return false;
 }
 
+static DefElem *
+zj_utility_option(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+		if (strcmp(((DefElem *) lfirst(lc))->defname, name) == 0)
+			return (DefElem *) lfirst(lc);
+	return NULL;
+}
+
+/* The database a statement needs to itself (see the file comment), or NULL. */
+static const char *
+zj_utility_alone_name(Node *tree)
+{
+	DefElem    *opt;
+
+	switch (nodeTag(tree))
+	{
+		case T_DropdbStmt:
+			return ((DropdbStmt *) tree)->dbname;
+		case T_RenameStmt:
+			return ((RenameStmt *) tree)->renameType == OBJECT_DATABASE ?
+				((RenameStmt *) tree)->subname : NULL;
+		case T_AlterDatabaseStmt:
+			return zj_utility_option(((AlterDatabaseStmt *) tree)->options, "tablespace") ?
+				((AlterDatabaseStmt *) tree)->dbname : NULL;
+		case T_CreatedbStmt:
+			opt = zj_utility_option(((CreatedbStmt *) tree)->options, "template");
+			return opt != NULL && opt->arg != NULL && have_createdb_privilege() ?
+				defGetString(opt) : NULL;
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * That database's oid, if the statement will get past its own checks as
+ * far as we can tell: at top level, outside a transaction block, run by
+ * the database's owner (a served database is no template, so copying it
+ * takes ownership too), not on the database we are in.
+ */
+static Oid
+zj_utility_needs_alone(Node *tree, ProcessUtilityContext context)
+{
+	const char *name;
+	Oid			db;
+
+	if (context != PROCESS_UTILITY_TOPLEVEL || IsTransactionBlock())
+		return InvalidOid;
+	name = zj_utility_alone_name(tree);
+	if (name == NULL)
+		return InvalidOid;
+	db = get_database_oid(name, true);
+	if (!OidIsValid(db) || db == MyDatabaseId ||
+		!zj_database_ownercheck(db, GetUserId()))
+		return InvalidOid;
+	return db;
+}
+
 /* Note what the statement changes for us, before it runs. */
 static void
 zj_utility_inspect(Node *tree)
@@ -96,7 +165,9 @@ zj_utility_inspect(Node *tree)
 	switch (nodeTag(tree))
 	{
 		case T_CreateExtensionStmt:
-			if (strcmp(((CreateExtensionStmt *) tree)->extname, ZJ_EXTENSION_NAME) == 0)
+			/* With CASCADE, another extension may bring us in. */
+			if (strcmp(((CreateExtensionStmt *) tree)->extname, ZJ_EXTENSION_NAME) == 0 ||
+				zj_utility_option(((CreateExtensionStmt *) tree)->options, "cascade") != NULL)
 				zj_utility_note(true);
 			break;
 		case T_AlterExtensionStmt:
@@ -147,15 +218,12 @@ zj_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	Node	   *tree = pstmt->utilityStmt;
 
 	zj_utility_inspect(tree);
-	if (IsA(tree, DropdbStmt))
+	/* It waits up to 5 s for other sessions: ours leave now. */
+	zj_utility_held = zj_utility_needs_alone(tree, context);
+	if (OidIsValid(zj_utility_held))
 	{
-		/* It waits up to 5 s for other sessions: ours leave now. */
-		zj_utility_dropped = get_database_oid(((DropdbStmt *) tree)->dbname, true);
-		if (OidIsValid(zj_utility_dropped))
-		{
-			zj_utility_note(false);
-			zj_shmem_stop_database(zj_utility_dropped, true);
-		}
+		zj_utility_note(false);
+		zj_shmem_stop_database(zj_utility_held, true);
 	}
 	zj_utility_run(pstmt, queryString, readOnlyTree, context, params,
 				   queryEnv, dest, qc);

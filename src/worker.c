@@ -151,6 +151,20 @@ zj_worker_attach(void)
 	before_shmem_exit(zj_worker_detach, (Datum) 0);
 }
 
+/* Leave before attaching: the slot is free again for anyone. */
+static void
+zj_worker_abandon(void)
+{
+	ZjWorkerSlot *slot = zj_runctx_slot();
+
+	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
+	if (slot->generation == zj_worker_args.generation &&
+		slot->state == ZJ_SLOT_STARTING)
+		slot->state = ZJ_SLOT_FREE;
+	LWLockRelease(zj_shared->lock);
+	proc_exit(0);
+}
+
 static bool
 zj_worker_should_exit(void)
 {
@@ -436,7 +450,7 @@ zj_worker_main(Datum arg)
 											  zj_worker_args.role, 0);
 	/* Our database's entry: gone if its launcher left meanwhile. */
 	if (zj_shmem_my_db(false) == NULL)
-		proc_exit(0);
+		zj_worker_abandon();
 	zj_worker_attach();
 	zj_progress_attach(zj_runctx_slot());
 	zj_joblog_attach(zj_runctx_slot());

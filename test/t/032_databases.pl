@@ -158,6 +158,30 @@ $tid = zj_enqueue($node, 'SELECT 2', db => 'fromtpl');
 is(zj_wait($node, $tid, db => 'fromtpl', timeout => '30 s'), 'completed',
 	'... and is served again when it accepts them');
 
+# --- Statements that need a database to themselves ----------------------------
+# A user who may not drop it must not interrupt its jobs by trying.
+dbq('postgres', 'CREATE ROLE mallory LOGIN');
+my $guarded = zj_enqueue($node, 'SELECT pg_sleep(3)', db => 'db1');
+zj_wait_status_db('db1', $guarded, 'running');
+my ($drc, $dout, $derr) = $node->psql('postgres', 'DROP DATABASE db1', extra_params => [ '-U', 'mallory' ]);
+like($derr, qr/must be owner of database db1/, 'a non-owner cannot drop db1');
+($drc, $dout, $derr) = $node->psql('postgres', 'BEGIN; DROP DATABASE db1');
+like($derr, qr/cannot run inside a transaction block/, 'nor can DROP DATABASE in a transaction block');
+is(zj_wait($node, $guarded, db => 'db1'), 'completed', '... and the running job was not interrupted');
+
+# RENAME and a copy of a served database work (our processes step aside).
+dbq('postgres', 'ALTER DATABASE fromtpl RENAME TO renamed');
+$tid = zj_enqueue($node, 'SELECT 3', db => 'renamed');
+is(zj_wait($node, $tid, db => 'renamed', timeout => '30 s'), 'completed',
+	'a served database can be renamed, and is served under its new name');
+dbq('postgres', 'CREATE DATABASE copied TEMPLATE renamed');
+$tid = zj_enqueue($node, 'SELECT 4', db => 'copied');
+is(zj_wait($node, $tid, db => 'copied', timeout => '30 s'), 'completed',
+	'a copy of a served database is served');
+$tid = zj_enqueue($node, 'SELECT 5', db => 'renamed');
+is(zj_wait($node, $tid, db => 'renamed', timeout => '30 s'), 'completed',
+	'... and so is the original, again');
+
 # --- DROP EXTENSION and DROP DATABASE with runs running -----------------------
 my $long = zj_enqueue($node, 'SELECT pg_sleep(300)', db => 'db3');
 zj_wait_status_db('db3', $long, 'running');
