@@ -32,6 +32,8 @@
  *	  when its batch released runs it had locked, and at least every
  *	  ZJ_REWIND_MS, for a run released by a transaction that failed.
  *
+ *	  While a restore loads the database, nothing is claimed (restore.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -44,6 +46,7 @@
 #include "claim.h"
 #include "query.h"
 #include "ratelimit.h"
+#include "restore.h"
 #include "runctx.h"
 #include "runstate.h"
 #include "shmem.h"
@@ -315,6 +318,9 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 ZjClaimResult
 zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 {
+	/* A restore is loading the database: its runs start after it. */
+	if (zj_restore_under_way())
+		return ZJ_CLAIM_NONE;
 	if (zj_claim_limits_active())
 	{
 		only_id = zj_claim_limited_candidate(role);
@@ -430,6 +436,8 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	int			slot = zj_claim_lock_slot(n);
 	List	   *runs;
 
+	if (zj_restore_under_way())
+		return NIL;
 	if (zj_claim_limits_active())
 		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, cxt);
 	runs = NIL;
