@@ -25,6 +25,7 @@ OBJS = \
 	src/runstate_attempt.o \
 	src/runstate_deps.o \
 	src/runstate_retry.o \
+	src/restore.o \
 	src/version.o \
 	src/ratelimit.o \
 	src/claim.o \

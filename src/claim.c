@@ -32,6 +32,8 @@
  *	  when its batch released runs it had locked, and at least every
  *	  ZJ_REWIND_MS, for a run released by a transaction that failed.
  *
+ *	  While a restore loads the database, nothing is claimed (restore.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -44,6 +46,7 @@
 #include "claim.h"
 #include "query.h"
 #include "ratelimit.h"
+#include "restore.h"
 #include "runctx.h"
 #include "runstate.h"
 #include "shmem.h"
@@ -201,6 +204,38 @@ zj_claim_room(bool queue, const char *key)
 	return zj_claim_concurrency_room(queue, key) && zj_ratelimit_room(queue, key);
 }
 
+/* Commits that changed limits so far (see zj_claim_limits_refresh). */
+static uint32
+zj_claim_changes(void)
+{
+	return zj_shmem_my_db(false) != NULL ?
+		pg_atomic_read_u32(&zj_db->limits_changes) : 0;
+}
+
+/*
+ * A claim made without limits (the flag was low): did a pause or limit
+ * come meanwhile, for this run's queue or name?  The flag is raised only
+ * after the counter is bumped, at the commit of that change; a run
+ * enqueued into the queue after it, that our claim saw, was enqueued
+ * after the bump.  So if the counter has not moved, nothing came.
+ */
+static bool
+zj_claim_limits_came(uint32 before, const char *queue, const char *name)
+{
+	ZjLimits	l;
+	bool		came;
+
+	pg_memory_barrier();
+	if (zj_claim_changes() == before)
+		return false;
+	zj_query_begin();
+	zj_claim_read_limits(&l);
+	came = zj_claim_array_has(l.limited_queues, queue) ||
+		zj_claim_array_has(l.limited_names, name);
+	zj_query_end();
+	return came;
+}
+
 /* The next claimable run of role outside blocked queues and names, or 0. */
 static int64
 zj_claim_candidate(Oid role, ZjLimits *l, char **queue, char **name)
@@ -327,7 +362,13 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 ZjClaimResult
 zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 {
-	if (zj_claim_limits_active())
+	uint32		changes = zj_claim_changes();
+	bool		limited = zj_claim_limits_active();
+
+	/* A restore is loading the database: its runs start after it. */
+	if (zj_restore_under_way())
+		return ZJ_CLAIM_NONE;
+	if (limited)
 	{
 		only_id = zj_claim_limited_candidate(role);
 		if (only_id == 0)
@@ -337,6 +378,10 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 	}
 	*run = only_id != 0 ? zj_runstate_claim(role, only_id, NULL, cxt) :
 		zj_claim_unlimited(role, cxt);
+	/* The caller rolls the claim back and claims again, under limits. */
+	if (*run != NULL && !limited &&
+		zj_claim_limits_came(changes, (*run)->queue, (*run)->name))
+		return ZJ_CLAIM_AGAIN;
 	if (*run != NULL)
 		zj_ratelimit_take((*run)->id);
 	zj_ratelimit_forget();
@@ -466,8 +511,11 @@ List *
 zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 {
 	int			slot = zj_claim_lock_slot(n);
+	uint32		changes = zj_claim_changes();
 	List	   *runs;
 
+	if (zj_restore_under_way())
+		return NIL;
 	if (zj_claim_limits_active())
 		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, cxt);
 	runs = NIL;
@@ -480,6 +528,14 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	}
 	if (runs != NIL)
 		zj_claim_moved_to(llast(runs));
+	/* Limits came meanwhile (see zj_claim_limits_came): leave their runs. */
+	pg_memory_barrier();
+	if (runs != NIL && zj_claim_changes() != changes)
+	{
+		zj_query_begin();
+		runs = zj_claim_drop_limited(runs);
+		zj_query_end();
+	}
 	return runs;
 }
 

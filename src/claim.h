@@ -17,7 +17,8 @@ typedef enum ZjClaimResult
 {
 	ZJ_CLAIM_NONE = 0,			/* nothing to claim */
 	ZJ_CLAIMED,					/* *run claimed */
-	ZJ_CLAIM_AGAIN				/* a limit got in the way: new transaction */
+	ZJ_CLAIM_AGAIN				/* a limit got in the way: roll back, and
+								 * claim again in a new transaction */
 } ZjClaimResult;
 
 extern ZjClaimResult zj_claim_next(Oid role, int64 only_id, MemoryContext cxt,

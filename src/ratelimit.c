@@ -16,7 +16,8 @@
  *
  *	  A full window is a blocked queue or name for claim.c; when it frees
  *	  is known exactly (the oldest start plus `per`), and idle workers and
- *	  the launcher sleep until then rather than polling.
+ *	  the launcher sleep until then rather than polling.  A ring missing
+ *	  slots (a restore that could not load them) gets them back, free.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +38,52 @@ static char zj_ratelimit_keys[2][ZJ_NAME_MAX];
 static TimestampTz zj_ratelimit_free_at = 0;
 
 /*
+ * The slots of a limit's ring that have no row get one, free: the ring
+ * of a limit whose starts a restore could not load (pg_restore --jobs may
+ * load jobs.rate_starts before jobs.rate_limits, and the foreign key
+ * refuses them) would otherwise stop every claim under it.  Its earlier
+ * starts are not known: the window is taken as empty.
+ */
+static void
+zj_ratelimit_repair(Oid *types, Datum *values)
+{
+	static SPIPlanPtr plan = NULL;
+	int			n;
+
+	n = zj_query_exec(&plan,
+					  "INSERT INTO jobs.rate_starts (scope, name, slot)"
+					  " SELECT l.scope, l.name, i FROM jobs.rate_limits l,"
+					  "  pg_catalog.generate_series(0, l.runs - 1) i"
+					  " WHERE l.scope = $1 AND l.name = $2"
+					  " ON CONFLICT ON CONSTRAINT rate_starts_pkey DO NOTHING",
+					  2, types, values, NULL);
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("zapjobs rate limit of %s \"%s\" lacked %d of its slots; they count as free",
+						TextDatumGetCString(values[0]), TextDatumGetCString(values[1]), n)));
+}
+
+/* The oldest start of the limit's window (one row), or false if it has none. */
+static bool
+zj_ratelimit_oldest(Oid *types, Datum *values)
+{
+	static SPIPlanPtr plan = NULL;
+
+	/*
+	 * Now that the claims before ours committed, a new snapshot sees their
+	 * starts (a join in the locking statement would be re-checked against
+	 * the old slot row, and find none).
+	 */
+	return zj_query_exec(&plan,
+						 "SELECT s.started_at <= pg_catalog.clock_timestamp() - l.per,"
+						 " s.started_at + l.per"
+						 " FROM jobs.rate_limits l JOIN jobs.rate_starts s"
+						 "  ON s.scope = l.scope AND s.name = l.name AND s.slot = l.next_slot"
+						 " WHERE l.scope = $1 AND l.name = $2",
+						 2, types, values, NULL) == 1;
+}
+
+/*
  * Lock the rate limit of a queue (or job name) and check that one more
  * start fits in its window now; true also when there is no such limit.
  * The claim takes the start with zj_ratelimit_take once it has its run.
@@ -45,7 +92,6 @@ bool
 zj_ratelimit_room(bool queue, const char *key)
 {
 	static SPIPlanPtr lock = NULL;
-	static SPIPlanPtr oldest = NULL;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	HeapTuple	tup;
@@ -58,20 +104,13 @@ zj_ratelimit_room(bool queue, const char *key)
 					  " FOR UPDATE",
 					  2, types, values, NULL) != 1)
 		return true;
-	/*
-	 * Now that the claims before ours committed, a new snapshot sees their
-	 * starts (a join in the locking statement would be re-checked against
-	 * the old slot row, and find none).
-	 */
-	if (zj_query_exec(&oldest,
-					  "SELECT s.started_at <= pg_catalog.clock_timestamp() - l.per,"
-					  " s.started_at + l.per"
-					  " FROM jobs.rate_limits l JOIN jobs.rate_starts s"
-					  "  ON s.scope = l.scope AND s.name = l.name AND s.slot = l.next_slot"
-					  " WHERE l.scope = $1 AND l.name = $2",
-					  2, types, values, NULL) != 1)
-		elog(ERROR, "zapjobs rate limit of %s \"%s\" has no slot %s",
-			 queue ? "queue" : "job", key, "at its next_slot");
+	if (!zj_ratelimit_oldest(types, values))
+	{
+		zj_ratelimit_repair(types, values);
+		if (!zj_ratelimit_oldest(types, values))
+			elog(ERROR, "zapjobs rate limit of %s \"%s\" has no slot %s",
+				 queue ? "queue" : "job", key, "at its next_slot");
+	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	if (!zj_query_bool(tup, desc, 1))

@@ -9,9 +9,17 @@
  *	  decision, like any other, and what is left of a shell job's process
  *	  group is killed.
  *
+ *	  While a restore loads the database (restore.c) it reaps nothing: the
+ *	  runs a dump caught running are reaped once the restore is over.
+ *	  When the launcher starts serving the database, and after a restore
+ *	  it saw, it has the parents of waiting runs counted again (edges
+ *	  loaded after their parent ended: runstate_deps.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "commands/dbcommands.h"
 
 #include "miscadmin.h"
 
@@ -21,8 +29,13 @@
 #include "procgroup.h"
 #include "query.h"
 #include "reaper.h"
+#include "restore.h"
 #include "runstate.h"
 #include "shmem.h"
+
+/* The extension whose waiting runs were counted again, and a restore seen since. */
+static Oid	zj_reaper_counted_for = InvalidOid;
+static bool zj_reaper_saw_restore = false;
 
 /* Is the worker that claimed this attempt still executing it? */
 static bool
@@ -147,6 +160,24 @@ zj_reaper_find_orphans(int *n)
 }
 
 /*
+ * Waiting runs whose parents ended before their edges were there: when
+ * the launcher starts serving the extension, and after a restore.
+ */
+static void
+zj_reaper_recount_waiting(void)
+{
+	int			n;
+
+	if (zj_reaper_counted_for == zj_db->extension && !zj_reaper_saw_restore)
+		return;
+	n = zj_runstate_recount_waiting();
+	if (n > 0)
+		elog(LOG, "zapjobs counted again the parents of %d waiting run(s)", n);
+	zj_reaper_counted_for = zj_db->extension;
+	zj_reaper_saw_restore = false;
+}
+
+/*
  * End the attempts of running runs whose worker is gone; returns how
  * many.  A worker sets its slot's claimed_id before its claim commits and
  * clears it after the outcome commits, and zj_runstate_end_attempt re-checks the row
@@ -160,7 +191,18 @@ zj_reaper_run(void)
 	int			n;
 	int			i;
 	int			reaped = 0;
-	ZjReaperRun   *orphans = zj_reaper_find_orphans(&n);
+	ZjReaperRun   *orphans;
+
+	if (zj_restore_under_way())
+	{
+		if (!zj_reaper_saw_restore)
+			elog(LOG, "zapjobs launcher: a restore is loading database \"%s\"; its runs start when it ends",
+				 get_database_name(MyDatabaseId));
+		zj_reaper_saw_restore = true;
+		return 0;
+	}
+	zj_reaper_recount_waiting();
+	orphans = zj_reaper_find_orphans(&n);
 
 	for (i = 0; i < n; i++)
 	{

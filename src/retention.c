@@ -12,7 +12,9 @@
  *	  transaction, a few transactions per round, locked runs skipped.  So
  *	  removing history never holds a lock a claim or a user would wait for,
  *	  and the dead rows it leaves are few enough for the launcher's own
- *	  vacuum (zapjobs.vacuum_threshold counts them).
+ *	  vacuum (zapjobs.vacuum_threshold counts them).  Nothing is removed
+ *	  while a restore loads the database (restore.c): the logs, attempts
+ *	  and dependencies of the runs it loaded are still to come.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "query.h"
+#include "restore.h"
 #include "retention.h"
 
 #define ZJ_EXPIRE_BATCH		5000	/* runs per transaction */
@@ -57,6 +60,9 @@ zj_retention_batch(TimestampTz now)
 	int			n = -1;
 	bool		isnull;
 
+	/* A restore may still load the logs of the runs it loaded. */
+	if (zj_restore_under_way())
+		return 0;
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = zj_retention_keep(zj_keep_completed_s, &nulls[1]);
 	values[2] = zj_retention_keep(zj_keep_failed_s, &nulls[2]);

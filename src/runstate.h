@@ -51,6 +51,8 @@ extern int	zj_runstate_fail_unserved(Oid role, const char *sqlstate,
 /* runs that finished: what waits for them (runstate_deps.c) */
 extern void zj_runstate_settle(ArrayType *parents, bool completed);
 extern void zj_runstate_settle_one(int64 id, bool completed);
+/* ...and those whose parents ended before their edges were there */
+extern int	zj_runstate_recount_waiting(void);
 
 /* a worker's attempts */
 extern ZjRun *zj_runstate_claim(Oid role, int64 only_id, const ZjRun *after,

@@ -19,6 +19,12 @@
  *	  other's commit.  Children are locked in id order, so transactions
  *	  ending parents of one child take turns instead of deadlocking.
  *
+ *	  Edges that someone else wrote (a restore loads jobs.runs, commits,
+ *	  then jobs.dependencies) may arrive after a parent ended: nobody
+ *	  settled them.  zj_runstate_recount_waiting counts the parents of
+ *	  such waiting runs again, when a restore loaded edges and when the
+ *	  launcher starts serving (restore.c, reaper.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -466,4 +472,153 @@ zj_runstate_settle_one(int64 id, bool completed)
 
 	zj_runstate_settle(DatumGetArrayTypeP(zj_query_array(&d, NULL, 1, INT8OID)),
 					   completed);
+}
+
+/* ---------------------------------------------------------------------
+ * Waiting runs counted again
+ * ---------------------------------------------------------------------
+ */
+
+/* Waiting run r's parents that have not finished, by its edges. */
+#define ZJ_UNFINISHED_PARENTS \
+	"(SELECT count(*)::int4 FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id" \
+	" WHERE d.run_id = r.id AND p.status NOT IN " ZJ_FINISHED ")"
+/* ...and whether one of them keeps it from running. */
+#define ZJ_BLOCKED \
+	"EXISTS (SELECT FROM jobs.dependencies d JOIN jobs.runs p ON p.id = d.parent_id" \
+	" WHERE d.run_id = r.id AND " \
+	ZJ_BLOCKS("p", "coalesce(r.on_parent_failure = 'run', false)") ")"
+
+/*
+ * The waiting runs (an int8[], sorted; 0 if none) that their edges say
+ * otherwise about: waiting_for is not the number of their parents that
+ * have not finished, or a parent keeps them from running.  Runs without
+ * edges are left alone: theirs are still to come (a restore loads the
+ * edges after the runs).
+ */
+static Datum
+zj_runstate_stranded(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		none;
+	Datum		ids;
+
+	zj_query_exec_latest(&plan,
+						 "SELECT pg_catalog.array_agg(r.id ORDER BY r.id) FROM jobs.runs r"
+						 " WHERE r.status = 'waiting'"
+						 " AND EXISTS (SELECT FROM jobs.dependencies e WHERE e.run_id = r.id)"
+						 " AND (r.waiting_for <> " ZJ_UNFINISHED_PARENTS " OR " ZJ_BLOCKED ")",
+						 0, NULL, NULL, NULL);
+	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+	return none ? (Datum) 0 : ids;
+}
+
+/*
+ * Lock the runs ids and their parents, in id order, as the end of a
+ * parent locks its row and then its children: an end under way commits
+ * first, and one to come waits for us.  Then, in the latest snapshot,
+ * the parents that failed or were cancelled (*failed) and the runs of ids
+ * that wait for one of them (*blocked), each an int8[] or 0.
+ */
+static void
+zj_runstate_lock_stranded(Datum ids, Datum parents, Datum *failed, Datum *blocked)
+{
+	static SPIPlanPtr lock = NULL;
+	static SPIPlanPtr read = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[2] = {ids, parents};
+	bool		none;
+
+	zj_query_exec_latest(&lock,
+						 "SELECT FROM jobs.runs x WHERE x.id = ANY (pg_catalog.array_cat($1, $2))"
+						 " ORDER BY x.id FOR NO KEY UPDATE",
+						 2, types, values, NULL);
+	zj_query_exec_latest(&read,
+						 "SELECT f.ids, (SELECT pg_catalog.array_agg(DISTINCT d.run_id ORDER BY d.run_id)"
+						 "  FROM jobs.dependencies d WHERE d.run_id = ANY ($1) AND d.parent_id = ANY (f.ids))"
+						 " FROM (SELECT pg_catalog.array_agg(p.id ORDER BY p.id) AS ids FROM jobs.runs p"
+						 "  WHERE p.id = ANY ($2) AND p.status IN ('failed', 'cancelled')) f",
+						 2, types, values, NULL);
+	*failed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+	if (none)
+		*failed = (Datum) 0;
+	*blocked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &none);
+	if (none)
+		*blocked = (Datum) 0;
+}
+
+/*
+ * The runs of ids still waiting wait for as many parents as have not
+ * finished; those at zero become pending (or scheduled).  Returns how
+ * many changed.
+ */
+static int
+zj_runstate_recount(Datum ids)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	int			n;
+
+	values[0] = ids;
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	n = zj_query_exec_latest(&plan,
+							 zj_runstate_sql(plan,
+											 "UPDATE jobs.runs AS r SET waiting_for = " ZJ_UNFINISHED_PARENTS ","
+											 " status = CASE WHEN " ZJ_UNFINISHED_PARENTS " > 0 THEN 'waiting'"
+											 "  WHEN r.run_at > $2 THEN 'scheduled' ELSE 'pending' END"
+											 " WHERE r.id = ANY ($1) AND %s"
+											 " AND r.waiting_for <> " ZJ_UNFINISHED_PARENTS
+											 " RETURNING " ZJ_EVENT_COLUMNS ", r.owner, r.priority",
+											 ZJ_TR_RELEASE, "r", true),
+							 2, types, values, NULL);
+	zj_runstate_record_ready(ZJ_TR_RELEASE);
+	return n;
+}
+
+/*
+ * Waiting runs whose parents ended while their edges were not there to
+ * be found (a restore loads runs, commits, and loads the edges after; the
+ * launcher may run a parent meanwhile): each waits again for exactly its
+ * parents that have not finished, and is released, or cancelled if one of
+ * them failed (and what waits for it settled), as the ends of those
+ * parents would have done.  Nothing changes for runs that agree with
+ * their edges, and a run whose edges are not there yet is left alone.
+ * Returns how many runs changed.
+ */
+int
+zj_runstate_recount_waiting(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *cancelled = NULL;
+	Datum		ids;
+	Datum		parents;
+	Datum		failed;
+	Datum		blocked;
+	Datum		next = (Datum) 0;
+	int			n = 0;
+
+	zj_query_begin();
+	ids = zj_runstate_stranded();
+	parents = ids != (Datum) 0 ? zj_runstate_parents_of(ids) : (Datum) 0;
+	if (parents != (Datum) 0)
+	{
+		zj_runstate_lock_stranded(ids, parents, &failed, &blocked);
+		if (blocked != (Datum) 0)
+			next = zj_runstate_cancel_children(failed, blocked);
+		if (next != (Datum) 0)
+		{
+			/* What waits for those is settled after our statements. */
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			cancelled = DatumGetArrayTypePCopy(next);
+			MemoryContextSwitchTo(old);
+			n = ArrayGetNItems(ARR_NDIM(cancelled), ARR_DIMS(cancelled));
+		}
+		n += zj_runstate_recount(ids);
+	}
+	zj_query_end();
+	if (cancelled != NULL)
+		zj_runstate_settle(cancelled, false);
+	return n;
 }

@@ -6,6 +6,7 @@
  *	  unless the run of the previous tick is still unfinished: then the
  *	  tick is skipped and counted.  The next tick is computed from now, so
  *	  after downtime a schedule runs once, not once per missed tick.
+ *	  Nothing fires while a restore loads the database (restore.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +22,7 @@
 #include "cron.h"
 #include "publisher.h"
 #include "query.h"
+#include "restore.h"
 #include "runstate.h"
 #include "schedule.h"
 #include "wakeup.h"
@@ -278,15 +280,20 @@ zj_schedule_fire_due(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next;
+	bool		restoring;
 	int			n;
 
 	do
 	{
 		zj_query_xact_begin();
-		n = zj_schedule_fire_batch(now);
+		/* A restore has yet to set the runs' sequence past its runs. */
+		restoring = zj_restore_under_way();
+		n = restoring ? 0 : zj_schedule_fire_batch(now);
 		CommitTransactionCommand();
 		zj_publisher_run();
 	} while (n == ZJ_FIRE_BATCH);
+	if (restoring)
+		return -1;
 
 	zj_query_xact_begin();
 	zj_schedule_refresh_status();

@@ -316,7 +316,11 @@ zj_worker_claim(bool *role_gone, int64 only_id)
 				zj_runctx_set_state(ZJ_SLOT_BUSY, run->id, 0);
 				zj_attempt_apply_search_path(run);
 			}
-			CommitTransactionCommand();
+			/* AGAIN: nothing to keep (a limit came under our feet). */
+			if (result == ZJ_CLAIM_AGAIN)
+				AbortCurrentTransaction();
+			else
+				CommitTransactionCommand();
 		}
 		PG_CATCH();
 		{

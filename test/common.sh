@@ -37,7 +37,9 @@ zj_fix_locale() {
 zj_deps_present() {
     local pgxs
     pgxs=$("$PG_CONFIG" --pgxs 2>/dev/null) || return 1
-    [[ $pgxs == /usr/lib/postgresql/15/* && -f $pgxs ]] || return 1
+    # PostgreSQL 15's, wherever it is installed (a private copy under
+    # another root included).
+    [[ $pgxs == */lib/postgresql/15/lib/pgxs/* && -f $pgxs ]] || return 1
     perl -MIPC::Run -e 1 2>/dev/null || return 1
     command -v make >/dev/null || return 1
     command -v gcc >/dev/null || return 1
