@@ -64,6 +64,9 @@ PG_FUNCTION_INFO_V1(zj_restore_loading);
 /* Is zj_restore_ended registered in this session? */
 static bool zj_restore_registered = false;
 
+/* The entry whose count of restoring sessions we are in, or NULL. */
+static ZjDatabase *zj_restore_counted = NULL;
+
 static void
 zj_restore_locktag(LOCKTAG *tag)
 {
@@ -74,13 +77,19 @@ zj_restore_locktag(LOCKTAG *tag)
  * In a transaction of zapjobs' own, before it looks at runs: is a restore
  * loading this database?  If not, no restore starts loading it before
  * this transaction ends.  RowExclusiveLock conflicts with the restores'
- * ShareLock and not with itself.
+ * ShareLock and not with itself.  When no session restores (the usual
+ * case) no lock is taken: every claim taking the same lock would queue
+ * the workers on one lock-manager partition.  A restore counts itself
+ * before it takes its lock and loads anything, and a claim that read no
+ * restore is over long before a restore's first load commits.
  */
 bool
 zj_restore_under_way(void)
 {
 	LOCKTAG		tag;
 
+	if (zj_shmem_my_db(false) != NULL && pg_atomic_read_u32(&zj_db->restores) == 0)
+		return false;
 	zj_restore_locktag(&tag);
 	return LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
 }
@@ -105,6 +114,9 @@ zj_restore_ended(int code, Datum arg)
 	zj_restore_locktag(&tag);
 	if (LockHeldByMe(&tag, ShareLock))
 		LockRelease(&tag, ShareLock, true);
+	if (zj_restore_counted != NULL && zj_restore_counted->database == MyDatabaseId)
+		pg_atomic_fetch_sub_u32(&zj_restore_counted->restores, 1);
+	zj_restore_counted = NULL;
 	if (served)
 	{
 		zj_wakeup_idle_workers();
@@ -121,10 +133,16 @@ zj_restore_take(Relation rel)
 	zj_restore_locktag(&tag);
 	if (LockHeldByMe(&tag, ShareLock))
 		return;
-	(void) LockAcquire(&tag, ShareLock, true, false);
 	if (!zj_restore_registered)
 		before_shmem_exit(zj_restore_ended, (Datum) 0);
 	zj_restore_registered = true;
+	if (zj_restore_counted == NULL && zj_shmem_my_db(true) != NULL)
+	{
+		zj_restore_counted = zj_db;
+		pg_atomic_fetch_add_u32(&zj_db->restores, 1);
+		pg_memory_barrier();
+	}
+	(void) LockAcquire(&tag, ShareLock, true, false);
 	ereport(LOG,
 			(errmsg("zapjobs starts no run in database \"%s\" until this session ends",
 					get_database_name(MyDatabaseId)),

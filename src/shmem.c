@@ -79,6 +79,7 @@ zj_shmem_reset_db(ZjDatabase *db, bool first)
 	pg_atomic_init_u64(&db->events_dropped, 0);
 	pg_atomic_init_u32(&db->maintenance_requested, 0);
 	pg_atomic_init_u32(&db->wants_slot, 0);
+	pg_atomic_init_u32(&db->restores, 0);
 	/* Until the launcher has looked, limits may exist. */
 	pg_atomic_init_u32(&db->limits_active, 1);
 	pg_atomic_init_u32(&db->limits_changes, 0);

@@ -146,6 +146,7 @@ typedef struct ZjDatabase
 	pg_atomic_uint32 maintenance_requested; /* the pool needs the launcher */
 	pg_atomic_uint32 wants_slot;	/* a role here waits for a worker slot:
 									 * a worker leaving wakes the launcher */
+	pg_atomic_uint32 restores;	/* sessions restoring here (restore.c) */
 	pg_atomic_uint32 limits_active; /* paused queues or concurrency limits
 									 * may exist: claims must check them */
 	pg_atomic_uint32 limits_changes;	/* bumped by every commit changing
