@@ -364,9 +364,10 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 {
 	uint32		changes = zj_claim_changes();
 	bool		limited = zj_claim_limits_active();
+	bool		no_restore = zj_restore_none();
 
 	/* A restore is loading the database: its runs start after it. */
-	if (zj_restore_under_way())
+	if (!no_restore && zj_restore_under_way())
 		return ZJ_CLAIM_NONE;
 	if (limited)
 	{
@@ -381,6 +382,9 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 	/* The caller rolls the claim back and claims again, under limits. */
 	if (*run != NULL && !limited &&
 		zj_claim_limits_came(changes, (*run)->queue, (*run)->name))
+		return ZJ_CLAIM_AGAIN;
+	/* ... or after the restore that began meanwhile (see restore.c). */
+	if (*run != NULL && no_restore && !zj_restore_none())
 		return ZJ_CLAIM_AGAIN;
 	if (*run != NULL)
 		zj_ratelimit_take((*run)->id);
@@ -512,9 +516,10 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 {
 	int			slot = zj_claim_lock_slot(n);
 	uint32		changes = zj_claim_changes();
+	bool		no_restore = zj_restore_none();
 	List	   *runs;
 
-	if (zj_restore_under_way())
+	if (!no_restore && zj_restore_under_way())
 		return NIL;
 	if (zj_claim_limits_active())
 		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, cxt);
@@ -528,6 +533,9 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	}
 	if (runs != NIL)
 		zj_claim_moved_to(llast(runs));
+	/* A restore began meanwhile (see restore.c): leave them all locked. */
+	if (runs != NIL && no_restore && !zj_restore_none())
+		return NIL;
 	/* Limits came meanwhile (see zj_claim_limits_came): leave their runs. */
 	pg_memory_barrier();
 	if (runs != NIL && zj_claim_changes() != changes)

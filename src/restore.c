@@ -77,21 +77,30 @@ zj_restore_locktag(LOCKTAG *tag)
  * In a transaction of zapjobs' own, before it looks at runs: is a restore
  * loading this database?  If not, no restore starts loading it before
  * this transaction ends.  RowExclusiveLock conflicts with the restores'
- * ShareLock and not with itself.  When no session restores (the usual
- * case) no lock is taken: every claim taking the same lock would queue
- * the workers on one lock-manager partition.  A restore counts itself
- * before it takes its lock and loads anything, and a claim that read no
- * restore is over long before a restore's first load commits.
+ * ShareLock and not with itself.
  */
 bool
 zj_restore_under_way(void)
 {
 	LOCKTAG		tag;
 
-	if (zj_shmem_my_db(false) != NULL && pg_atomic_read_u32(&zj_db->restores) == 0)
-		return false;
 	zj_restore_locktag(&tag);
 	return LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Claims ask this instead, before and after they look at runs: taking the
+ * restore lock at every claim queues the workers on one lock-manager
+ * partition.  A restore counts itself before it takes its lock and loads
+ * anything, so a claim that saw none before and none after (with its
+ * runs read in between) saw no restored run: true.  Otherwise the claim
+ * asks zj_restore_under_way, or is rolled back.
+ */
+bool
+zj_restore_none(void)
+{
+	pg_memory_barrier();
+	return zj_shmem_my_db(false) != NULL && pg_atomic_read_u32(&zj_db->restores) == 0;
 }
 
 /*

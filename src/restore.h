@@ -12,5 +12,6 @@
 #include "zapjobs.h"
 
 extern bool zj_restore_under_way(void);
+extern bool zj_restore_none(void);
 
 #endif							/* ZAPJOBS_RESTORE_H */
