@@ -23,6 +23,16 @@ SELECT jobs.next_run('0 0 */2 * 1', '2026-11-22 00:00+00');
 SELECT jobs.next_run('0 0 29 2 *', '2026-03-01 00:00+00');
 SELECT jobs.next_run('0 0 29 2 *', '2028-02-29 00:00+00');
 SELECT jobs.next_run('0 0 30 2 *', '2026-11-22 00:00+00') IS NULL AS never;
+-- $ is the last day of the month (as in pg_cron), alone or in a list.
+SELECT jobs.next_run('0 0 $ * *', '2026-02-10 00:00+00');
+SELECT jobs.next_run('0 12 $ 2 *', '2027-03-01 00:00+00');         -- 2028 is a leap year
+SELECT jobs.next_run('30 23 15,$ * *', '2026-04-16 00:00+00');
+SELECT jobs.next_run('0 0 $ * *', '2026-12-31 00:00+00');          -- strictly after
+-- @reboot has no time: it falls due once after each server start.
+SELECT jobs.next_run('@reboot', '2026-11-22 00:00+00') IS NULL AS no_time_of_its_own;
+SELECT jobs.schedule('at_boot', '@REBOOT', 'SELECT 1');
+SELECT schedule, next_run_at IS NULL AS no_next FROM jobs.definitions WHERE name = 'at_boot';
+SELECT jobs.unschedule('at_boot');
 
 -- Time zones: local wall-clock times.
 SELECT jobs.next_run('0 9 * * *', '2026-11-22 00:00+00', 'Europe/London');
@@ -64,6 +74,8 @@ SELECT jobs.next_run('1 hour', '2026-11-22 00:00+00');
 SELECT jobs.next_run('* * * *', now());
 SELECT jobs.next_run('* * * * * *', now());
 SELECT jobs.next_run('61 * * * *', now());
+SELECT jobs.next_run('0 0 $-3 * *', now());
+SELECT jobs.next_run('$ 0 * * *', now());
 SELECT jobs.next_run('* 24 * * *', now());
 SELECT jobs.next_run('* * 0 * *', now());
 SELECT jobs.next_run('* * * foo *', now());

@@ -2,9 +2,11 @@
  *
  * cron.c
  *	  Schedules: 5-field cron expressions (lists, ranges, steps, month and
- *	  day names, @hourly and friends) evaluated in a time zone, and plain
- *	  intervals ('every 30 seconds', '1 hour').  jobs.next_run() exposes
- *	  the calculation.
+ *	  day names, $ for the last day of the month as in pg_cron, @hourly and
+ *	  friends) evaluated in a time zone, plain intervals ('every 30
+ *	  seconds', '1 hour'), and @reboot, which has no time: it fires once
+ *	  after each server start (schedule.c).  jobs.next_run() exposes the
+ *	  calculation.
  *
  *	  Cron fires on local wall-clock times.  Across daylight-saving
  *	  changes: a local time that does not exist that day (the clock jumps
@@ -31,6 +33,7 @@
 PG_FUNCTION_INFO_V1(zj_next_run);
 
 #define ZJ_CRON_SEARCH_DAYS (366 * 9)	/* Feb 29 of some leap year */
+#define ZJ_CRON_LAST_DAY	0	/* bit of doms for $: days count from 1 */
 
 typedef struct ZjCronField
 {
@@ -118,6 +121,14 @@ zj_cron_item(const char *text, const char **p, const ZjCronField *f)
 	uint64		bits = 0;
 	int			v;
 
+	/* $, the month's last day, stands alone: no range or step from it. */
+	if (**p == '$' && f == &zj_cron_fields[2])
+	{
+		(*p)++;
+		if (**p == '-' || **p == '/')
+			zj_cron_error(text, *p - text, "$ (the last day of the month) takes no range or step");
+		return UINT64CONST(1) << ZJ_CRON_LAST_DAY;
+	}
 	if (**p == '*')
 		(*p)++;
 	else
@@ -303,13 +314,19 @@ zj_cron_parse(const char *text, ZjSchedule *s)
 	memset(s, 0, sizeof(*s));
 	if (text[0] == '@')
 	{
+		/* Fires once after each server start, no time (schedule.c). */
+		if (pg_strcasecmp(text, "@reboot") == 0)
+		{
+			s->at_reboot = true;
+			return;
+		}
 		for (i = 0; i < lengthof(zj_cron_macros); i++)
 			if (pg_strcasecmp(text, zj_cron_macros[i].macro) == 0)
 			{
 				zj_cron_parse_fields(text, zj_cron_macros[i].expansion, s);
 				return;
 			}
-		zj_cron_error(text, 0, "unknown macro; use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly");
+		zj_cron_error(text, 0, "unknown macro; use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @reboot");
 	}
 	if (zj_cron_parse_interval(text, s))
 		return;
@@ -398,9 +415,10 @@ zj_cron_instant(Timestamp local, pg_tz *tz)
 }
 
 static bool
-zj_cron_day_matches(const ZjSchedule *s, int mday, int wday)
+zj_cron_day_matches(const ZjSchedule *s, int year, int month, int mday, int wday)
 {
-	bool		dom = (s->doms >> mday) & 1;
+	bool		dom = ((s->doms >> mday) & 1) ||
+		(((s->doms >> ZJ_CRON_LAST_DAY) & 1) && mday == day_tab[isleap(year)][month - 1]);
 	bool		dow = (s->dows >> wday) & 1;
 
 	if (s->dom_star || s->dow_star)
@@ -423,7 +441,7 @@ zj_cron_next_match(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 		int			y, m, md, minute;
 
 		j2date(julian + d, &y, &m, &md);
-		if (!((s->months >> m) & 1) || !zj_cron_day_matches(s, md, j2day(julian + d)))
+		if (!((s->months >> m) & 1) || !zj_cron_day_matches(s, y, m, md, j2day(julian + d)))
 			continue;
 		/* Today: from the minute of `after` (its later seconds may be past). */
 		for (minute = d == 0 ? first_minute : 0; minute < 24 * 60; minute++)
@@ -454,6 +472,8 @@ zj_cron_next_match(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 TimestampTz
 zj_cron_next(const ZjSchedule *s, TimestampTz after, pg_tz *tz)
 {
+	if (s->at_reboot)
+		return 0;
 	if (s->is_interval)
 		return after + s->interval_us;
 	return zj_cron_next_match(s, after, tz);

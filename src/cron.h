@@ -17,6 +17,7 @@ struct pg_tz;
 
 typedef struct ZjSchedule
 {
+	bool		at_reboot;		/* '@reboot': no time of its own */
 	bool		is_interval;	/* 'every 30 seconds': interval_us */
 	int64		interval_us;
 	uint64		minutes;		/* cron: bit per allowed value */

@@ -7,6 +7,7 @@
  *	  tick is skipped and counted.  The next tick is computed from now, so
  *	  after downtime a schedule runs once, not once per missed tick.
  *	  Nothing fires while a restore loads the database (restore.c).
+ *	  @reboot schedules fall due once after each server start.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +26,7 @@
 #include "restore.h"
 #include "runstate.h"
 #include "schedule.h"
+#include "shmem.h"
 #include "wakeup.h"
 
 #define ZJ_FIRE_BATCH 1000
@@ -236,6 +238,33 @@ zj_schedule_fire_batch(TimestampTz now)
 	return n;
 }
 
+/*
+ * Once after the server started, its @reboot schedules fall due now (they
+ * have no next tick otherwise), unless a restore holds the database.
+ */
+static void
+zj_schedule_reboot(void)
+{
+	static SPIPlanPtr plan = NULL;
+	int			n;
+
+	zj_query_xact_begin();
+	if (!zj_restore_under_way())
+	{
+		zj_query_begin();
+		n = zj_query_exec(&plan,
+						  "UPDATE jobs.definitions d SET next_run_at = pg_catalog.now()"
+						  " WHERE d.schedule IS NOT NULL AND NOT d.paused AND d.enabled"
+						  " AND pg_catalog.lower(pg_catalog.btrim(d.schedule)) = '@reboot'",
+						  0, NULL, NULL, NULL);
+		zj_query_end();
+		if (n > 0)
+			elog(LOG, "zapjobs: %d @reboot schedule(s) due after the server start", n);
+		zj_db->rebooted = true;
+	}
+	CommitTransactionCommand();
+}
+
 /* Keep definitions' last_status in step with their last runs. */
 static void
 zj_schedule_refresh_status(void)
@@ -283,6 +312,8 @@ zj_schedule_fire_due(void)
 	bool		restoring;
 	int			n;
 
+	if (!zj_db->rebooted)
+		zj_schedule_reboot();
 	do
 	{
 		zj_query_xact_begin();

@@ -73,6 +73,7 @@ zj_shmem_reset_db(ZjDatabase *db, bool first)
 	db->absent = false;
 	db->dropping = false;
 	db->requests = 0;
+	db->rebooted = false;
 	db->extension = InvalidOid;
 	db->launcher = NULL;
 	db->ring_head = db->ring_tail = 0;

@@ -132,6 +132,8 @@ typedef struct ZjDatabase
 	bool		absent;			/* its launcher found no extension there and
 								 * left: the supervisor frees the entry */
 	bool		dropping;		/* DROP DATABASE is under way: no launcher */
+	bool		rebooted;		/* its @reboot schedules were made due since
+								 * the server started (schedule.c) */
 	uint32		requests;		/* CREATE or ALTER EXTENSIONs committed
 								 * here: a launcher that found no extension
 								 * before the last one must look again */

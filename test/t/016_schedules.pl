@@ -556,5 +556,26 @@ val($copy, q{SELECT jobs.resume('d_paused')});
 is(def_col($copy, 'd_paused', 'paused'), 'false', 'restore: the paused schedule can be resumed');
 is(val($copy, "SELECT jobs.unschedule('d_tick')"), 't', 'restore: d_tick can be unscheduled');
 
+# --- @reboot: once after each server start, not after a launcher restart ---
+val($copy, q{CREATE TABLE boots (at timestamptz DEFAULT now());
+	SELECT jobs.schedule('at_boot', '@reboot', 'INSERT INTO boots DEFAULT VALUES')});
+is(def_col($copy, 'at_boot', 'next_run_at'), '', '@reboot: no next time of its own');
+$copy->restart;
+ok($copy->poll_query_until('postgres', 'SELECT count(*) FROM boots', '1'),
+	'@reboot: fired after the server started');
+is(def_col($copy, 'at_boot', 'next_run_at'), '', '@reboot: ... and has no next time again');
+my $old_launcher = val($copy, 'SELECT launcher_pid FROM jobs.pool');
+val($copy, "SELECT pg_terminate_backend($old_launcher)");
+ok($copy->poll_query_until('postgres',
+	"SELECT launcher_pid IS NOT NULL AND launcher_pid <> $old_launcher FROM jobs.pool"),
+	'@reboot: the launcher was restarted (by the supervisor)');
+# The new launcher has done a maintenance round once a run it promoted ran.
+my $later = zj_enqueue($copy, 'SELECT 1', run_at => q{now() + interval '1 second'});
+is(zj_wait($copy, $later), 'completed', '@reboot: the new launcher serves');
+is(val($copy, 'SELECT count(*) FROM boots'), '1', '@reboot: ... and did not fire it again');
+$copy->restart;
+ok($copy->poll_query_until('postgres', 'SELECT count(*) FROM boots', '2'),
+	'@reboot: fired again after the next server start');
+
 $copy->stop;
 done_testing();
