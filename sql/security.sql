@@ -66,6 +66,26 @@ RESET ROLE;
 SELECT id = :ro_read AS reads, status, output, error_sqlstate
   FROM jobs.runs WHERE id IN (:ro_read, :ro_write) ORDER BY id;
 
+-- A role deletes its own finished runs (with their logs and attempts),
+-- not its unfinished ones, not a parent its unfinished run needs, and
+-- never another role's.
+SET ROLE zj_reader;
+SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 hour') AS ro_later \gset
+SELECT jobs.enqueue('SELECT 1', depends_on => ARRAY[:ro_later, :ro_read]) AS ro_child \gset
+DELETE FROM jobs.runs WHERE id = :ro_later;
+DELETE FROM jobs.runs WHERE id = :ro_read;
+DELETE FROM jobs.runs WHERE id = :ro_write;
+WITH d AS (DELETE FROM jobs.runs WHERE id = :bobs RETURNING 1)
+SELECT count(*) AS others_deleted FROM d;
+SELECT count(*) AS reader_runs_left FROM jobs.runs;
+SELECT jobs.cancel(:ro_later);
+DELETE FROM jobs.runs WHERE id IN (:ro_read, :ro_later, :ro_child);
+SELECT count(*) AS reader_runs_left FROM jobs.runs;
+RESET ROLE;
+SELECT count(*) AS logs_and_attempts_left FROM (SELECT run_id FROM jobs.attempts
+  UNION ALL SELECT run_id FROM jobs.logs) x WHERE run_id IN (:ro_read, :ro_write, :ro_later, :ro_child);
+SELECT status FROM jobs.runs WHERE id = :bobs;
+
 DELETE FROM jobs.runs WHERE owner IN ('zj_alice'::regrole, 'zj_bob'::regrole,
                                       'zj_reader'::regrole);
 DROP ROLE zj_reader;

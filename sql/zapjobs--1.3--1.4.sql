@@ -1,7 +1,7 @@
--- zapjobs 1.3 -> 1.4: the @reboot schedule (as in pg_cron): it has no next
--- time of its own (jobs.next_run gives NULL) and falls due once after each
--- server start, so a definition with it is no longer refused as "never
--- fires".
+-- zapjobs 1.3 -> 1.4, for users coming from pg_cron: the @reboot schedule
+-- (it has no next time of its own, jobs.next_run gives NULL, and falls due
+-- once after each server start, so a definition with it is no longer
+-- refused as "never fires"), and a role deleting its own finished runs.
 \echo Use "ALTER EXTENSION zapjobs UPDATE TO '1.4'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION jobs._definition_check() RETURNS trigger
@@ -70,3 +70,26 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+
+-- A role may delete its own finished runs from the history (with their
+-- logs, attempts and edges), as pg_cron users do with DELETE FROM
+-- cron.job_run_details.  Not a run an unfinished run still waits on or
+-- will read (jobs.parent_outputs), as retention knows too.  Unfinished
+-- runs are ended with jobs.cancel, not deleted.  A policy on jobs.runs
+-- cannot query jobs.runs itself (infinite recursion): a function can, with
+-- the caller's rights, so it sees what the caller sees and nothing more.
+CREATE FUNCTION jobs.needed_by_unfinished(run_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM jobs.dependencies d JOIN jobs.runs c ON c.id = d.run_id
+                    WHERE d.parent_id = needed_by_unfinished.run_id
+                      AND c.status NOT IN ('completed', 'failed', 'cancelled'));
+END $$;
+COMMENT ON FUNCTION jobs.needed_by_unfinished(bigint) IS
+    'Does an unfinished run (that you may see) wait on or read this run?';
+
+CREATE POLICY runs_owner_deletes_finished ON jobs.runs FOR DELETE
+    USING (pg_catalog.pg_has_role(current_user, owner, 'MEMBER')
+           AND status IN ('completed', 'failed', 'cancelled')
+           AND NOT jobs.needed_by_unfinished(id));
+GRANT DELETE ON jobs.runs TO PUBLIC;
