@@ -40,7 +40,6 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "bgworker.h"
 #include "claim.h"
 #include "joblog.h"
 #include "launcher.h"

@@ -46,11 +46,8 @@ static BackgroundWorkerHandle **zj_sup_handles = NULL;
 static TimestampTz *zj_sup_retry_after = NULL;
 
 /* Databases eligible at the last look, and those given their first look. */
-static Oid *zj_sup_eligible = NULL;
-static int	zj_sup_neligible = 0;
-static Oid *zj_sup_looked = NULL;
-static int	zj_sup_nlooked = 0;
-static int	zj_sup_max = 0;
+static List *zj_sup_eligible = NIL;	/* in TopMemoryContext */
+static List *zj_sup_looked = NIL;
 
 static bool zj_sup_warned_full = false;
 
@@ -63,17 +60,6 @@ zj_supervisor_register(void)
 						 "zapjobs supervisor");
 	w.bgw_restart_time = 1;
 	RegisterBackgroundWorker(&w);
-}
-
-static bool
-zj_supervisor_in(Oid db, const Oid *list, int n)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (list[i] == db)
-			return true;
-	return false;
 }
 
 /* May zapjobs connect to this database?  See the file comment. */
@@ -94,8 +80,9 @@ zj_supervisor_read_databases(void)
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
+	List	   *eligible = NIL;
+	MemoryContext old;
 
-	zj_sup_neligible = 0;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
@@ -105,18 +92,15 @@ zj_supervisor_read_databases(void)
 	{
 		Form_pg_database d = (Form_pg_database) GETSTRUCT(tup);
 
-		if (!zj_supervisor_eligible(d))
-			continue;
-		if (zj_sup_neligible == zj_sup_max)
-		{
-			zj_sup_max *= 2;
-			zj_sup_eligible = repalloc(zj_sup_eligible, zj_sup_max * sizeof(Oid));
-			zj_sup_looked = repalloc(zj_sup_looked, zj_sup_max * sizeof(Oid));
-		}
-		zj_sup_eligible[zj_sup_neligible++] = d->oid;
+		if (zj_supervisor_eligible(d))
+			eligible = lappend_oid(eligible, d->oid);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+	list_free(zj_sup_eligible);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	zj_sup_eligible = list_copy(eligible);	/* outlives the transaction */
+	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();
 }
 
@@ -127,24 +111,29 @@ zj_supervisor_read_databases(void)
 static void
 zj_supervisor_scan(void)
 {
-	int			nlooked = 0;
-	int			i;
+	List	   *looked = NIL;
+	ListCell   *lc;
+	MemoryContext old;
 
 	zj_supervisor_read_databases();
+	old = MemoryContextSwitchTo(TopMemoryContext);	/* the lists live on */
 	/* A database found no free entry (CREATE EXTENSION, say): look again. */
 	if (pg_atomic_exchange_u32(&zj_shared->entries_short, 0) != 0)
-		zj_sup_nlooked = 0;
-	/* Forget databases gone, so that their oid may come back. */
-	for (i = 0; i < zj_sup_nlooked; i++)
-		if (zj_supervisor_in(zj_sup_looked[i], zj_sup_eligible, zj_sup_neligible))
-			zj_sup_looked[nlooked++] = zj_sup_looked[i];
-	zj_sup_nlooked = nlooked;
-	for (i = 0; i < zj_sup_neligible; i++)
 	{
-		Oid			db = zj_sup_eligible[i];
+		list_free(zj_sup_looked);
+		zj_sup_looked = NIL;
+	}
+	/* Forget databases gone, so that their oid may come back. */
+	foreach(lc, zj_sup_looked)
+		if (list_member_oid(zj_sup_eligible, lfirst_oid(lc)))
+			looked = lappend_oid(looked, lfirst_oid(lc));
+	list_free(zj_sup_looked);
+	zj_sup_looked = looked;
+	foreach(lc, zj_sup_eligible)
+	{
+		Oid			db = lfirst_oid(lc);
 
-		if (zj_supervisor_in(db, zj_sup_looked, zj_sup_nlooked) ||
-			zj_shmem_database_held(db))
+		if (list_member_oid(zj_sup_looked, db) || zj_shmem_database_held(db))
 			continue;
 		if (zj_shmem_take_db(db) == NULL)
 		{
@@ -157,8 +146,9 @@ zj_supervisor_scan(void)
 			zj_sup_warned_full = true;
 			continue;
 		}
-		zj_sup_looked[zj_sup_nlooked++] = db;
+		zj_sup_looked = lappend_oid(zj_sup_looked, db);
 	}
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -223,7 +213,7 @@ zj_supervisor_free_ineligible(int i)
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
 	if (OidIsValid(db->database) && !db->dropping &&
-		!zj_supervisor_in(db->database, zj_sup_eligible, zj_sup_neligible))
+		!list_member_oid(zj_sup_eligible, db->database))
 	{
 		if (db->launcher == NULL)
 			db->database = InvalidOid;
@@ -260,7 +250,7 @@ zj_supervisor_tend(bool scanned)
 			if (st != BGWH_STOPPED)
 			{
 				/* A database no longer eligible loses its launcher. */
-				if (!zj_supervisor_in(db->database, zj_sup_eligible, zj_sup_neligible))
+				if (!list_member_oid(zj_sup_eligible, db->database))
 					TerminateBackgroundWorker(zj_sup_handles[i]);
 				continue;
 			}
@@ -303,9 +293,6 @@ zj_supervisor_main(Datum arg)
 											zj_shared->ndbs * sizeof(void *));
 	zj_sup_retry_after = MemoryContextAllocZero(TopMemoryContext,
 												zj_shared->ndbs * sizeof(TimestampTz));
-	zj_sup_max = 64;
-	zj_sup_eligible = MemoryContextAlloc(TopMemoryContext, zj_sup_max * sizeof(Oid));
-	zj_sup_looked = MemoryContextAlloc(TopMemoryContext, zj_sup_max * sizeof(Oid));
 	zj_shared->supervisor = MyProc;
 	before_shmem_exit(zj_supervisor_detach, (Datum) 0);
 

@@ -569,10 +569,13 @@ val($copy, "SELECT pg_terminate_backend($old_launcher)");
 ok($copy->poll_query_until('postgres',
 	"SELECT launcher_pid IS NOT NULL AND launcher_pid <> $old_launcher FROM jobs.pool"),
 	'@reboot: the launcher was restarted (by the supervisor)');
-# The new launcher has done a maintenance round once a run it promoted ran.
-my $later = zj_enqueue($copy, 'SELECT 1', run_at => q{now() + interval '1 second'});
-is(zj_wait($copy, $later), 'completed', '@reboot: the new launcher serves');
+# The new launcher looks at @reboot schedules before it fires any other:
+# once a schedule made after its start has fired, it has looked.
+val($copy, q{SELECT jobs.schedule('after_restart', 'every 1 second', 'SELECT 1')});
+ok($copy->poll_query_until('postgres', q{SELECT count(*) > 0 FROM jobs.runs WHERE name = 'after_restart'}),
+	'@reboot: the new launcher fires schedules');
 is(val($copy, 'SELECT count(*) FROM boots'), '1', '@reboot: ... and did not fire it again');
+val($copy, q{SELECT jobs.unschedule('after_restart')});
 $copy->restart;
 ok($copy->poll_query_until('postgres', 'SELECT count(*) FROM boots', '2'),
 	'@reboot: fired again after the next server start');
