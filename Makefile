@@ -45,7 +45,9 @@ OBJS = \
 	src/api.o \
 	src/launcher.o
 
-DATA = $(wildcard sql/zapjobs--*.sql)
+# zapjobs_cron (pg_cron's interface) ships with zapjobs; its control file
+# lives in sql/ with its script.
+DATA = $(wildcard sql/zapjobs--*.sql) $(wildcard sql/zapjobs_cron--*.sql) sql/zapjobs_cron.control
 
 REGRESS = api execution security reliability progress shell schedule definitions workflows
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "cron.h"
 #include "failure.h"
@@ -57,6 +58,11 @@ static const struct config_enum_entry zj_event_detail_options[] = {
 	{NULL, 0, false}
 };
 bool		zj_preloaded = false;
+
+/* pg_cron's settings, read by zapjobs_cron's SQL (current_setting). */
+static char *zj_cron_tz_setting = NULL;
+static bool zj_cron_log_run = true;
+static int	zj_cron_max_running_jobs = 32;
 
 /* NOTIFY refuses empty and over-long channel names: refuse them here. */
 static bool
@@ -246,6 +252,55 @@ zj_init_define_postmaster_gucs(void)
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 }
 
+/* Is pg_cron in shared_preload_libraries?  Then its settings are its own. */
+static bool
+zj_init_pg_cron_preloaded(void)
+{
+	char	   *copy = pstrdup(shared_preload_libraries_string);
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (!SplitDirectoriesString(copy, ',', &names))
+		return false;
+	foreach(lc, names)
+	{
+		const char *name = (const char *) lfirst(lc);
+		const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+
+		if (strcmp(base, "pg_cron") == 0 || strcmp(base, "pg_cron.so") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * pg_cron's settings, with its names and defaults, for zapjobs_cron: a
+ * configuration written for pg_cron keeps its meaning.  Reloadable here
+ * (pg_cron needs a restart for two of them); only the configuration file
+ * or ALTER SYSTEM sets them.
+ */
+static void
+zj_init_define_cron_gucs(void)
+{
+	if (zj_init_pg_cron_preloaded())
+		return;
+	DefineCustomStringVariable("cron.timezone",
+							   "Time zone of the schedules of zapjobs_cron's jobs.",
+							   NULL, &zj_cron_tz_setting, "GMT",
+							   PGC_SIGHUP, 0, zj_cron_check_timezone, NULL, NULL);
+	DefineCustomBoolVariable("cron.log_run",
+							 "Keep the finished runs of zapjobs_cron's jobs "
+							 "(off: retention removes them at once).",
+							 NULL, &zj_cron_log_run, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("cron.max_running_jobs",
+							"Runs of zapjobs_cron's jobs at once in a database "
+							"(the concurrency of queue cron).",
+							NULL, &zj_cron_max_running_jobs, 32, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	/* Not reserved: a pg_cron configuration has settings we do not use. */
+}
+
 void
 _PG_init(void)
 {
@@ -260,6 +315,7 @@ _PG_init(void)
 
 	zj_init_define_postmaster_gucs();
 	MarkGUCPrefixReserved("zapjobs");
+	zj_init_define_cron_gucs();
 	zj_preloaded = true;
 
 	zj_shmem_install_hooks();

@@ -400,6 +400,7 @@ zj_launcher_main(Datum arg)
 												  "zapjobs launcher cycle",
 												  ALLOCSET_DEFAULT_SIZES);
 	zj_pool_reset();
+	zj_schedule_apply_cron_settings();
 
 	for (;;)
 	{
@@ -410,6 +411,7 @@ zj_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			zj_schedule_apply_cron_settings();
 		}
 		ResetLatch(MyLatch);
 		/* Our entry is ours as long as we run; if not, leave at once. */

@@ -334,3 +334,27 @@ zj_schedule_fire_due(void)
 		return -1;
 	return Max(1, (long) ((next - GetCurrentTimestamp()) / 1000) + 1);
 }
+
+/* zapjobs_cron, when installed here, applies pg_cron's settings. */
+static void
+zj_schedule_cron_settings_xact(void *arg)
+{
+	zj_query_begin();
+	/* Not a saved plan: the extension comes and goes. */
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension"
+					" WHERE extname = 'zapjobs_cron'", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		(void) SPI_execute("SELECT cron._apply_settings()", false, 0);
+	zj_query_end();
+}
+
+/*
+ * Launcher, at start and after each configuration reload: pg_cron's
+ * settings (cron.max_running_jobs, cron.timezone, cron.log_run) take effect
+ * on zapjobs_cron's jobs.
+ */
+void
+zj_schedule_apply_cron_settings(void)
+{
+	(void) zj_query_own_xact(zj_schedule_cron_settings_xact, NULL);
+}

@@ -11,5 +11,6 @@
 #include "zapjobs.h"
 
 extern long zj_schedule_fire_due(void);
+extern void zj_schedule_apply_cron_settings(void);
 
 #endif							/* ZAPJOBS_SCHEDULE_H */

@@ -16,7 +16,9 @@
  *	      themselves, so first our processes connected to it leave (a job
  *	      running there is interrupted) and none comes back before the
  *	      statement ends.  Only for a user the statement will accept: one
- *	      who may not run it must not interrupt anybody's jobs.
+ *	      who may not run it must not interrupt anybody's jobs;
+ *	    - DROP EXTENSION zapjobs_cron: its jobs (definitions of zapjobs, not
+ *	      objects of the extension) go with it, as pg_cron's cron.job does.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +28,8 @@
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -84,18 +88,38 @@ zj_utility_note(bool extension)
 		zj_utility_databases_changed = true;
 }
 
-/* Does a DROP statement drop the zapjobs extension? */
+/* Does a DROP statement drop extension name? */
 static bool
-zj_utility_drops_us(DropStmt *stmt)
+zj_utility_drops(DropStmt *stmt, const char *name)
 {
 	ListCell   *lc;
 
 	if (stmt->removeType != OBJECT_EXTENSION)
 		return false;
 	foreach(lc, stmt->objects)
-		if (strcmp(strVal(lfirst(lc)), ZJ_EXTENSION_NAME) == 0)
+		if (strcmp(strVal(lfirst(lc)), name) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * Before DROP EXTENSION zapjobs_cron: delete its jobs, as the user who
+ * drops it (a refused DROP rolls the delete back with it).  Not when
+ * zapjobs goes too: jobs.definitions goes with it.
+ */
+static void
+zj_utility_drop_cron_jobs(DropStmt *stmt)
+{
+	if (!zj_utility_drops(stmt, "zapjobs_cron") ||
+		zj_utility_drops(stmt, ZJ_EXTENSION_NAME) ||
+		!OidIsValid(get_extension_oid("zapjobs_cron", true)))
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("DELETE FROM jobs.definitions d"
+					" WHERE cron._jobid(d.name) IS NOT NULL", false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete the jobs of zapjobs_cron");
+	SPI_finish();
 }
 
 static DefElem *
@@ -175,7 +199,8 @@ zj_utility_inspect(Node *tree)
 				zj_utility_note(true);
 			break;
 		case T_DropStmt:
-			if (zj_utility_drops_us((DropStmt *) tree) &&
+			zj_utility_drop_cron_jobs((DropStmt *) tree);
+			if (zj_utility_drops((DropStmt *) tree, ZJ_EXTENSION_NAME) &&
 				zj_shmem_serves_my_database())
 			{
 				zj_utility_note(true);
