@@ -20,7 +20,8 @@ CREATE SCHEMA cron;
 COMMENT ON SCHEMA cron IS 'pg_cron''s interface, provided by zapjobs_cron; GRANT USAGE to the roles that schedule';
 
 CREATE SEQUENCE cron.jobid_seq;
-GRANT SELECT ON SEQUENCE cron.jobid_seq TO PUBLIC;
+-- Every schedule call takes an id, as in pg_cron.
+GRANT SELECT, USAGE ON SEQUENCE cron.jobid_seq TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cron.jobid_seq', '');
 
 -- The definition behind a job, and back.
@@ -34,18 +35,43 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN name ~ '^cron job [1-9][0-9]{0,17}$' THEN substr(name, 10)::bigint END;
 $$;
 
--- pg_cron's columns, in its order.  A job runs in this database.
+-- A job that runs in another database (cron.schedule_in_database): its
+-- definition's command executes the job's command there (CALL
+-- cron._run_in_database); this says which database and command, for
+-- cron.job.  Visible where the job is; it goes with its definition.
+CREATE TABLE cron._targets (
+    name     text PRIMARY KEY
+             REFERENCES jobs.definitions (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    database text NOT NULL,
+    command  text NOT NULL
+);
+ALTER TABLE cron._targets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY targets_of_visible_jobs ON cron._targets
+    USING (EXISTS (SELECT FROM jobs.definitions d WHERE d.name = _targets.name));
+GRANT SELECT, INSERT, UPDATE, DELETE ON cron._targets TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cron._targets', '');
+
+-- Execute command in database as the current role, wait, raise its error.
+-- A procedure: CALL returns no row to become the run's output, and a run
+-- that CALLs is never batched with others (it waits for another process).
+CREATE PROCEDURE cron._run_in_database(database text, command text)
+AS '$libdir/zapjobs', 'zj_remote_run'
+LANGUAGE C;
+COMMENT ON PROCEDURE cron._run_in_database(text, text) IS
+    'Run a job''s command in another database, as the current role (a job of cron.schedule_in_database)';
+
+-- pg_cron's columns, in its order.
 CREATE VIEW cron.job WITH (security_invoker = true) AS
 SELECT cron._jobid(d.name) AS jobid,
        d.schedule,
-       d.command,
+       coalesce(t.command, d.command) AS command,
        'localhost'::text AS nodename,
        pg_catalog.current_setting('port')::integer AS nodeport,
-       pg_catalog.current_database()::text AS database,
+       coalesce(t.database, pg_catalog.current_database()::text) AS database,
        pg_catalog.pg_get_userbyid(d.owner)::text AS username,
        d.enabled AND NOT d.paused AS active,
        d.description AS jobname
-  FROM jobs.definitions d
+  FROM jobs.definitions d LEFT JOIN cron._targets t ON t.name = d.name
  WHERE cron._jobid(d.name) IS NOT NULL;
 COMMENT ON VIEW cron.job IS 'pg_cron''s cron.job: the zapjobs definitions named ''cron job <jobid>''';
 GRANT SELECT ON cron.job TO PUBLIC;
@@ -56,9 +82,9 @@ CREATE VIEW cron.job_run_details WITH (security_invoker = true) AS
 SELECT cron._jobid(r.name) AS jobid,
        r.id AS runid,
        r.worker_pid AS job_pid,
-       pg_catalog.current_database()::text AS database,
+       coalesce(t.database, pg_catalog.current_database()::text) AS database,
        pg_catalog.pg_get_userbyid(r.owner)::text AS username,
-       r.command,
+       coalesce(t.command, r.command) AS command,
        CASE r.status WHEN 'running' THEN 'running'
                      WHEN 'completed' THEN 'succeeded'
                      WHEN 'failed' THEN 'failed'
@@ -68,7 +94,7 @@ SELECT cron._jobid(r.name) AS jobid,
             WHEN r.status IN ('failed', 'cancelled') THEN r.error_message END AS return_message,
        r.started_at AS start_time,
        r.finished_at AS end_time
-  FROM jobs.runs r
+  FROM jobs.runs r LEFT JOIN cron._targets t ON t.name = r.name
  WHERE cron._jobid(r.name) IS NOT NULL;
 COMMENT ON VIEW cron.job_run_details IS
     'pg_cron''s cron.job_run_details: the runs of cron jobs (finished ones can be deleted)';
@@ -85,17 +111,28 @@ END $$;
 CREATE TRIGGER job_run_details_delete INSTEAD OF DELETE ON cron.job_run_details
     FOR EACH ROW EXECUTE FUNCTION cron._delete_run_details();
 
--- pg_cron's checks, in its words.
+-- pg_cron's checks, in its words.  Its language: 5 cron fields (with $ for
+-- the last day of the month), a macro (@restart too), or '[1-59] seconds';
+-- zapjobs' own intervals ('5 minutes', 'every 2 hours') are for jobs.schedule.
 CREATE FUNCTION cron._check_schedule(schedule text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s text := btrim(schedule);
+    why text;
 BEGIN
-    IF lower(btrim(schedule)) IN ('@reboot', '@restart') THEN
+    IF lower(s) IN ('@reboot', '@restart') THEN
         RETURN;
     END IF;
-    PERFORM jobs.next_run(schedule, now(), 'UTC');
+    IF s LIKE '@%' OR array_length(regexp_split_to_array(s, '\s+'), 1) = 5 THEN
+        PERFORM jobs.next_run(schedule, now(), 'UTC');
+    ELSIF s !~* '^([1-9]|[1-5][0-9])\s+seconds?$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+    END IF;
 EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS why = PG_EXCEPTION_DETAIL;
     RAISE EXCEPTION 'invalid schedule: %', schedule
-        USING ERRCODE = 'invalid_parameter_value', DETAIL = SQLERRM,
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = coalesce(nullif(why, ''), 'pg_cron''s schedules are 5 cron fields, a macro such as @daily, or 1 to 59 seconds.'),
               HINT = 'Use cron format (e.g. 5 4 * * *), or interval format ''[1-59] seconds''';
 END $$;
 
@@ -117,7 +154,7 @@ BEGIN
     IF database IS NOT NULL THEN
         IF NOT EXISTS (SELECT FROM pg_database WHERE datname = database) THEN
             RAISE EXCEPTION 'database "%" does not exist', database
-                USING ERRCODE = 'undefined_database';
+                USING ERRCODE = 'invalid_catalog_name';
         END IF;
         IF NOT has_database_privilege(r.oid, database, 'CONNECT') THEN
             RAISE EXCEPTION 'User % does not have CONNECT privilege on %', username, database
@@ -127,17 +164,33 @@ BEGIN
     RETURN r.oid::regrole;
 END $$;
 
--- zapjobs runs a job in the database whose launcher fires it.
-CREATE FUNCTION cron._check_here(database text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- The definition's command for a job's command in database.
+CREATE FUNCTION cron._command(database text, command text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN database = current_database() THEN command
+                ELSE format('CALL cron._run_in_database(%L, %L)', database, command) END;
+$$;
+
+-- After the definition is written: where its command runs.  Its owner needs
+-- schema cron to reach it, as pg_cron's users do to schedule.
+CREATE FUNCTION cron._set_target(name text, database text, command text, owner regrole)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF database IS DISTINCT FROM current_database() THEN
-        RAISE EXCEPTION 'zapjobs_cron runs a job in the database it is scheduled in, not in "%"', database
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'zapjobs keeps each database''s jobs in that database.',
-                  HINT = format('CREATE EXTENSION zapjobs_cron in database %s and schedule the job there: zapjobs serves every database that has it.',
-                                quote_ident(database));
+    IF database = current_database() THEN
+        DELETE FROM cron._targets t WHERE t.name = _set_target.name;
+        RETURN;
     END IF;
+    IF NOT has_schema_privilege(owner, 'cron', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" cannot run a job in another database without USAGE on schema cron',
+                        pg_get_userbyid(owner)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('GRANT USAGE ON SCHEMA cron TO %s;', owner);
+    END IF;
+    INSERT INTO cron._targets AS t (name, database, command)
+        VALUES (_set_target.name, _set_target.database, _set_target.command)
+        ON CONFLICT ON CONSTRAINT _targets_pkey DO UPDATE
+        SET database = excluded.database, command = excluded.command;
 END $$;
 
 -- What pg_cron's settings say for a new job: its time zone, and how long
@@ -179,7 +232,6 @@ BEGIN
     END IF;
     PERFORM cron._check_schedule(schedule);
     job_owner := cron._check_user(username, database);
-    PERFORM cron._check_here(database);
     -- As pg_cron's INSERT ... ON CONFLICT, every call takes an id.
     fresh := nextval('cron.jobid_seq');
     IF job_name IS NOT NULL THEN
@@ -190,14 +242,18 @@ BEGIN
         INSERT INTO jobs.definitions (name, owner, command, schedule, timezone, queue,
                                       max_attempts, timeout, description, paused,
                                       keep_completed, keep_failed)
-            VALUES (cron._name(fresh), job_owner, command, cron._schedule_text(schedule),
-                    cron._timezone(), 'cron', 1, interval '24 days', job_name,
-                    NOT coalesce(active, true), cron._keep(), cron._keep());
+            VALUES (cron._name(fresh), job_owner, cron._command(database, command),
+                    cron._schedule_text(schedule), cron._timezone(), 'cron', 1,
+                    interval '24 days', job_name, NOT coalesce(active, true),
+                    cron._keep(), cron._keep());
+        PERFORM cron._set_target(cron._name(fresh), database, command, job_owner);
         RETURN fresh;
     END IF;
     UPDATE jobs.definitions d
-       SET command = _schedule.command, schedule = cron._schedule_text(_schedule.schedule)
+       SET command = cron._command(_schedule.database, _schedule.command),
+           schedule = cron._schedule_text(_schedule.schedule)
      WHERE d.name = cron._name(id);
+    PERFORM cron._set_target(cron._name(id), database, command, job_owner);
     RETURN id;
 END $$;
 
@@ -239,12 +295,20 @@ COMMENT ON FUNCTION cron.schedule_in_database(text, text, text, text, text, bool
 -- As in pg_cron, the DBA decides who may: GRANT EXECUTE.
 REVOKE ALL ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean) FROM PUBLIC;
 
--- Row-level security on jobs.definitions hides other roles' jobs.
+-- Row-level security on jobs.definitions hides other roles' jobs; as in
+-- pg_cron, unscheduling one says "permission denied", not "no such job".
+CREATE FUNCTION cron._job_exists(job_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM jobs.definitions d WHERE d.name = cron._name(job_id));
+$$;
+
 CREATE FUNCTION cron.unschedule(job_id bigint) RETURNS boolean
 LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM jobs.definitions d WHERE d.name = cron._name(job_id);
-    IF NOT FOUND THEN
+    IF NOT FOUND AND cron._job_exists(job_id) THEN
+        RAISE EXCEPTION 'permission denied for table job' USING ERRCODE = 'insufficient_privilege';
+    ELSIF NOT FOUND THEN
         RAISE EXCEPTION 'could not find valid entry for job %', job_id
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -278,6 +342,9 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_owner regrole;
     d jobs.definitions;
+    cur cron.job;
+    db text;
+    cmd text;
 BEGIN
     IF job_id IS NULL THEN
         RAISE EXCEPTION 'job_id can not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -300,18 +367,22 @@ BEGIN
         RAISE EXCEPTION 'Job % does not exist or you don''t own it', job_id
             USING ERRCODE = 'undefined_object';
     END IF;
-    IF database IS NOT NULL THEN
-        PERFORM cron._check_here(database);
+    SELECT * INTO cur FROM cron.job c WHERE c.jobid = job_id;
+    db := coalesce(database, cur.database);
+    cmd := coalesce(command, cur.command);
+    IF username IS NULL THEN
+        new_owner := d.owner;
     END IF;
     UPDATE jobs.definitions j
        SET schedule = coalesce(cron._schedule_text(alter_job.schedule), j.schedule),
-           command = coalesce(alter_job.command, j.command),
-           owner = CASE WHEN alter_job.username IS NOT NULL THEN new_owner ELSE j.owner END,
+           command = cron._command(db, cmd),
+           owner = new_owner,
            paused = coalesce(NOT alter_job.active, j.paused),
            next_run_at = CASE WHEN j.paused AND alter_job.active AND alter_job.schedule IS NULL
                               THEN jobs.next_run(j.schedule, now(), j.timezone)
                               ELSE j.next_run_at END
      WHERE j.name = d.name;
+    PERFORM cron._set_target(d.name, db, cmd, new_owner);
 END $$;
 COMMENT ON FUNCTION cron.alter_job(bigint, text, text, text, text, boolean)
     IS 'Alter the job identified by job_id. Any option left as NULL will not be modified.';
