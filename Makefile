@@ -50,7 +50,7 @@ OBJS = \
 # lives in sql/ with its script.
 DATA = $(wildcard sql/zapjobs--*.sql) $(wildcard sql/zapjobs_cron--*.sql) sql/zapjobs_cron.control
 
-REGRESS = api execution security reliability progress shell schedule definitions workflows pg_cron
+REGRESS = api execution security reliability progress shell schedule definitions workflows pg_cron cron
 REGRESS_OPTS = --temp-config=test/zapjobs.conf --temp-instance=./tmp_check_regress
 
 TAP_TESTS = 1

@@ -101,11 +101,14 @@ COMMENT ON VIEW cron.job_run_details IS
 GRANT SELECT, DELETE ON cron.job_run_details TO PUBLIC;
 
 -- DELETE FROM cron.job_run_details deletes the runs, under jobs.runs'
--- row-level security: a role's own finished runs only.
+-- row-level security (a role's own runs), and only finished ones that no
+-- unfinished run needs, for a superuser too: the others are the queue.
 CREATE FUNCTION cron._delete_run_details() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    DELETE FROM jobs.runs r WHERE r.id = OLD.runid;
+    DELETE FROM jobs.runs r WHERE r.id = OLD.runid
+       AND r.status IN ('completed', 'failed', 'cancelled')
+       AND NOT jobs.needed_by_unfinished(r.id);
     RETURN CASE WHEN FOUND THEN OLD END;
 END $$;
 CREATE TRIGGER job_run_details_delete INSTEAD OF DELETE ON cron.job_run_details

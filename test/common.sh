@@ -52,6 +52,8 @@ zj_deps_present() {
     command -v tmux >/dev/null || return 1
     command -v chromium >/dev/null || return 1
     command -v node >/dev/null && command -v npm >/dev/null || return 1
+    # pg_cron, for zapjobs_cron's test next to it (Debian's package)
+    [[ -f /usr/share/postgresql/15/extension/pg_cron.control ]] || return 1
 }
 
 zj_install_packages() {
@@ -67,7 +69,7 @@ zj_install_packages() {
     apt-get install -y --no-install-recommends \
         postgresql-server-dev-15 libipc-run-perl make gcc \
         libpq-dev libncurses-dev libjson-c-dev libmicrohttpd-dev libcrypt-dev xxd \
-        tmux chromium curl
+        tmux chromium curl postgresql-15-cron
     # node and npm come with this kind of machine; install Debian's if not
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         apt-get install -y --no-install-recommends nodejs npm
