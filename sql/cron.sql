@@ -89,7 +89,10 @@ SELECT cron.alter_job(jobid, database := current_database()) FROM cron.job WHERE
 SELECT d.command = j.command AS runs_here, j.database = current_database() AS here
   FROM jobs.definitions d JOIN cron.job j ON d.name = 'cron job ' || j.jobid
  WHERE j.jobname = 'delete_old_data';
-SELECT count(*) FROM cron._targets;
+-- A command with quotes and backslashes reads back as it was given.
+SELECT cron.schedule_in_database('quoted', '0 1 * * *', $$SELECT 'it''s \ here', E'\\'$$, 'some_other_database');
+SELECT command, database FROM cron.job WHERE jobname = 'quoted';
+SELECT cron.unschedule('quoted');
 
 -- Writes to cron.job, as pg_cron's DBAs make them.
 UPDATE cron.job SET active = true WHERE jobid = 42;

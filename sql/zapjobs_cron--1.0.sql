@@ -36,42 +36,40 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A job that runs in another database (cron.schedule_in_database): its
--- definition's command executes the job's command there (CALL
--- cron._run_in_database); this says which database and command, for
--- cron.job.  Visible where the job is; it goes with its definition.
-CREATE TABLE cron._targets (
-    name     text PRIMARY KEY
-             REFERENCES jobs.definitions (name) ON DELETE CASCADE ON UPDATE CASCADE,
-    database text NOT NULL,
-    command  text NOT NULL
-);
-ALTER TABLE cron._targets ENABLE ROW LEVEL SECURITY;
-CREATE POLICY targets_of_visible_jobs ON cron._targets
-    USING (EXISTS (SELECT FROM jobs.definitions d WHERE d.name = _targets.name));
-GRANT SELECT, INSERT, UPDATE, DELETE ON cron._targets TO PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('cron._targets', '');
-
--- Execute command in database as the current role, wait, raise its error.
--- A procedure: CALL returns no row to become the run's output, and a run
--- that CALLs is never batched with others (it waits for another process).
+-- definition's command is CALL cron._run_in_database(database, command),
+-- which executes the job's command there.  Views read both back from it
+-- (quote_literal's quoting undone), so every run keeps what it ran where.
 CREATE PROCEDURE cron._run_in_database(database text, command text)
 AS '$libdir/zapjobs', 'zj_remote_run'
 LANGUAGE C;
 COMMENT ON PROCEDURE cron._run_in_database(text, text) IS
     'Run a job''s command in another database, as the current role (a job of cron.schedule_in_database)';
 
+CREATE FUNCTION cron._unquote(quoted text, e text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN e = 'E' THEN replace(replace(quoted, '''''', ''''), chr(92) || chr(92), chr(92))
+                ELSE replace(quoted, '''''', '''') END;
+$$;
+
+CREATE FUNCTION cron._unwrap(wrapped text, OUT database text, OUT command text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT cron._unquote(m[2], m[1]), cron._unquote(m[4], m[3])
+      FROM (SELECT regexp_match(wrapped,
+              '^CALL cron\._run_in_database\((E?)''((?:[^'']|'''')*)'', (E?)''((?:[^'']|'''')*)''\)$') AS m) s;
+$$;
+
 -- pg_cron's columns, in its order.
 CREATE VIEW cron.job WITH (security_invoker = true) AS
 SELECT cron._jobid(d.name) AS jobid,
        d.schedule,
-       coalesce(t.command, d.command) AS command,
+       coalesce(u.command, d.command) AS command,
        'localhost'::text AS nodename,
        pg_catalog.current_setting('port')::integer AS nodeport,
-       coalesce(t.database, pg_catalog.current_database()::text) AS database,
+       coalesce(u.database, pg_catalog.current_database()::text) AS database,
        pg_catalog.pg_get_userbyid(d.owner)::text AS username,
        d.enabled AND NOT d.paused AS active,
        d.description AS jobname
-  FROM jobs.definitions d LEFT JOIN cron._targets t ON t.name = d.name
+  FROM jobs.definitions d, LATERAL cron._unwrap(d.command) u
  WHERE cron._jobid(d.name) IS NOT NULL;
 COMMENT ON VIEW cron.job IS 'pg_cron''s cron.job: the zapjobs definitions named ''cron job <jobid>''';
 GRANT SELECT ON cron.job TO PUBLIC;
@@ -82,9 +80,9 @@ CREATE VIEW cron.job_run_details WITH (security_invoker = true) AS
 SELECT cron._jobid(r.name) AS jobid,
        r.id AS runid,
        r.worker_pid AS job_pid,
-       coalesce(t.database, pg_catalog.current_database()::text) AS database,
+       coalesce(u.database, pg_catalog.current_database()::text) AS database,
        pg_catalog.pg_get_userbyid(r.owner)::text AS username,
-       coalesce(t.command, r.command) AS command,
+       coalesce(u.command, r.command) AS command,
        CASE r.status WHEN 'running' THEN 'running'
                      WHEN 'completed' THEN 'succeeded'
                      WHEN 'failed' THEN 'failed'
@@ -94,7 +92,7 @@ SELECT cron._jobid(r.name) AS jobid,
             WHEN r.status IN ('failed', 'cancelled') THEN r.error_message END AS return_message,
        r.started_at AS start_time,
        r.finished_at AS end_time
-  FROM jobs.runs r LEFT JOIN cron._targets t ON t.name = r.name
+  FROM jobs.runs r, LATERAL cron._unwrap(r.command) u
  WHERE cron._jobid(r.name) IS NOT NULL;
 COMMENT ON VIEW cron.job_run_details IS
     'pg_cron''s cron.job_run_details: the runs of cron jobs (finished ones can be deleted)';
@@ -174,38 +172,38 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 ELSE format('CALL cron._run_in_database(%L, %L)', database, command) END;
 $$;
 
--- After the definition is written: where its command runs.  Its owner needs
--- schema cron to reach it, as pg_cron's users do to schedule.
-CREATE FUNCTION cron._set_target(name text, database text, command text, owner regrole)
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- A job's owner reaches cron._run_in_database through schema cron, as
+-- pg_cron's users need it to schedule.
+CREATE FUNCTION cron._check_remote(database text, owner regrole) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF database = current_database() THEN
-        DELETE FROM cron._targets t WHERE t.name = _set_target.name;
-        RETURN;
-    END IF;
-    IF NOT has_schema_privilege(owner, 'cron', 'USAGE') THEN
+    IF database <> current_database() AND NOT has_schema_privilege(owner, 'cron', 'USAGE') THEN
         RAISE EXCEPTION 'role "%" cannot run a job in another database without USAGE on schema cron',
                         pg_get_userbyid(owner)
             USING ERRCODE = 'insufficient_privilege',
                   HINT = format('GRANT USAGE ON SCHEMA cron TO %s;', owner);
     END IF;
-    INSERT INTO cron._targets AS t (name, database, command)
-        VALUES (_set_target.name, _set_target.database, _set_target.command)
-        ON CONFLICT ON CONSTRAINT _targets_pkey DO UPDATE
-        SET database = excluded.database, command = excluded.command;
 END $$;
 
--- What pg_cron's settings say for a new job: its time zone, and how long
--- its finished runs stay (cron.log_run = off: retention's next pass).
+-- pg_cron's settings as the server has them: a session cannot SET them
+-- (reload context), unless nothing defined them and they are placeholders,
+-- which are ignored.
+CREATE FUNCTION cron._setting(name text, otherwise text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT s.setting FROM pg_settings s WHERE s.name = _setting.name
+                      AND s.context IN ('sighup', 'postmaster')), otherwise);
+$$;
+
+-- What they say for a job: its time zone, and how long its finished runs
+-- stay (cron.log_run = off: until retention's next pass).
 CREATE FUNCTION cron._timezone() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(nullif(current_setting('cron.timezone', true), ''), 'GMT');
+    SELECT cron._setting('cron.timezone', 'GMT');
 $$;
 
 CREATE FUNCTION cron._keep() RETURNS interval
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN coalesce(nullif(current_setting('cron.log_run', true), ''), 'on')::boolean
+    SELECT CASE WHEN cron._setting('cron.log_run', 'on')::boolean
                 THEN NULL ELSE interval '1 second' END;
 $$;
 
@@ -235,6 +233,8 @@ BEGIN
     END IF;
     PERFORM cron._check_schedule(schedule);
     job_owner := cron._check_user(username, database);
+    PERFORM cron._check_remote(database, job_owner);
+    PERFORM cron._apply_settings();
     -- As pg_cron's INSERT ... ON CONFLICT, every call takes an id.
     fresh := nextval('cron.jobid_seq');
     IF job_name IS NOT NULL THEN
@@ -249,14 +249,12 @@ BEGIN
                     cron._schedule_text(schedule), cron._timezone(), 'cron', 1,
                     interval '24 days', job_name, NOT coalesce(active, true),
                     cron._keep(), cron._keep());
-        PERFORM cron._set_target(cron._name(fresh), database, command, job_owner);
         RETURN fresh;
     END IF;
     UPDATE jobs.definitions d
        SET command = cron._command(_schedule.database, _schedule.command),
            schedule = cron._schedule_text(_schedule.schedule)
      WHERE d.name = cron._name(id);
-    PERFORM cron._set_target(cron._name(id), database, command, job_owner);
     RETURN id;
 END $$;
 
@@ -376,6 +374,7 @@ BEGIN
     IF username IS NULL THEN
         new_owner := d.owner;
     END IF;
+    PERFORM cron._check_remote(db, new_owner);
     UPDATE jobs.definitions j
        SET schedule = coalesce(cron._schedule_text(alter_job.schedule), j.schedule),
            command = cron._command(db, cmd),
@@ -385,7 +384,6 @@ BEGIN
                               THEN jobs.next_run(j.schedule, now(), j.timezone)
                               ELSE j.next_run_at END
      WHERE j.name = d.name;
-    PERFORM cron._set_target(d.name, db, cmd, new_owner);
 END $$;
 COMMENT ON FUNCTION cron.alter_job(bigint, text, text, text, text, boolean)
     IS 'Alter the job identified by job_id. Any option left as NULL will not be modified.';
@@ -424,13 +422,15 @@ END $$;
 CREATE TRIGGER job_write INSTEAD OF INSERT OR UPDATE OR DELETE ON cron.job
     FOR EACH ROW EXECUTE FUNCTION cron._write_job();
 
--- pg_cron's settings, applied to every cron job: at CREATE EXTENSION and,
--- from the launcher, after each configuration reload.  cron.max_running_jobs
--- is the concurrency of queue cron.
+-- pg_cron's settings, applied to every cron job: by the launcher at its
+-- start and after each configuration reload, and when a job is scheduled
+-- (not at CREATE EXTENSION: a restore brings queue cron with its data).
+-- cron.max_running_jobs is the concurrency of queue cron.  Anyone may call
+-- it: it only applies what the server's configuration says.
 CREATE FUNCTION cron._apply_settings() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    most integer := coalesce(nullif(current_setting('cron.max_running_jobs', true), ''), '32')::integer;
+    most integer := cron._setting('cron.max_running_jobs', '32')::integer;
 BEGIN
     IF (SELECT q.max_concurrency FROM jobs.queues q WHERE q.name = 'cron') IS DISTINCT FROM most THEN
         PERFORM jobs.set_queue_concurrency('cron', most);
@@ -444,5 +444,3 @@ BEGIN
        AND coalesce(d.keep_completed, interval '1 second') = interval '1 second'
        AND coalesce(d.keep_failed, interval '1 second') = interval '1 second';
 END $$;
-REVOKE ALL ON FUNCTION cron._apply_settings() FROM PUBLIC;
-SELECT cron._apply_settings();

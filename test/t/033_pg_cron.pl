@@ -53,39 +53,39 @@ ok(wait_for(q{SELECT count(*) >= 2 FROM hits WHERE who = 'alice' AND db = 'other
 is(dq(q{SELECT DISTINCT database || ' ' || username || ' ' || status FROM cron.job_run_details
 	WHERE jobid = (SELECT jobid FROM cron.job WHERE jobname = 'remote') AND status = 'succeeded'}),
 	'other alice succeeded', 'its history names the database and the user');
-dq(q{SELECT cron.unschedule('remote')});
+dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote'});
 
 dq(q{SELECT cron.schedule_in_database('remote-fail', '1 second', 'SELECT 1/0', 'other', 'alice')});
 ok(wait_for(q{SELECT count(*) > 0 FROM cron.job_run_details d JOIN jobs.runs r ON r.id = d.runid
 	WHERE d.status = 'failed' AND d.return_message = 'division by zero'
 	  AND r.error_sqlstate = '22012' AND d.database = 'other'}),
 	"a job's error in another database comes back with its SQLSTATE");
-dq(q{SELECT cron.unschedule('remote-fail')});
+dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote-fail'});
 
-my $remote_in_other = q{SELECT count(*) FROM pg_stat_activity
-	WHERE datname = 'other' AND backend_type = 'zapjobs remote job'};
+my $remote_in_other = q{(SELECT count(*) FROM pg_stat_activity
+	WHERE datname = 'other' AND backend_type = 'zapjobs remote job')};
 dq(q{SELECT cron.schedule_in_database('remote-slow', '1 second', 'SELECT pg_sleep(300)', 'other', 'alice')});
-ok(wait_for("$remote_in_other = 1"), 'a long job in another database: one process there');
-dq(q{SELECT cron.unschedule('remote-slow')});
+ok(wait_for("SELECT $remote_in_other = 1"), 'a long job in another database: one process there');
+dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote-slow'});
 my $run = dq(q{SELECT runid FROM cron.job_run_details WHERE status = 'running'
 	AND command = 'SELECT pg_sleep(300)'});
 dq("SELECT jobs.cancel($run)");
-ok(wait_for("$remote_in_other = 0"), '... cancelled, the process there ends');
+ok(wait_for("SELECT $remote_in_other = 0"), '... cancelled, the process there ends');
 is(zj_wait($node, $run), 'cancelled', '... and the run is cancelled');
 
 dq(q{SELECT cron.schedule_in_database('remote-slow2', '1 second', 'SELECT pg_sleep(300)', 'other', 'alice')});
-ok(wait_for("$remote_in_other = 1"), 'again a long job there');
-dq(q{SELECT cron.unschedule('remote-slow2')});
+ok(wait_for("SELECT $remote_in_other = 1"), 'again a long job there');
+dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote-slow2'});
 dq(q{SELECT pg_terminate_backend(worker_pid) FROM jobs.runs
 	WHERE status = 'running' AND command LIKE '%pg_sleep(300)%'});
-ok(wait_for("$remote_in_other = 0"), 'its worker here terminated: the process there ends too');
+ok(wait_for("SELECT $remote_in_other = 0"), 'its worker here terminated: the process there ends too');
 
 dq(q{SELECT cron.schedule_in_database('remote-revoked', '1 second', 'SELECT 1', 'other', 'alice')});
 dq('REVOKE CONNECT ON DATABASE other FROM PUBLIC');
 ok(wait_for(q{SELECT count(*) > 0 FROM cron.job_run_details WHERE status = 'failed'
 	AND return_message = 'User alice does not have CONNECT privilege on other'}),
 	'CONNECT revoked after scheduling: the run fails and says why');
-dq(q{SELECT cron.unschedule('remote-revoked')});
+dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote-revoked'});
 dq('GRANT CONNECT ON DATABASE other TO PUBLIC');
 
 # --- pg_cron's settings, at a reload ---------------------------------------------
@@ -121,7 +121,9 @@ dq(q{SELECT cron.unschedule('probe')});
 
 # --- A dump restores the jobs ------------------------------------------------------
 dq(q{SELECT cron.schedule_in_database('dumped', '0 4 * * *', 'SELECT 4', 'other', 'alice')});
-my $jobs_sql = 'SELECT jobid, schedule, command, database, username, active, jobname FROM cron.job ORDER BY jobid';
+# A job of this database runs in the database it is restored into.
+my $jobs_sql = q{SELECT jobid, schedule, command, nullif(database, current_database()), username, active, jobname
+	FROM cron.job ORDER BY jobid};
 my $before = dq($jobs_sql);
 my $dump = $node->basedir . '/cron.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-d', 'postgres', '-f', $dump ], 'pg_dump');
@@ -140,8 +142,8 @@ SKIP:
 	my $both = zj_new_node('both',
 		conf => "shared_preload_libraries = 'zapjobs,pg_cron'\ncron.database_name = 'postgres'\n");
 	ok(1, 'a server with zapjobs and pg_cron both preloaded starts');
-	is($both->safe_psql('postgres', q{SELECT count(*) FROM pg_settings WHERE name = 'cron.timezone'}),
-		'1', "pg_cron's settings are pg_cron's");
+	is($both->safe_psql('postgres', q{SELECT count(*) FROM pg_settings WHERE name = 'cron.database_name'}),
+		'1', "pg_cron's settings are pg_cron's (zapjobs defines none of them)");
 	$both->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 	my ($rc, $out, $err) = $both->psql('postgres', 'CREATE EXTENSION zapjobs_cron');
 	like($err, qr/zapjobs_cron cannot be installed where pg_cron is installed.*HINT:.*DROP EXTENSION pg_cron/s,
