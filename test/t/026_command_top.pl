@@ -161,7 +161,9 @@ my $slow2 = zj_enqueue($node, q{SELECT public.slow('stop2')}, name => 'slow_copy
 zj_wait_status($node, $slow2, 'running');
 $s = screen_until($t, qr/^\s*$slow2\s+slow_copy/m);
 press($t, '/');
-screen_until($t, qr/filter \(name, queue or owner\): /);
+# (tmux captures no trailing blanks: the prompt ends the line.)
+my $prompt = qr/filter \(name, queue or owner\):$/m;
+like(screen_until($t, $prompt), $prompt, '/ asks for a filter');
 press($t, '-l', 'nomatch');
 press($t, 'Enter');
 $s = screen_until($t, qr/filter: nomatch/);
