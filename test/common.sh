@@ -7,9 +7,12 @@
 # PostgreSQL refuses to run as root.
 #
 # Environment knobs (all optional):
-#   PG_CONFIG  pg_config to build against (default: PostgreSQL 15's)
+#   PG_CONFIG  pg_config to build against and install into (default: PostgreSQL
+#              15's); the servers' programs (initdb, pg_ctl, psql) are its
+#              --bindir's, so a private copy under another root is used whole
 #   ZJ_USER    unprivileged user that owns build trees and servers (default: zapjobs)
 
+# PostgreSQL 15's programs; zj_prepare_machine sets it to PG_CONFIG's --bindir.
 ZJ_PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=${PG_CONFIG:-$ZJ_PG_BIN/pg_config}
 ZJ_USER=${ZJ_USER:-zapjobs}
@@ -127,13 +130,16 @@ zj_build_install() {
 
 # Everything a script run as root needs before it builds: root, a usable
 # locale, no stray libpq settings (we always pass -h/-p/-U), the packages
-# and the unprivileged user.
+# and the unprivileged user.  Then the servers run from the install the
+# extension goes into: a server from another install would load another
+# zapjobs library (or none).
 zj_prepare_machine() {
     zj_require_root
     zj_fix_locale
     unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGOPTIONS PGDATA
     zj_install_packages
     zj_ensure_user
+    ZJ_PG_BIN=$("$PG_CONFIG" --bindir) || zj_die "$PG_CONFIG --bindir failed"
 }
 
 # zj_stop_server DATADIR: stop a server left running there by an earlier run.

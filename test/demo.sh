@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Build and install zapjobs, start a throwaway PostgreSQL 15 server in
 # /tmp/zapjobs-demo and run a short, visible demo: a few jobs are enqueued,
-# a second session prints their LISTEN/NOTIFY status updates, and the final
-# state of jobs.runs is shown.  Run as root:
+# a second session prints their LISTEN/NOTIFY status updates, the final
+# state of jobs.runs is shown, and `zapjobs watch RUN_ID` follows a job that
+# reports progress to its end.  Run as root:
 #
 #     bash test/demo.sh
 #
 # The server is left running (as user zapjobs, Unix socket only, port 55432);
 # the last lines printed say how to connect and how to stop it.  Running the
 # script again replaces the previous demo server.
+#
+# Optional environment, besides test/common.sh's (PG_CONFIG, ZJ_USER):
+#   ZJ_DEMO_DIR   the demo's directory, replaced by each run (default /tmp/zapjobs-demo)
+#   ZJ_DEMO_PORT  its server's port (default 55432)
 set -euo pipefail
 
 # shellcheck source=test/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-DEMO=/tmp/zapjobs-demo
+DEMO=${ZJ_DEMO_DIR:-/tmp/zapjobs-demo}
 DATA=$DEMO/data
-PORT=55432
+PORT=${ZJ_DEMO_PORT:-55432}
 LISTEN_SECONDS=10   # how long the second session listens for job_update
 
 zj_prepare_machine
@@ -140,13 +145,20 @@ SQL
 
 zj_log "Watching a job that reports progress with the zapjobs command"
 ZAPJOBS=("$ZJ_PG_BIN/zapjobs" -h "$DEMO" -p "$PORT" -U "$ZJ_USER" -d postgres)
-echo "\$ zapjobs enqueue --wait --name copy_tables 'DO \$\$ ... jobs.progress(i, 20, ...) ... \$\$'"
-zj_as_user "${ZAPJOBS[@]}" enqueue --wait --name copy_tables \
+echo "\$ zapjobs enqueue --name copy_tables 'DO \$\$ ... jobs.progress(i, 20, ...) ... \$\$'"
+# shellcheck disable=SC2016  # $$ and $f$ quote SQL, not shell
+RUN_ID=$(zj_as_user "${ZAPJOBS[@]}" enqueue --name copy_tables \
     'DO $$BEGIN FOR i IN 1..20 LOOP
         PERFORM jobs.progress(i, 20, format($f$table %s of 20$f$, i));
         IF i % 5 = 0 THEN PERFORM jobs.log($l$info$l$, format($f$%s tables copied$f$, i)); END IF;
         PERFORM pg_sleep(0.15);
-     END LOOP; END$$' || zj_die "the watched job did not complete"
+     END LOOP; END$$') || zj_die "zapjobs enqueue failed"
+[[ $RUN_ID =~ ^[0-9]+$ ]] || zj_die "zapjobs enqueue printed '$RUN_ID', expected a run id"
+echo "$RUN_ID"
+# On a terminal the progress bar is redrawn in place; in a pipe, one line per event.
+echo "\$ zapjobs watch $RUN_ID"
+zj_as_user "${ZAPJOBS[@]}" watch "$RUN_ID" ||
+    zj_die "zapjobs watch $RUN_ID exited $? (0 means the run completed)"
 
 zj_log "Demo done. The server is still running."
 cat <<EOF

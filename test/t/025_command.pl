@@ -1,9 +1,11 @@
-# The zapjobs command against a real preloaded server: every subcommand,
-# the exit codes of watch and enqueue --wait (completed, failed after
-# retries, cancelled), --json parsed, plain output without escape codes,
-# forged events ignored, a reconnect after the client's backend is
-# terminated, another role's run "not found", and the errors a person can
-# cause (one line on stderr, a non-zero exit, nothing changed).
+# The zapjobs command against a real preloaded server: every subcommand and
+# its --help, the exit codes of watch and enqueue --wait (completed, failed
+# after retries, cancelled), enqueue's options reaching the run, --json
+# parsed, plain output without escape codes (in a pipe, and on a terminal
+# with --plain or NO_COLOR), forged events ignored, a reconnect after the
+# client's backend is terminated, another role's run "not found", and the
+# errors a person can cause (one line on stderr, a non-zero exit, nothing
+# changed).
 use strict;
 use warnings;
 use lib 'test/perl';
@@ -21,6 +23,20 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE mallory LOGIN;
 });
 zj_flag_jobs($node);
+
+# Run a command line on a terminal: script(1) gives it a pseudo-terminal as
+# stdin and stdout.  Returns (exit code, the bytes it wrote).
+sub on_tty
+{
+	my ($cmdline, %env) = @_;
+	my ($in, $out, $err) = ('', '', '');
+	local %ENV = (%ENV, zj_cmd_env($node), TERM => 'xterm', SHELL => '/bin/sh');
+	delete $ENV{NO_COLOR};
+	%ENV = (%ENV, %env);
+	IPC::Run::run([ 'script', '-qec', $cmdline, '/dev/null' ],
+		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(180));
+	return ($? >> 8, $out);
+}
 
 # One line on stderr, starting with "zapjobs: ".
 sub one_error_line
@@ -44,6 +60,15 @@ like($out, qr/--max-attempts N/, 'help enqueue shows its options');
 ($rc, $out) = zj_cmd($node, [ 'watch', '--help' ]);
 is($rc, 0, 'watch --help exits 0');
 like($out, qr/0 completed, 1 failed, 2 cancelled/, 'watch --help shows its exit codes');
+# --help of every subcommand, with no server to connect to (it needs none).
+for my $sub (qw(watch enqueue trigger top web ls show logs cancel retry pause resume
+	schedules workers stats))
+{
+	($rc, $out, $err) = zj_cmd($node, [ $sub, '--help' ], env => { PGPORT => $node->port + 1 });
+	is($rc, 0, "$sub --help exits 0");
+	like($out, qr/\AUsage:\n  zapjobs \Q$sub\E(?: |\n)/, "$sub --help: its usage line names it");
+	is($err, '', "$sub --help: nothing on stderr");
+}
 ($rc, $out, $err) = zj_cmd($node, ['frobnicate']);
 is($rc, 3, 'an unknown command exits 3');
 one_error_line($err, qr/unknown command "frobnicate"/, 'unknown command');
@@ -161,6 +186,15 @@ is($rc, 0, 'watch of a run that has already completed exits 0 at once');
 like($out, qr/^run $first completed in /m, 'with its outcome');
 ($rc, $out) = zj_cmd($node, [ 'watch', $failed ]);
 is($rc, 1, 'watch of a failed run exits 1');
+($rc, $out) = zj_cmd($node, [ 'watch', $long ]);
+is($rc, 2, 'watch of a cancelled run exits 2');
+like($out, qr/^run $long cancelled after /m, 'with its outcome');
+my $victim = zj_enqueue($node, q{SELECT public.wait_flag('never')});
+$w = zj_cmd_start($node, [ 'watch', $victim ]);
+ok(zj_cmd_until($w, sub { $w->{out} =~ /^run $victim running, attempt 1/m }), 'watch ID of a running run');
+($rc, $out) = zj_cmd($node, [ 'cancel', $victim ]);
+is(zj_cmd_finish($w), 2, 'watch ID exits 2 when the run is cancelled meanwhile');
+like($w->{out}, qr/^run $victim cancelled after /m, 'and says so');
 
 # --- progress and log lines, plain ----------------------------------------------
 
@@ -178,8 +212,21 @@ like($out, qr/^\d\d:\d\d:\d\d info +did step 3$/m, 'log lines as they come');
 my @lines = split /\n/, $out;
 ok(index($out, 'did step 4') < index($out, 'completed in'), 'the log lines come before the outcome');
 unlike($out, qr/[\e\r]/, 'plain output has no escape codes or carriage returns');
-($rc, $out) = zj_cmd($node, [ 'enqueue', '--wait', '--plain', 'SELECT 1' ], env => { NO_COLOR => 1 });
-is($rc, 0, '--plain');
+
+# On a terminal the bar is redrawn in place and the outcome is in color;
+# --plain and NO_COLOR print the plain lines there too.
+my $tty_job = q{zapjobs enqueue --wait 'SELECT jobs.progress(1, 2), pg_sleep(0.5)'};
+($rc, $out) = on_tty($tty_job);
+is($rc, 0, 'enqueue --wait on a terminal');
+like($out, qr/\e\[/, 'on a terminal it writes escape codes (the bar, the color)');
+($rc, $out) = on_tty($tty_job =~ s/--wait/--wait --plain/r);
+is($rc, 0, '--plain on a terminal');
+like($out, qr/^progress 50\.0% 1\/2 .*\n.*^run \d+ completed in /ms, 'prints the plain lines');
+unlike($out, qr/\e/, '--plain: no escape code on a terminal');
+($rc, $out) = on_tty($tty_job, NO_COLOR => 1);
+is($rc, 0, 'NO_COLOR on a terminal');
+like($out, qr/^progress 50\.0% 1\/2 .*\n.*^run \d+ completed in /ms, 'prints the plain lines');
+unlike($out, qr/\e/, 'NO_COLOR: no escape code on a terminal');
 
 # --- forged events are ignored -------------------------------------------------
 
@@ -264,6 +311,43 @@ one_error_line($err, qr/invalid input syntax for type bigint/, 'a bad --after');
 ($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--after', '1', '--on-parent-failure', 'ignore', 'SELECT 1' ]);
 is($rc, 3, 'a bad --on-parent-failure exits 3');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs'), $count, 'no run was created');
+
+# --- enqueue's options reach the run ------------------------------------------
+
+($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--queue', 'cli_opts', '--priority', '7',
+	'--run-at', '2031-02-03 04:05:06+00', '--timeout', '5 min', '--max-attempts', '4',
+	'--name', 'opts_job', '--input', '{"k": 2}', 'SELECT 2' ]);
+is($rc, 0, 'enqueue with every option exits 0') or diag($err);
+my $opts = $out + 0;
+is_deeply(
+	zj_run($node, $opts, qw(queue priority max_attempts name kind command status input),
+		q{timeout = interval '5 min'}, q{run_at = '2031-02-03 04:05:06+00'}),
+	{
+		queue => 'cli_opts',
+		priority => 7,
+		max_attempts => 4,
+		name => 'opts_job',
+		kind => 'sql',
+		command => 'SELECT 2',
+		status => 'scheduled',
+		input => '{"k": 2}',
+		q{timeout = interval '5 min'} => 'true',
+		q{run_at = '2031-02-03 04:05:06+00'} => 'true'
+	},
+	'--queue, --priority, --run-at, --timeout, --max-attempts, --name and --input reach the run');
+($rc, $out) = zj_cmd($node, [ 'ls', '--json', '--queue', 'cli_opts' ]);
+is_deeply([ map { $_->{id} } @{ decode_json($out) } ], [$opts], 'ls --queue lists that queue only');
+($rc, $out) = zj_cmd($node, [ 'ls', '--queue', 'cli_opts' ]);
+like($out, qr/^\s*$opts\s+opts_job\s+cli_opts\s/m, 'ls --queue as a table');
+is(scalar(() = $out =~ /^\s*\d+\s/mg), 1, 'with one row');
+zj_cmd($node, [ 'cancel', $opts ]);
+
+($rc, $out, $err) = zj_cmd($node, [ 'enqueue', '--wait', '--kind', 'shell',
+	'echo "from $ZAPJOBS_RUN_ID"' ]);
+is($rc, 0, 'enqueue --wait --kind shell: the shell run completes') or diag($err);
+my ($shell) = $out =~ /\A(\d+)/;
+like($out, qr/^\d\d:\d\d:\d\d info +from $shell$/m, 'its output comes as log lines');
+is(zj_run($node, $shell, 'kind')->{kind}, 'shell', 'the run is a shell run');
 
 # --- ls, show, logs, stats, workers, schedules: tables and JSON ------------------------
 

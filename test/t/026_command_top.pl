@@ -2,7 +2,9 @@
 # running job's bar moving, the queues with their counts and pause state,
 # the last hour's failures and the workers; Enter opens a run with its log
 # tail; a cancel from the keyboard asks first and takes effect; p pauses a
-# queue; / filters; the screen follows a resize; q and Ctrl-C leave.
+# queue; / filters; the last minute's throughput counts finished runs; the
+# screen follows a resize; q and Ctrl-C leave and give the terminal back
+# (the alternate screen left, echo and canonical mode restored).
 # Also watch on a terminal: the progress bar redrawn in place.
 use strict;
 use warnings;
@@ -14,12 +16,14 @@ use Test::More;
 use ZapjobsTest;
 
 my $node = zj_new_node('command_top');
-zj_flag_jobs($node, total => 100000, log_every => 10, pause => 0.05);
+# 10,000 steps of 50 ms: the percent moves by 0.1 about every half second.
+zj_flag_jobs($node, total => 10000, log_every => 10, pause => 0.05);
 
 my $sock = PostgreSQL::Test::Utils::tempdir() . '/tmux';
 
 # Start a command in a new tmux window of 160x40; after it exits the window
-# shows "EXIT=<code>".
+# shows "EXIT=<code>" and "TTY=<modes>", the terminal's echo and canonical
+# modes as the shell then finds them ("icanon echo" when restored).
 sub tmux_start
 {
 	my ($name, $cmd) = @_;
@@ -31,7 +35,8 @@ sub tmux_start
 		SHELL => '/bin/bash');
 	delete $ENV{NO_COLOR};
 	my @new = -S $sock ? ('new-window', '-n', $name) : ('new-session', '-d', '-s', 'zj', '-n', $name, '-x', 160, '-y', 40);
-	system('tmux', '-S', $sock, @new, "$cmd; echo EXIT=\$?; sleep 600") == 0
+	my $modes = q{stty -a | tr -s ' ;' '\n\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\n' ' '};
+	system('tmux', '-S', $sock, @new, "$cmd; echo EXIT=\$?; echo TTY=\$($modes); sleep 600") == 0
 	  or die "tmux failed";
 	return "zj:$name";
 }
@@ -48,18 +53,30 @@ sub press
 	system('tmux', '-S', $sock, 'send-keys', '-t', $target, @keys) == 0 or die;
 }
 
-# Wait until the screen matches (60 s at most); returns the last capture.
+# Wait until the screen matches a regex, or a sub given the capture returns
+# true (60 s at most); returns the last capture.
 sub screen_until
 {
-	my ($target, $re) = @_;
+	my ($target, $want) = @_;
+	my $ok = ref $want eq 'CODE' ? $want : sub { $_[0] =~ $want };
 	my $deadline = time() + 60;
 	my $s = screen($target);
-	while ($s !~ $re && time() < $deadline)
+	while (!$ok->($s) && time() < $deadline)
 	{
 		select(undef, undef, undef, 0.1);
 		$s = screen($target);
 	}
 	return $s;
+}
+
+# A tmux format of the window (#{alternate_on}: 1 while the program is on
+# the alternate screen).
+sub pane_format
+{
+	my ($target, $format) = @_;
+	my $v = `tmux -S $sock display-message -p -t $target '$format'`;
+	chomp $v;
+	return $v;
 }
 
 my $slow = zj_enqueue($node, q{SELECT public.slow('stop1')}, name => 'slow_copy');
@@ -73,10 +90,11 @@ my $t = tmux_start('top', 'zapjobs top');
 my $bar = qr/^\s*$slow\s+slow_copy\s+\S+\s+\[[#.]+\]\s+([\d.]+)%\s+\S+\s+\S+\s+row (\d+)/m;
 my $s = screen_until($t, $bar);
 like($s, $bar, 'the running run is shown with its bar, percent, ETA and message');
-my ($row1) = $s =~ $bar ? ($2) : (0);
-$s = screen_until($t, qr/^\s*$slow\s+slow_copy.*row (?!$row1\b)\d+/m);
-my ($row2) = $s =~ $bar ? ($2) : (0);
-cmp_ok($row2, '>', $row1, "the bar moves (row $row1, then $row2)");
+my ($pct1, $row1) = $s =~ $bar ? ($1, $2) : (-1, 0);
+$s = screen_until($t, sub { $_[0] =~ $bar && $1 > $pct1 });
+my ($pct2, $row2) = $s =~ $bar ? ($1, $2) : (-1, 0);
+cmp_ok($pct2, '>', $pct1, "the bar moves: the same run at $pct1%, then $pct2%");
+cmp_ok($row2, '>', $row1, "and its message with it (row $row1, then $row2)");
 like($s, qr/^reports\s+1\s+0\s+0\s+0\s+PAUSED$/m, 'a paused queue with its pending run');
 like($s, qr/^default\s+0\s+0\s+0\s+1\s+active$/m, 'a queue with its running run');
 like($s, qr/^\s*$broken\s+broken\s+1 failed\s+failed\s+\S+\s+division by zero$/m,
@@ -130,12 +148,22 @@ like($s, qr/run $broken queued again/, 'r retries the selected failed run');
 ok(zj_wait_status($node, $broken, 'failed') && zj_run($node, $broken, 'attempt')->{attempt} == 2,
 	'it ran once more (and failed again)');
 
+# The last minute's throughput: the held run completed and the retried one
+# failed since top started (the failure before it is not counted).
+my $rate = qr/last (?:minute|\d+ s): (\d+) completed, (\d+) failed/;
+$s = screen_until($t, sub { $_[0] =~ $rate && $1 >= 1 && $2 >= 1 });
+my ($done, $fails) = $s =~ $rate ? ($1, $2) : (0, 0);
+cmp_ok($done, '>=', 1, "the throughput counts the completed run ($done)");
+cmp_ok($fails, '>=', 1, "and the failed attempt ($fails)");
+
 # The filter.
 my $slow2 = zj_enqueue($node, q{SELECT public.slow('stop2')}, name => 'slow_copy');
 zj_wait_status($node, $slow2, 'running');
 $s = screen_until($t, qr/^\s*$slow2\s+slow_copy/m);
 press($t, '/');
-screen_until($t, qr/filter \(name, queue or owner\): /);
+# (tmux captures no trailing blanks: the prompt ends the line.)
+my $prompt = qr/filter \(name, queue or owner\):$/m;
+like(screen_until($t, $prompt), $prompt, '/ asks for a filter');
 press($t, '-l', 'nomatch');
 press($t, 'Enter');
 $s = screen_until($t, qr/filter: nomatch/);
@@ -159,12 +187,18 @@ press($t, 'q');
 $s = screen_until($t, qr/EXIT=\d+/);
 like($s, qr/EXIT=0/, 'q quits with exit code 0');
 unlike($s, qr/RUNNING/, 'and gives the terminal back');
+is(pane_format($t, '#{alternate_on}'), '0', 'the alternate screen is left');
+like(screen_until($t, qr/^TTY=/m), qr/^TTY=icanon echo *$/m, 'echo and canonical mode are back');
 
 my $t2 = tmux_start('top2', 'zapjobs top');
 screen_until($t2, qr/RUNNING/);
 press($t2, 'C-c');
 $s = screen_until($t2, qr/EXIT=\d+/);
 like($s, qr/EXIT=130/, 'Ctrl-C leaves top with 130');
+unlike($s, qr/RUNNING/, 'and gives the terminal back');
+is(pane_format($t2, '#{alternate_on}'), '0', 'the alternate screen is left after Ctrl-C');
+like(screen_until($t2, qr/^TTY=/m), qr/^TTY=icanon echo *$/m,
+	'echo and canonical mode are back after Ctrl-C');
 $node->safe_psql('postgres', q{INSERT INTO public.flags VALUES ('stop2')});
 is(zj_wait($node, $slow2), 'completed', 'the second slow run completed');
 
@@ -172,7 +206,7 @@ is(zj_wait($node, $slow2), 'completed', 'the second slow run completed');
 my $slow3 = zj_enqueue($node, q{SELECT public.slow('stop3')}, name => 'slow_copy');
 my $t3 = tmux_start('watch', "zapjobs watch $slow3");
 $s = screen_until($t3, qr/^\d\d:\d\d:\d\d info +batch 10\n\[/m);
-like($s, qr/^\[[#.]{20}\]\s+[\d.]+%\s+\d+\/100000\s+ETA \S+\s+attempt 1\/3\s+row \d+/m,
+like($s, qr/^\[[#.]{20}\]\s+[\d.]+%\s+\d+\/10000\s+ETA \S+\s+attempt 1\/3\s+row \d+/m,
 	'watch on a terminal draws a progress bar');
 like($s, qr/^\d\d:\d\d:\d\d info +batch 10$/m, 'log lines above it');
 is(scalar(() = $s =~ /^\[[#.]{20}\]/mg), 1, 'one progress line, redrawn in place');
