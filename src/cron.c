@@ -153,6 +153,10 @@ zj_cron_item(const char *text, const char **p, const ZjCronField *f)
 			step = step * 10 + (*(*p)++ - '0');
 		if (step < 1 || *p == start)
 			zj_cron_error(text, start - text, "expected a step of at least 1");
+		/* A longer step only ever meets its start: Vixie cron refuses it. */
+		if (step > f->max)
+			zj_cron_error(text, start - text,
+						  psprintf("a %s step must be at most %d", f->what, f->max));
 	}
 	for (v = lo; v <= hi; v += step)
 		bits |= UINT64CONST(1) << v;
