@@ -122,14 +122,32 @@ SELECT cron.alter_job(NULL);
 SELECT cron.unschedule(9999);
 
 -- A user's own jobs only; schedule_in_database and alter_job only when granted.
+SELECT jobs.trigger('cron job 1') AS other_run \gset
+SELECT jobs.wait(:other_run, '30 s');   -- a run of another role
 SET ROLE marco;
 SELECT cron.schedule('marco-job', '0 5 * * *', 'SELECT 5') > 0 AS scheduled;
 SELECT jobname, username FROM cron.job;
 SELECT cron.unschedule(42);
 SELECT cron.alter_job(42, active := true);
 SELECT cron.schedule_in_database('x', '0 5 * * *', 'SELECT 5', current_database());
+-- Nor around them: the helpers check as much, and another database's
+-- command runs only as a job made by those who may.
+SELECT cron._schedule('m2', '0 5 * * *', 'SELECT 5', 'some_other_database', 'marco', true);
+SELECT cron._schedule('m3', '0 5 * * *', 'SELECT 5', current_database(), 'some_other_user', true);
+SELECT cron._authorize_remote('cron job 1', 'some_other_database', 'SELECT 1', 'marco');
+CALL cron._run_in_database('some_other_database', 'SELECT 1');
+SELECT 'cron job ' || jobid AS marco_job FROM cron.job WHERE jobname = 'marco-job' \gset
+UPDATE jobs.definitions SET command = $$CALL cron._run_in_database('some_other_database', 'SELECT 1')$$
+ WHERE name = :'marco_job';
+SELECT jobs.trigger(:'marco_job') AS forged \gset
+SELECT jobs.wait(:forged, '30 s');
+SELECT error_sqlstate, error_message FROM jobs.runs WHERE id = :forged;
+-- Other roles' runs are not there, and stay.
+SELECT count(*) FROM cron.job_run_details WHERE username <> 'marco';
+DELETE FROM cron.job_run_details WHERE username <> 'marco';
 SELECT cron.unschedule('marco-job');
 RESET ROLE;
+SELECT count(*) > 0 AS others_kept FROM cron.job_run_details WHERE username <> 'marco';
 
 -- Run history: pg_cron's columns and status words, deleting one's own.
 INSERT INTO jobs.definitions (name, command, schedule, description)

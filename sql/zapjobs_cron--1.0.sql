@@ -39,11 +39,29 @@ $$;
 -- definition's command is CALL cron._run_in_database(database, command),
 -- which executes the job's command there.  Views read both back from it
 -- (quote_literal's quoting undone), so every run keeps what it ran where.
+-- Whom pg_cron's rules let run what elsewhere: written only by
+-- cron._authorize_remote (see src/remote.c), read by cron._run_in_database,
+-- which runs nothing else.
+CREATE TABLE cron._remote (
+    name     text PRIMARY KEY
+             REFERENCES jobs.definitions (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    owner    regrole NOT NULL,
+    database text NOT NULL,
+    command  text NOT NULL
+);
+REVOKE ALL ON cron._remote FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cron._remote', '');
+
+CREATE FUNCTION cron._authorize_remote(name text, database text, command text, owner regrole)
+RETURNS void
+AS '$libdir/zapjobs', 'zj_remote_authorize'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 CREATE PROCEDURE cron._run_in_database(database text, command text)
 AS '$libdir/zapjobs', 'zj_remote_run'
 LANGUAGE C;
 COMMENT ON PROCEDURE cron._run_in_database(text, text) IS
-    'Run a job''s command in another database, as the current role (a job of cron.schedule_in_database)';
+    'Run a job''s command in another database, as its owner (only in a run of a job of cron.schedule_in_database)';
 
 CREATE FUNCTION cron._unquote(quoted text, e text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -55,7 +73,7 @@ CREATE FUNCTION cron._unwrap(wrapped text, OUT database text, OUT command text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT cron._unquote(m[2], m[1]), cron._unquote(m[4], m[3])
       FROM (SELECT regexp_match(wrapped,
-              '^CALL cron\._run_in_database\((E?)''((?:[^'']|'''')*)'', (E?)''((?:[^'']|'''')*)''\)$') AS m) s;
+              '^CALL cron[.]_run_in_database[(](E?)''((?:[^'']|'''')*)'', (E?)''((?:[^'']|'''')*)''[)]$') AS m) s;
 $$;
 
 -- pg_cron's columns, in its order.
@@ -124,9 +142,9 @@ BEGIN
     IF lower(s) IN ('@reboot', '@restart') THEN
         RETURN;
     END IF;
-    IF s LIKE '@%' OR array_length(regexp_split_to_array(s, '\s+'), 1) = 5 THEN
+    IF s LIKE '@%' OR array_length(regexp_split_to_array(s, '[[:space:]]+'), 1) = 5 THEN
         PERFORM jobs.next_run(schedule, now(), 'UTC');
-    ELSIF s !~* '^([1-9]|[1-5][0-9])\s+seconds?$' THEN
+    ELSIF s !~* '^([1-9]|[1-5][0-9])[[:space:]]+seconds?$' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
     END IF;
 EXCEPTION WHEN OTHERS THEN
@@ -177,11 +195,20 @@ $$;
 CREATE FUNCTION cron._check_remote(database text, owner regrole) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF database <> current_database() AND NOT has_schema_privilege(owner, 'cron', 'USAGE') THEN
+    IF database = current_database() THEN
+        RETURN;
+    END IF;
+    IF NOT has_schema_privilege(owner, 'cron', 'USAGE') THEN
         RAISE EXCEPTION 'role "%" cannot run a job in another database without USAGE on schema cron',
                         pg_get_userbyid(owner)
             USING ERRCODE = 'insufficient_privilege',
                   HINT = format('GRANT USAGE ON SCHEMA cron TO %s;', owner);
+    END IF;
+    IF (SELECT encoding FROM pg_database WHERE datname = database)
+       <> pg_char_to_encoding(getdatabaseencoding()) THEN
+        RAISE EXCEPTION 'database "%" has another encoding than this one', database
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Schedule the job from a database with the same encoding.';
     END IF;
 END $$;
 
@@ -231,13 +258,22 @@ BEGIN
     IF command IS NULL THEN
         RAISE EXCEPTION 'command can not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF username <> current_user AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'must be superuser to create a job for another role'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     PERFORM cron._check_schedule(schedule);
     job_owner := cron._check_user(username, database);
     PERFORM cron._check_remote(database, job_owner);
-    PERFORM cron._apply_settings();
-    -- As pg_cron's INSERT ... ON CONFLICT, every call takes an id.
+    -- As pg_cron's INSERT ... ON CONFLICT, every call takes an id (one no
+    -- definition has taken: names are shared by all roles).
     fresh := nextval('cron.jobid_seq');
+    WHILE cron._job_exists(fresh) LOOP
+        fresh := nextval('cron.jobid_seq');
+    END LOOP;
     IF job_name IS NOT NULL THEN
+        -- (jobname, username) is pg_cron's unique key: one writer at a time.
+        PERFORM pg_advisory_xact_lock(hashtext('zapjobs_cron'), hashtext(username || '/' || job_name));
         SELECT j.jobid INTO id FROM cron.job j
          WHERE j.jobname = job_name AND j.username = _schedule.username;
     END IF;
@@ -249,12 +285,15 @@ BEGIN
                     cron._schedule_text(schedule), cron._timezone(), 'cron', 1,
                     interval '24 days', job_name, NOT coalesce(active, true),
                     cron._keep(), cron._keep());
-        RETURN fresh;
+        id := fresh;
+    ELSE
+        UPDATE jobs.definitions d
+           SET command = cron._command(_schedule.database, _schedule.command),
+               schedule = cron._schedule_text(_schedule.schedule)
+         WHERE d.name = cron._name(id);
     END IF;
-    UPDATE jobs.definitions d
-       SET command = cron._command(_schedule.database, _schedule.command),
-           schedule = cron._schedule_text(_schedule.schedule)
-     WHERE d.name = cron._name(id);
+    PERFORM cron._authorize_remote(cron._name(id), database, command, job_owner);
+    PERFORM cron._apply_settings();
     RETURN id;
 END $$;
 
@@ -372,7 +411,11 @@ BEGIN
     db := coalesce(database, cur.database);
     cmd := coalesce(command, cur.command);
     IF username IS NULL THEN
+        -- The job's owner is who connects there: pg_cron checks the caller.
         new_owner := d.owner;
+        IF database IS NOT NULL THEN
+            PERFORM cron._check_user(pg_get_userbyid(new_owner), database);
+        END IF;
     END IF;
     PERFORM cron._check_remote(db, new_owner);
     UPDATE jobs.definitions j
@@ -380,10 +423,13 @@ BEGIN
            command = cron._command(db, cmd),
            owner = new_owner,
            paused = coalesce(NOT alter_job.active, j.paused),
+           enabled = j.enabled OR coalesce(alter_job.active, false),
            next_run_at = CASE WHEN j.paused AND alter_job.active AND alter_job.schedule IS NULL
                               THEN jobs.next_run(j.schedule, now(), j.timezone)
                               ELSE j.next_run_at END
      WHERE j.name = d.name;
+    PERFORM cron._authorize_remote(d.name, db, cmd, new_owner);
+    PERFORM cron._apply_settings();
 END $$;
 COMMENT ON FUNCTION cron.alter_job(bigint, text, text, text, text, boolean)
     IS 'Alter the job identified by job_id. Any option left as NULL will not be modified.';
@@ -431,16 +477,33 @@ CREATE FUNCTION cron._apply_settings() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     most integer := cron._setting('cron.max_running_jobs', '32')::integer;
+    tz text := cron._timezone();
+    keep interval := cron._keep();
+    job text;
 BEGIN
     IF (SELECT q.max_concurrency FROM jobs.queues q WHERE q.name = 'cron') IS DISTINCT FROM most THEN
         PERFORM jobs.set_queue_concurrency('cron', most);
     END IF;
-    UPDATE jobs.definitions d SET timezone = cron._timezone()
-     WHERE cron._jobid(d.name) IS NOT NULL AND d.timezone IS DISTINCT FROM cron._timezone();
-    -- Only retention that log_run set: not what a user set with zapjobs.
-    UPDATE jobs.definitions d SET keep_completed = cron._keep(), keep_failed = cron._keep()
-     WHERE cron._jobid(d.name) IS NOT NULL
-       AND (d.keep_completed, d.keep_failed) IS DISTINCT FROM (cron._keep(), cron._keep())
-       AND coalesce(d.keep_completed, interval '1 second') = interval '1 second'
-       AND coalesce(d.keep_failed, interval '1 second') = interval '1 second';
+    -- Retention only where log_run set it, not what a user set with
+    -- zapjobs.  One job at a time: a job whose owner can no longer run it
+    -- (its checks refuse the write) must not hold up the others.
+    FOR job IN SELECT d.name FROM jobs.definitions d
+                WHERE cron._jobid(d.name) IS NOT NULL
+                  AND (d.timezone IS DISTINCT FROM tz
+                       OR ((d.keep_completed, d.keep_failed) IS DISTINCT FROM (keep, keep)
+                           AND coalesce(d.keep_completed, interval '1 second') = interval '1 second'
+                           AND coalesce(d.keep_failed, interval '1 second') = interval '1 second'))
+    LOOP
+        BEGIN
+            UPDATE jobs.definitions d
+               SET timezone = tz,
+                   keep_completed = CASE WHEN coalesce(d.keep_completed, interval '1 second') = interval '1 second'
+                                         THEN keep ELSE d.keep_completed END,
+                   keep_failed = CASE WHEN coalesce(d.keep_failed, interval '1 second') = interval '1 second'
+                                      THEN keep ELSE d.keep_failed END
+             WHERE d.name = job;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'zapjobs_cron: pg_cron''s settings not applied to "%": %', job, SQLERRM;
+        END;
+    END LOOP;
 END $$;

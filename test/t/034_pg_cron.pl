@@ -83,10 +83,19 @@ ok(wait_for("SELECT $remote_in_other = 0"), 'its worker here terminated: the pro
 dq(q{SELECT cron.schedule_in_database('remote-revoked', '1 second', 'SELECT 1', 'other', 'alice')});
 dq('REVOKE CONNECT ON DATABASE other FROM PUBLIC');
 ok(wait_for(q{SELECT count(*) > 0 FROM cron.job_run_details WHERE status = 'failed'
-	AND return_message = 'User alice does not have CONNECT privilege on other'}),
+	AND return_message = 'permission denied for database "other"'}),
 	'CONNECT revoked after scheduling: the run fails and says why');
 dq(q{SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'remote-revoked'});
 dq('GRANT CONNECT ON DATABASE other TO PUBLIC');
+
+# A role granted schedule_in_database, as pg_cron's DBAs grant it.
+dq('GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text, boolean) TO alice');
+$node->safe_psql('postgres', q{SELECT cron.schedule_in_database('alice-own', '1 second',
+	$$INSERT INTO hits VALUES ('granted', current_database())$$, 'other')},
+	extra_params => [ '-U', 'alice' ]);
+ok(wait_for(q{SELECT count(*) > 0 FROM hits WHERE who = 'granted'}, 'other'),
+	'a role granted schedule_in_database runs its own job in another database');
+$node->safe_psql('postgres', q{SELECT cron.unschedule('alice-own')}, extra_params => [ '-U', 'alice' ]);
 
 # --- pg_cron's settings, at a reload ---------------------------------------------
 dq($_) for ('ALTER SYSTEM SET cron.max_running_jobs = 2',
@@ -99,6 +108,8 @@ ok(wait_for(qq{SELECT timezone = 'Europe/Paris' FROM jobs.definitions WHERE name
 ok(wait_for(qq{SELECT keep_completed = '1 second' AND keep_failed = '1 second'
 	FROM jobs.definitions WHERE name = 'cron job $tick'}),
 	'cron.log_run = off: their finished runs expire at once');
+ok(wait_for(qq{SELECT count(*) = 0 FROM jobs.runs WHERE name = 'cron job $tick'
+	AND finished_at < now() - interval '15 seconds'}), '... and retention removes them');
 my $later = dq(q{SELECT cron.schedule('later', '0 3 * * *', 'SELECT 3')});
 is(dq(qq{SELECT timezone || ' ' || keep_completed FROM jobs.definitions WHERE name = 'cron job $later'}),
 	'Europe/Paris 00:00:01', 'a job scheduled after the reload gets them too');
