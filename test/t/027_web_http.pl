@@ -318,11 +318,26 @@ is($http->get("$base/api/overview", { headers => { Authorization => $wrong } })-
 is($http->get("$base/api/overview", { headers => { Authorization => $auth } })->{status}, 200,
 	'the right one: 200');
 is($http->get("$base/healthz")->{status}, 200, '/healthz needs no credentials');
-($r) = post("$base/api/runs/cancel", '{"ids":[1]}', Authorization => $auth, %csrf);
-is($r->{status}, 403, 'read-only: a POST is 403');
-($r) = post("$base/whatever/path", '', Authorization => $auth);
-is($r->{status}, 403, 'whatever its path');
+# The token is this process's own (read from it), so only read-only refuses.
+(undef, $session) = get_json("$base/api/session", Authorization => $auth);
+ok($session->{read_only}, 'the session says read-only');
+my %ro = (Authorization => $auth, 'X-CSRF-Token' => $session->{csrf});
+my $kept = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 hour'");
 my $top = $base =~ s{/jobs$}{}r;
+for my $url ("$base/api/runs/cancel", "$base/whatever/path", "$top/api/runs/cancel",
+	"$top/elsewhere", "$base/api/queues/bulk/pause")
+{
+	my $where = $url =~ s{^http://[^/]+}{}r;
+	($r, $j) = post($url, encode_json({ ids => [$kept] }), %ro);
+	is($r->{status}, 403, "read-only: POST $where is 403");
+	like($j->{error} // '', qr/read-only/, 'because it is read-only');
+}
+($r, $j) = post("$top/nowhere", '');
+is($r->{status}, 403, 'read-only: a POST without credentials or token is 403 too');
+like($j->{error} // '', qr/read-only/, 'for the same reason');
+is(zj_run($node, $kept, 'status')->{status}, 'scheduled', 'the run was not cancelled');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM jobs.queues WHERE paused}), '0',
+	'nor a queue paused');
 is($http->get("$top/api/overview", { headers => { Authorization => $auth } })->{status}, 404,
 	'outside the base path: 404');
 $res = HTTP::Tiny->new(max_redirect => 0)->get("$top/jobs", { headers => { Authorization => $auth } });
