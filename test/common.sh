@@ -7,11 +7,16 @@
 # PostgreSQL refuses to run as root.
 #
 # Environment knobs (all optional):
-#   PG_CONFIG  pg_config to build against (default: PostgreSQL 15's)
+#   PG_CONFIG  pg_config to build against and run with (default: PostgreSQL
+#              15's); its --bindir provides initdb, pg_ctl, psql and postgres
 #   ZJ_USER    unprivileged user that owns build trees and servers (default: zapjobs)
 
-ZJ_PG_BIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=${PG_CONFIG:-$ZJ_PG_BIN/pg_config}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# PostgreSQL's programs (initdb, pg_ctl, psql; the zapjobs command once
+# installed) from the install PG_CONFIG describes, so that a private copy
+# under another root runs its own server with its own zapjobs library.
+# Before PostgreSQL is installed, Debian's place.
+ZJ_PG_BIN=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 ZJ_USER=${ZJ_USER:-zapjobs}
 # Repository root: this file lives in <root>/test/.
 ZJ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
