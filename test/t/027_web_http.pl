@@ -198,6 +198,31 @@ ok(!$j->{paused}, 'resumed');
 my $all = $node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs');
 ($r, $j) = get_json("$base/api/runs?limit=$all");
 ok(@{ $j->{runs} } == $all && !defined $j->{next}, 'no next page when the page holds the last run');
+# The list reads finished runs and runs on their way through different
+# indexes: pages interleave them by id.
+my $sched = zj_enqueue($node, 'SELECT 1', queue => 'bulk', run_at => "now() + interval '1 hour'");
+$node->safe_psql('postgres', q{SELECT jobs.enqueue('SELECT 1', queue => 'bulk')
+	FROM generate_series(1, 2)});
+zj_wait_final($node, "queue = 'bulk' AND id <> $sched");
+my @ids = split /\n/, $node->safe_psql('postgres', 'SELECT id FROM jobs.runs ORDER BY id DESC');
+($r, $j) = get_json("$base/api/runs?limit=500");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], \@ids, 'every run, whatever its state, newest first');
+my @bulk = split /\n/, $node->safe_psql('postgres',
+	q{SELECT id FROM jobs.runs WHERE queue = 'bulk' ORDER BY id DESC});
+my @paged;
+my $next = '';
+do
+{
+	($r, $j) = get_json("$base/api/runs?queue=bulk&limit=2&before=$next");
+	push @paged, map { $_->{id} } @{ $j->{runs} };
+	$next = $j->{next} // '';
+} while ($next ne '' && @paged < 100);
+is_deeply(\@paged, \@bulk, 'pages of one queue: its scheduled run among its finished ones');
+($r, $j) = get_json("$base/api/runs?status=scheduled&queue=bulk");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], [$sched], 'and that run alone by its state');
+($r, $j) = get_json("$base/api/runs?status=nosuch");
+is_deeply($j->{runs}, [], 'a state that does not exist lists nothing');
+$node->safe_psql('postgres', "SELECT jobs.cancel($sched)");
 
 # --- metrics --------------------------------------------------------------------
 
