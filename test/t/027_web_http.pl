@@ -27,12 +27,14 @@ zj_flag_jobs($node);
 
 my $http = HTTP::Tiny->new(timeout => 30);
 
-# Start zapjobs web with ARGS; returns (handle, base URL) once /healthz answers.
+# Start zapjobs web with ARGS (after a hash ref of zj_cmd_start's options,
+# such as user => ROLE); returns (handle, base URL) once it listens.
 sub start_web
 {
+	my %opt = ref $_[0] eq 'HASH' ? %{ shift @_ } : ();
 	my (@args) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $w = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port", @args ]);
+	my $w = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port", @args ], %opt);
 	my $base = "http://127.0.0.1:$port";
 	my ($i) = grep { $args[$_] eq '--base-path' } 0 .. $#args;
 	my $path = defined $i ? $args[ $i + 1 ] : '';
@@ -312,6 +314,56 @@ ok(sse_until($stalled, sub { $_[0] =~ /event: resync/ }),
 	'the stalled one, once it reads again, is told to resync');
 close($stalled->{s});
 close($sse->{s});
+
+# --- row-level security: a dashboard connected as a role that is no superuser --------
+
+my ($mw, $mbase) = start_web({ user => 'mallory' });
+my $msse = sse_open($mbase);
+ok(sse_until($msse, sub { $_[0] =~ /event: hello/ }), "mallory's dashboard streams events");
+my $a_fail = zj_enqueue($node, 'SELECT 1/0', name => 'alice_fails', user => 'alice');
+my $a_live = zj_enqueue($node,
+	q{SELECT jobs.progress(1, 2, 'alice progress'); SELECT jobs.log('info', 'alice line')},
+	name => 'alice_reports', user => 'alice');
+my $a_later = zj_enqueue($node, 'SELECT 1', user => 'alice', run_at => "now() + interval '1 hour'");
+is(zj_wait($node, $a_fail), 'failed', "alice's first run failed");
+is(zj_wait($node, $a_live), 'completed', 'her second reported progress and a log line');
+my $m_run = zj_enqueue($node,
+	q{SELECT jobs.progress(1, 2, 'mallory progress'); SELECT jobs.log('info', 'mallory line')},
+	name => 'mallory_reports', user => 'mallory');
+is(zj_wait($node, $m_run), 'completed', 'then a run of mallory completed');
+ok(sse_until($msse, sub { $_[0] =~ /"id":$m_run,[^\n]*"status":"completed"/ }),
+	"mallory's dashboard pushed her run's events");
+like($msse->{buf}, qr/"message":"mallory progress"/, 'its progress');
+like($msse->{buf}, qr/"message":"mallory line"/, 'and its log line');
+my @leaked = grep { /alice|"(?:id|first_id)":(?:$a_fail|$a_live|$a_later)\b/ } split /\n/, $msse->{buf};
+is_deeply(\@leaked, [], "but no event of alice's runs or workers (sent before)");
+close($msse->{s});
+
+($r, $j) = get_json("$mbase/api/runs?limit=500");
+is_deeply([ map { "$_->{id} $_->{owner}" } @{ $j->{runs} } ], ["$m_run mallory"],
+	"mallory's api/runs lists her run only");
+is((get_json("$mbase/api/runs/$a_fail"))[0]{status}, 404, "alice's run is 404 to her");
+is((get_json("$mbase/api/runs/$a_live/logs"))[0]{status}, 404, 'and its log too');
+($r, $j) = get_json("$mbase/api/overview");
+is_deeply([ map { $_->{run_id} } @{ $j->{failures} } ], [], 'her overview shows no failure');
+my %hour;
+for my $m (@{ $j->{throughput} })
+{
+	$hour{$_} += $m->{$_} for qw(completed failed cancelled);
+}
+is_deeply(\%hour, { completed => 1, failed => 0, cancelled => 0 },
+	"its throughput counts her run only");
+($r, $j) = get_json("$mbase/api/active");
+is_deeply([ map { $_->{id} } @{ $j->{recent} } ], [$m_run], 'api/active: her run only');
+like($http->get("$mbase/metrics")->{content}, qr/^zapjobs_runs_finished_total\{status="failed"\} 0$/m,
+	'/metrics counts no failure');
+(undef, $session) = get_json("$mbase/api/session");
+($r, $j) = post("$mbase/api/runs/cancel", encode_json({ ids => [$a_later] }),
+	'X-CSRF-Token' => $session->{csrf});
+is_deeply($j, { changed => 0, matched => 0 }, "she cannot cancel alice's run");
+is(zj_run($node, $a_later, 'status')->{status}, 'scheduled', 'it is still scheduled');
+$mw->{h}->signal('TERM');
+is(zj_cmd_finish($mw), 0, "mallory's dashboard stopped");
 
 # --- healthz when the extension is gone ---------------------------------------------------
 
