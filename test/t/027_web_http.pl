@@ -228,31 +228,78 @@ $node->safe_psql('postgres', "SELECT jobs.cancel($sched)");
 
 # --- metrics --------------------------------------------------------------------
 
-$res = $http->get("$base/metrics");
+# Scrape /metrics: (response, {name => type}, [lines that are no sample, HELP
+# or TYPE], {name => [[{label => value}, value], ...]}).
+sub scrape
+{
+	my $res = $http->get("$base/metrics");
+	my (%types, @bad, %samples);
+	for my $line (split /\n/, $res->{content})
+	{
+		if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) { $types{$1} = $2; next; }
+		next if $line =~ /^# HELP \w+ .+$/;
+		if ($line =~ /^(\w+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|\+Inf)$/)
+		{
+			my ($name, $labels, $value) = ($1, $2 // '', $3);
+			my %l = $labels =~ /([a-z_]+)="((?:[^"\\]|\\.)*)"/g;
+			push @{ $samples{$name} }, [ \%l, $value ];
+			next;
+		}
+		push @bad, $line;
+	}
+	return ($res, \%types, \@bad, \%samples);
+}
+
+# A run not finished in a queue of its own: the gauges count it once the
+# dashboard's counting thread has been round (every 2 s or so).
+my $gauged = zj_enqueue($node, 'SELECT 1', queue => 'metricsq', run_at => "now() + interval '1 hour'");
+my ($types, $bad, $samples);
+my $deadline = time() + 60;
+for (;;)
+{
+	($res, $types, $bad, $samples) = scrape();
+	last if grep({ ($_->[0]{queue} // '') eq 'metricsq' } @{ $samples->{zapjobs_runs} // [] })
+	  || time() > $deadline;
+	select(undef, undef, undef, 0.2);
+}
 is($res->{status}, 200, '/metrics is 200');
 like($res->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text');
-my (%types, @bad, %samples);
-for my $line (split /\n/, $res->{content})
-{
-	if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) { $types{$1} = $2; next; }
-	next if $line =~ /^# HELP \w+ .+$/;
-	if ($line =~ /^(\w+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|\+Inf)$/)
-	{
-		push @{ $samples{$1} }, [ $2 // '', $3 ];
-		next;
-	}
-	push @bad, $line;
-}
-is_deeply(\@bad, [], 'every line is a sample, HELP or TYPE');
-is_deeply([ grep { !/^zapjobs_/ } keys %types ], [], 'every name starts with zapjobs_');
-is($types{$_}, 'gauge', "$_ is a gauge") for qw(zapjobs_runs zapjobs_queue_lag_seconds zapjobs_workers);
-is($types{zapjobs_runs_finished_total}, 'counter', 'finished runs: a counter');
-is($types{zapjobs_attempt_failures_total}, 'counter', 'failures: a counter');
-is($types{zapjobs_run_duration_seconds}, 'histogram', 'durations: a histogram');
-my @buckets = map { $_->[1] } @{ $samples{zapjobs_run_duration_seconds_bucket} };
-is_deeply(\@buckets, [ sort { $a <=> $b } @buckets ], 'histogram buckets are cumulative');
-my ($trig_count) = map { $_->[1] } grep { $_->[0] =~ /completed/ } @{ $samples{zapjobs_runs_finished_total} };
-ok($trig_count >= 1, 'completions seen since the start are counted');
+is_deeply($bad, [], 'every line is a sample, HELP or TYPE');
+is_deeply([ grep { !/^zapjobs_/ } keys %$types ], [], 'every name starts with zapjobs_');
+is($types->{$_}, 'gauge', "$_ is a gauge") for qw(zapjobs_runs zapjobs_queue_lag_seconds zapjobs_workers);
+is($types->{zapjobs_runs_finished_total}, 'counter', 'finished runs: a counter');
+is($types->{zapjobs_attempt_failures_total}, 'counter', 'failures: a counter');
+is($types->{zapjobs_run_duration_seconds}, 'histogram', 'durations: a histogram');
+
+my @runs = @{ $samples->{zapjobs_runs} // [] };
+is_deeply([ grep { join(',', sort keys %{ $_->[0] }) ne 'queue,status' } @runs ], [],
+	'zapjobs_runs: every sample labelled by status and queue');
+is_deeply([ map { "$_->[0]{status} $_->[1]" } grep { $_->[0]{queue} eq 'metricsq' } @runs ],
+	['scheduled 1'], 'the scheduled run is counted under its status and queue');
+my %workers = map { ($_->[0]{state} // '?') => $_->[1] } @{ $samples->{zapjobs_workers} // [] };
+ok(exists $workers{busy} && exists $workers{idle}, 'zapjobs_workers: busy and idle')
+  or diag(explain(\%workers));
+is_deeply([ grep { !/^(busy|idle|starting)$/ } keys %workers ], [], 'and no other state but starting');
+my %finished = map { ($_->[0]{status} // '?') => $_->[1] } @{ $samples->{zapjobs_runs_finished_total} // [] };
+is_deeply([ sort keys %finished ], [qw(cancelled completed failed)], 'finished runs: by status');
+ok($finished{completed} >= 1, 'completions seen since the start are counted');
+
+my @buckets = @{ $samples->{zapjobs_run_duration_seconds_bucket} // [] };
+my @bounds = map { $_->[0]{le} // '' } @buckets;
+is($bounds[-1], '+Inf', 'the last bucket is le="+Inf"');
+is_deeply([ grep { $_ ne '+Inf' && $_ !~ /^[0-9.e+-]+$/ } @bounds ], [], 'every other bound a number');
+is_deeply([ @bounds[ 0 .. $#bounds - 1 ] ], [ sort { $a <=> $b } @bounds[ 0 .. $#bounds - 1 ] ],
+	'bounds ascending');
+my @counts = map { $_->[1] } @buckets;
+is_deeply(\@counts, [ sort { $a <=> $b } @counts ], 'histogram buckets are cumulative');
+my ($sum) = map { $_->[1] } @{ $samples->{zapjobs_run_duration_seconds_sum} // [] };
+my ($count) = map { $_->[1] } @{ $samples->{zapjobs_run_duration_seconds_count} // [] };
+ok(defined $sum && defined $count, 'the histogram has _sum and _count');
+is($count, $counts[-1], '_count equals the +Inf bucket');
+ok($count >= 1 && $count <= $finished{completed}, 'it counts completed runs')
+  or diag("count $count, completed $finished{completed}");
+ok($sum > 0 && $sum < 60 * $count, '_sum adds up their durations') or diag("sum $sum");
+$node->safe_psql('postgres', "SELECT jobs.cancel($gauged)");
 
 # --- the event stream --------------------------------------------------------------
 
