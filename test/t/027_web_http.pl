@@ -495,5 +495,52 @@ is($rc, 5, 'a port in use exits 5');
 like($err, qr/cannot listen on 127\.0\.0\.1:$busy: Address already in use/, 'and says so');
 close($holder);
 
+# --- the default address: 127.0.0.1:8080, nothing else ----------------------------------
+
+# LISTEN sockets on PORT (/proc/net/tcp and tcp6): "ADDRESS inode", the
+# address as the kernel shows it (0100007F is 127.0.0.1).
+sub listeners
+{
+	my ($port) = @_;
+	my @found;
+	for my $table ('/proc/net/tcp', '/proc/net/tcp6')
+	{
+		open(my $fh, '<', $table) or next;
+		while (my $line = <$fh>)
+		{
+			my @f = split ' ', $line;
+			next unless @f > 9 && $f[3] eq '0A' && $f[1] =~ /^([0-9A-F]+):([0-9A-F]{4})$/;
+			push @found, "$1 $f[9]" if hex($2) == $port;
+		}
+		close($fh);
+	}
+	return @found;
+}
+
+# Another program may hold port 8080 for a while: wait for it to go.
+my $free_by = time() + 60;
+select(undef, undef, undef, 0.5) while listeners(8080) && time() < $free_by;
+SKIP:
+{
+	skip 'port 8080 stayed in use by another program', 4 if listeners(8080);
+	my $dw = zj_cmd_start($node, ['web']);
+	zj_cmd_until($dw, sub { $dw->{err} =~ /zapjobs web: http|cannot listen/ });
+	skip 'another program took port 8080 meanwhile', 4
+	  if $dw->{err} =~ /cannot listen on 127\.0\.0\.1:8080: Address already in use/;
+	like($dw->{err}, qr{zapjobs web: http://127\.0\.0\.1:8080/ }, 'without --listen: 127.0.0.1:8080');
+	my $pid = $dw->{h}{KIDS}[0]{PID};
+	my %ours;
+	for my $fd (glob("/proc/$pid/fd/*"))
+	{
+		my $to = readlink($fd) // '';
+		$ours{$1} = 1 if $to =~ /^socket:\[(\d+)\]$/;
+	}
+	my @mine = map { (split ' ')[0] } grep { $ours{ (split ' ')[1] } } listeners(8080);
+	is_deeply(\@mine, ['0100007F'], 'it listens on 127.0.0.1 only (no other address, no IPv6)');
+	is($http->get('http://127.0.0.1:8080/healthz')->{status}, 200, 'and answers there');
+	$dw->{h}->signal('TERM');
+	is(zj_cmd_finish($dw), 0, 'it stops');
+}
+
 $node->stop;
 done_testing();
