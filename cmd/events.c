@@ -107,6 +107,7 @@ events_parse(const char *payload, Event *ev)
 	ev->count = events_int(obj, "count", NULL);
 	events_text(obj, "started_at", ev->started_at, sizeof(ev->started_at), NULL);
 	events_text(obj, "finished_at", ev->finished_at, sizeof(ev->finished_at), NULL);
+	events_text(obj, "role", ev->role, sizeof(ev->role), NULL);
 	ev->raw = payload;
 	json_object_put(obj);
 	return true;

@@ -41,6 +41,7 @@ typedef struct Event
 	long long	count;			/* runs: how many runs it summarizes */
 	char		started_at[40]; /* run: ISO 8601 times, "" when unset */
 	char		finished_at[40];
+	char		role[64];		/* worker: its role */
 	const char *raw;			/* the payload as published (valid in fn only) */
 } Event;
 

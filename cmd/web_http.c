@@ -322,14 +322,15 @@ web_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (post && !web_http_gather(*req_cls, upload, upload_size))
 		return MHD_YES;
+	/* read-only refuses every POST, before anything looks at its path */
+	if (post && cfg->read_only)
+		return web_http_error(conn, 403, "this dashboard is read-only (--read-only)", cfg, url);
 	if (base > 0 && (strncmp(url, cfg->base_path, base) != 0 ||
 					 (url[base] != '/' && url[base] != '\0')))
 		return web_http_error(conn, 404, "no such page", cfg, url);
 	if (base > 0 && url[base] == '\0')
 		return web_http_redirect(conn, cfg->base_path);
 	path = url + base;
-	if (post && cfg->read_only)
-		return web_http_error(conn, 403, "this dashboard is read-only (--read-only)", cfg, path);
 	if (strcmp(path, "/healthz") != 0 && !web_http_authorized(conn, &ret))
 		return ret;
 	if (post)

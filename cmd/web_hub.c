@@ -2,8 +2,9 @@
  * web_hub.c
  *	  zapjobs web's LISTEN job_update connection.  It runs in the main
  *	  thread: every event the launcher sends (events.c drops forged ones)
- *	  goes to every browser as it was published, and run events that end
- *	  a run are counted per minute for the throughput chart.
+ *	  that the dashboard's role may see (web_scope.c) goes to every browser
+ *	  as it was published, and run events that end a run are counted per
+ *	  minute for the throughput chart.
  *
  *	  Counting the last hour in jobs.runs for every page would read every
  *	  run that finished in it (millions at thousands a second); the events
@@ -20,6 +21,7 @@
 #include "events.h"
 #include "msg.h"
 #include "web_hub.h"
+#include "web_scope.h"
 #include "web_sse.h"
 
 #define WEB_HUB_HEARTBEAT_S		15
@@ -153,8 +155,9 @@ web_hub_totals_add(const Event *ev, long long n)
 	pthread_mutex_unlock(&web_hub_lock);
 }
 
+/* An event the role may see: to the browsers, and counted. */
 static void
-web_hub_on_event(const Event *ev, void *arg)
+web_hub_pass(const Event *ev)
 {
 	long long	n = ev->type == EVENT_RUNS ? ev->count : 1;
 
@@ -165,15 +168,25 @@ web_hub_on_event(const Event *ev, void *arg)
 	web_hub_totals_add(ev, n);
 }
 
+static void
+web_hub_on_event(const Event *ev, void *arg)
+{
+	web_scope_offer(arg, ev, web_hub_pass);
+}
+
 void
 web_hub_run(Conn *c)
 {
 	time_t		beat = time(NULL);
 
+	web_scope_init(c);
 	while (!conn_was_interrupted())
 	{
-		int			got = events_wait(c, 1000, -1, web_hub_on_event, NULL);
+		int			got = events_wait(c, 1000, -1, web_hub_on_event, c);
 
+		/* events the role's view could not be checked for: pages read afresh */
+		if (!web_scope_flush(c, web_hub_pass))
+			web_sse_publish_resync();
 		web_sse_flush();
 
 		if (got & EVENTS_LOST)

@@ -49,14 +49,18 @@
 #   ZJ_BENCH_FLAT_SECONDS     duration of section 11 (default 600, --quick 150)
 #   ZJ_BENCH_FLAT_RATE        its rate in runs/s (default 5000)
 #   ZJ_BENCH_WEB_RUNS         finished runs of section 13 (default 1000000, --quick 200000)
+#   ZJ_BENCH_DIR, ZJ_BENCH_PORT  the throwaway cluster's directory and port (default
+#                             /tmp/zapjobs-bench, 55433; section 13's dashboard listens on
+#                             the port + 100): two benchmarks on one machine need their own
+#   PG_CONFIG                 the PostgreSQL 15 install to build into and run (test/common.sh)
 set -euo pipefail
 
 # shellcheck source=test/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
-BENCH=/tmp/zapjobs-bench
+BENCH=${ZJ_BENCH_DIR:-/tmp/zapjobs-bench}
 DATA=$BENCH/data
-PORT=55433
+PORT=${ZJ_BENCH_PORT:-55433}
 LOGDIR=$BENCH/logs
 RAW=$BENCH/raw.tsv          # one line per measurement: name, unit, value
 
@@ -773,8 +777,11 @@ if wanted 13; then
          FROM generate_series(1, $WEB_RUNS) i, LATERAL (SELECT now() - (i % 3000) * interval '1 s' AS t) x" >/dev/null
     q "VACUUM ANALYZE jobs.runs" >/dev/null
     WEB_PORT=$((PORT + 100))
-    # a dashboard left by an interrupted run would answer in this one's place
-    pkill -u "$ZJ_USER" -x zapjobs 2>/dev/null || true
+    # whatever holds the port (a dashboard left by an interrupted run, say)
+    # would answer in this one's place; it is not ours to stop
+    listener_pid() { ss -ltnpH "sport = :$WEB_PORT" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1; }
+    [[ -z $(ss -ltnH "sport = :$WEB_PORT") ]] ||
+        zj_die "port $WEB_PORT is in use (pid $(listener_pid)): stop that program or set ZJ_BENCH_PORT"
     zj_as_user "$ZJ_PG_BIN/zapjobs" -h "$BENCH" -p "$PORT" -d postgres web --listen "127.0.0.1:$WEB_PORT" \
         >"$LOGDIR/web.log" 2>&1 &
     WEB_PID=$!
@@ -783,7 +790,7 @@ if wanted 13; then
         (( SECONDS < deadline )) || zj_die "zapjobs web did not start (log: $LOGDIR/web.log)"
         sleep 0.2
     done
-    web_pid=$(pgrep -n -x -u "$ZJ_USER" zapjobs)
+    web_pid=$(listener_pid)    # the zapjobs process itself, under runuser
     node "$BUILD/test/bench/sse_clients.js" "http://127.0.0.1:$WEB_PORT/events" "$WEB_BROWSERS" \
         >"$LOGDIR/sse_clients.log" 2>&1 &
     BROWSERS=$!

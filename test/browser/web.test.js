@@ -133,6 +133,65 @@ async function hostile(page) {
   check(listed.text.includes(name) && listed.xss === undefined, 'nor in the runs list');
 }
 
+// A running job whose progress message, pushed by the event stream after the
+// page opened, is markup: the live message shows it as text.
+async function hostileLive(page) {
+  const message = '<img src=x onerror=window.__xss=3><b id=bold>live</b>';
+  const id = psql(`SELECT jobs.enqueue($j$SELECT public.wait_flag('hostile_go');
+                   SELECT jobs.progress(1, 4, $m$${message}$m$);
+                   SELECT public.wait_flag('hostile_stop')$j$, name => 'hostile_live')`);
+  await until(() => psql(`SELECT status FROM jobs.runs WHERE id = ${id}`) === 'running');
+  await page.goto(`${base}/#/run/${id}`, { waitUntil: 'load' });
+  const before = await until(async () => {
+    const st = await page.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '');
+    return st.includes('running') ? { message: await page.$eval('[data-testid="progress-message"]', (e) => e.textContent) } : null;
+  });
+  check(before && before.message === '', 'a running job without progress yet is shown', JSON.stringify(before));
+  psql(`INSERT INTO public.flags VALUES ('hostile_go')`);
+  const shown = await until(async () => {
+    const t = await page.$eval('[data-testid="progress-message"]', (e) => e.textContent).catch(() => '');
+    return t === message ? t : null;
+  });
+  check(shown === message, 'a hostile progress message pushed live shows literally under the bar', shown);
+  const bar = await percentOf(page, '[data-testid="progress-bar"]');
+  check(bar === 25, 'with its percent on the bar', `percent ${bar}`);
+  const dom = await page.evaluate(() => ({
+    xss: window.__xss,
+    img: document.querySelectorAll('img[src="x"]').length,
+    bold: document.querySelectorAll('#bold').length,
+    visible: (() => {
+      const m = document.querySelector('[data-testid="progress-message"]');
+      return !!m && m.getClientRects().length > 0 && getComputedStyle(m).visibility !== 'hidden';
+    })(),
+  }));
+  check(dom.visible && dom.xss === undefined && dom.img === 0 && dom.bold === 0,
+    'the message is visible, and none of it became markup or ran', JSON.stringify(dom));
+  psql(`INSERT INTO public.flags VALUES ('hostile_stop')`);
+}
+
+// A failure whose name and error are markup, in the overview's recent failures.
+async function hostileFailure(page) {
+  const name = '<img src=x onerror=window.__xss=4>';
+  const error = '<b id=bold>failed</b><script>window.__xss=5</script>';
+  const id = psql(`SELECT jobs.enqueue($j$DO $d$BEGIN RAISE EXCEPTION '%', $e$${error}$e$; END $d$$j$,
+                   name => $n$${name}$n$, max_attempts => 1)`);
+  await until(() => psql(`SELECT status FROM jobs.runs WHERE id = ${id}`) === 'failed');
+  await page.goto(`${base}/#/`, { waitUntil: 'load' });
+  const row = await until(() => page.$(`[data-testid="failure-row"][data-run-id="${id}"]`));
+  check(!!row, 'the overview lists the hostile failure');
+  const shown = row ? await row.evaluate((r) => ({
+    text: r.textContent,
+    visible: r.getClientRects().length > 0,
+    elements: r.querySelectorAll('img, b, script').length,
+  })) : {};
+  check(!!shown.text && shown.text.includes(name) && shown.text.includes(error) && shown.visible,
+    'its name and error show literally in the recent failures', JSON.stringify(shown));
+  const dom = await page.evaluate(() => ({ xss: window.__xss, img: document.querySelectorAll('img[src="x"]').length,
+    bold: document.querySelectorAll('#bold').length }));
+  check(shown.elements === 0 && dom.xss === undefined && dom.img === 0 && dom.bold === 0,
+    'and none of it became markup or ran', JSON.stringify(dom));
+}
+
 // The "app": another origin whose page embeds the indicator.
 function serveApp() {
   const page = `<!doctype html><html><head><title>some app</title></head>
@@ -207,6 +266,8 @@ async function indicator(browser) {
     await cancelFromUi(page, id);
     await dependencies(page);
     await hostile(page);
+    await hostileLive(page);
+    await hostileFailure(page);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
     await indicator(browser);
   } catch (e) {

@@ -66,11 +66,11 @@ is($before, '8/1/3/1/1', 'a 1.0 install with runs in every state, a log, attempt
 
 # This library does not serve a 1.0 schema: it says so, runs nothing, and
 # refuses to write runs with a hint.
-ok($node->wait_for_log(qr/not serving database "postgres": its zapjobs schema is version 1\.0, this library needs 1\.4/),
+ok($node->wait_for_log(qr/not serving database "postgres": its zapjobs schema is version 1\.0, this library needs 1\.5/),
 	'the launcher says why it serves nothing');
 my ($ret, $out, $err) = $node->psql('postgres', q{SELECT jobs.enqueue('SELECT 1')});
 isnt($ret, 0, 'jobs.enqueue is refused under the old schema');
-like($err, qr/needs version 1\.4 of the zapjobs schema; this database has version 1\.0.*ALTER EXTENSION zapjobs UPDATE/s,
+like($err, qr/needs version 1\.5 of the zapjobs schema; this database has version 1\.0.*ALTER EXTENSION zapjobs UPDATE/s,
 	'with the version found and the fix');
 is($node->safe_psql('postgres', q{SELECT status FROM jobs.runs WHERE name = 'waiting_now'}),
 	'pending', 'no run was started');
@@ -79,7 +79,7 @@ is($node->safe_psql('postgres', $counts), $before, 'and nothing was written');
 # Update while the server runs: the launcher serves the database within moments.
 $node->safe_psql('postgres', 'ALTER EXTENSION zapjobs UPDATE');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'zapjobs'}),
-	'1.4', 'updated to 1.4');
+	'1.5', 'updated to 1.5');
 # Runs may start at once after the update (its commit wakes the launcher):
 # every row there before must still be there; new ones may be added.
 my %after = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', $rows);
@@ -103,6 +103,14 @@ ok($node->poll_query_until('postgres',
 	'the schedule fires after the update');
 is($node->safe_psql('postgres', 'SELECT max_workers, workers >= 1 FROM jobs.pool'),
 	'4|t', 'jobs.pool, added by 1.1, reads the pool');
+is($node->safe_psql('postgres', q{SELECT string_agg(indexname || ': ' || regexp_replace(indexdef, '.* USING ', ''), E'\n' ORDER BY indexname)
+	FROM pg_indexes WHERE schemaname = 'jobs' AND indexname IN
+	('runs_finished_queue_idx', 'runs_finished_name_idx', 'runs_failed_cancelled_idx')}),
+	join("\n",
+		q{runs_failed_cancelled_idx: btree (status, id) WHERE (status = ANY (ARRAY['failed'::text, 'cancelled'::text]))},
+		q{runs_finished_name_idx: btree (name, id) WHERE ((status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text])) AND (name IS NOT NULL))},
+		q{runs_finished_queue_idx: btree (queue, id) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text, 'cancelled'::text]))}),
+	'1.5 indexed the finished runs of the 1.0 install for the dashboard');
 my $child = zj_enqueue($node, q{SELECT jobs.parent_outputs() AS p}, depends_on => "ARRAY[$id{done}]");
 is(zj_wait($node, $child), 'completed', 'a run of 1.2 waits for a run of 1.0');
 is(zj_run($node, $child, 'output')->{output}, qq({"p": {"$id{done}": {"x": 1}}}),
@@ -117,7 +125,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION zapjobs');
 is($node->safe_psql('fresh', $objects), $updated, 'a fresh install has the same objects');
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'zapjobs'}),
-	'1.4', 'a fresh install is 1.4');
+	'1.5', 'a fresh install is 1.5');
 
 # And the same definitions, column order included: pg_dump's binary-upgrade
 # mode writes out every member of the extension; OIDs, xids, sequence

@@ -27,12 +27,14 @@ zj_flag_jobs($node);
 
 my $http = HTTP::Tiny->new(timeout => 30);
 
-# Start zapjobs web with ARGS; returns (handle, base URL) once /healthz answers.
+# Start zapjobs web with ARGS (after a hash ref of zj_cmd_start's options,
+# such as user => ROLE); returns (handle, base URL) once it listens.
 sub start_web
 {
+	my %opt = ref $_[0] eq 'HASH' ? %{ shift @_ } : ();
 	my (@args) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	my $w = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port", @args ]);
+	my $w = zj_cmd_start($node, [ 'web', '--listen', "127.0.0.1:$port", @args ], %opt);
 	my $base = "http://127.0.0.1:$port";
 	my ($i) = grep { $args[$_] eq '--base-path' } 0 .. $#args;
 	my $path = defined $i ? $args[ $i + 1 ] : '';
@@ -198,34 +200,106 @@ ok(!$j->{paused}, 'resumed');
 my $all = $node->safe_psql('postgres', 'SELECT count(*) FROM jobs.runs');
 ($r, $j) = get_json("$base/api/runs?limit=$all");
 ok(@{ $j->{runs} } == $all && !defined $j->{next}, 'no next page when the page holds the last run');
+# The list reads finished runs and runs on their way through different
+# indexes: pages interleave them by id.
+my $sched = zj_enqueue($node, 'SELECT 1', queue => 'bulk', run_at => "now() + interval '1 hour'");
+$node->safe_psql('postgres', q{SELECT jobs.enqueue('SELECT 1', queue => 'bulk')
+	FROM generate_series(1, 2)});
+zj_wait_final($node, "queue = 'bulk' AND id <> $sched");
+my @ids = split /\n/, $node->safe_psql('postgres', 'SELECT id FROM jobs.runs ORDER BY id DESC');
+($r, $j) = get_json("$base/api/runs?limit=500");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], \@ids, 'every run, whatever its state, newest first');
+my @bulk = split /\n/, $node->safe_psql('postgres',
+	q{SELECT id FROM jobs.runs WHERE queue = 'bulk' ORDER BY id DESC});
+my @paged;
+my $next = '';
+do
+{
+	($r, $j) = get_json("$base/api/runs?queue=bulk&limit=2&before=$next");
+	push @paged, map { $_->{id} } @{ $j->{runs} };
+	$next = $j->{next} // '';
+} while ($next ne '' && @paged < 100);
+is_deeply(\@paged, \@bulk, 'pages of one queue: its scheduled run among its finished ones');
+($r, $j) = get_json("$base/api/runs?status=scheduled&queue=bulk");
+is_deeply([ map { $_->{id} } @{ $j->{runs} } ], [$sched], 'and that run alone by its state');
+($r, $j) = get_json("$base/api/runs?status=nosuch");
+is_deeply($j->{runs}, [], 'a state that does not exist lists nothing');
+$node->safe_psql('postgres', "SELECT jobs.cancel($sched)");
 
 # --- metrics --------------------------------------------------------------------
 
-$res = $http->get("$base/metrics");
+# Scrape /metrics: (response, {name => type}, [lines that are no sample, HELP
+# or TYPE], {name => [[{label => value}, value], ...]}).
+sub scrape
+{
+	my $res = $http->get("$base/metrics");
+	my (%types, @bad, %samples);
+	for my $line (split /\n/, $res->{content})
+	{
+		if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) { $types{$1} = $2; next; }
+		next if $line =~ /^# HELP \w+ .+$/;
+		if ($line =~ /^(\w+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|\+Inf)$/)
+		{
+			my ($name, $labels, $value) = ($1, $2 // '', $3);
+			my %l = $labels =~ /([a-z_]+)="((?:[^"\\]|\\.)*)"/g;
+			push @{ $samples{$name} }, [ \%l, $value ];
+			next;
+		}
+		push @bad, $line;
+	}
+	return ($res, \%types, \@bad, \%samples);
+}
+
+# A run not finished in a queue of its own: the gauges count it once the
+# dashboard's counting thread has been round (every 2 s or so).
+my $gauged = zj_enqueue($node, 'SELECT 1', queue => 'metricsq', run_at => "now() + interval '1 hour'");
+my ($types, $bad, $samples);
+my $deadline = time() + 60;
+for (;;)
+{
+	($res, $types, $bad, $samples) = scrape();
+	last if grep({ ($_->[0]{queue} // '') eq 'metricsq' } @{ $samples->{zapjobs_runs} // [] })
+	  || time() > $deadline;
+	select(undef, undef, undef, 0.2);
+}
 is($res->{status}, 200, '/metrics is 200');
 like($res->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text');
-my (%types, @bad, %samples);
-for my $line (split /\n/, $res->{content})
-{
-	if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) { $types{$1} = $2; next; }
-	next if $line =~ /^# HELP \w+ .+$/;
-	if ($line =~ /^(\w+)(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+]+|\+Inf)$/)
-	{
-		push @{ $samples{$1} }, [ $2 // '', $3 ];
-		next;
-	}
-	push @bad, $line;
-}
-is_deeply(\@bad, [], 'every line is a sample, HELP or TYPE');
-is_deeply([ grep { !/^zapjobs_/ } keys %types ], [], 'every name starts with zapjobs_');
-is($types{$_}, 'gauge', "$_ is a gauge") for qw(zapjobs_runs zapjobs_queue_lag_seconds zapjobs_workers);
-is($types{zapjobs_runs_finished_total}, 'counter', 'finished runs: a counter');
-is($types{zapjobs_attempt_failures_total}, 'counter', 'failures: a counter');
-is($types{zapjobs_run_duration_seconds}, 'histogram', 'durations: a histogram');
-my @buckets = map { $_->[1] } @{ $samples{zapjobs_run_duration_seconds_bucket} };
-is_deeply(\@buckets, [ sort { $a <=> $b } @buckets ], 'histogram buckets are cumulative');
-my ($trig_count) = map { $_->[1] } grep { $_->[0] =~ /completed/ } @{ $samples{zapjobs_runs_finished_total} };
-ok($trig_count >= 1, 'completions seen since the start are counted');
+is_deeply($bad, [], 'every line is a sample, HELP or TYPE');
+is_deeply([ grep { !/^zapjobs_/ } keys %$types ], [], 'every name starts with zapjobs_');
+is($types->{$_}, 'gauge', "$_ is a gauge") for qw(zapjobs_runs zapjobs_queue_lag_seconds zapjobs_workers);
+is($types->{zapjobs_runs_finished_total}, 'counter', 'finished runs: a counter');
+is($types->{zapjobs_attempt_failures_total}, 'counter', 'failures: a counter');
+is($types->{zapjobs_run_duration_seconds}, 'histogram', 'durations: a histogram');
+
+my @runs = @{ $samples->{zapjobs_runs} // [] };
+is_deeply([ grep { join(',', sort keys %{ $_->[0] }) ne 'queue,status' } @runs ], [],
+	'zapjobs_runs: every sample labelled by status and queue');
+is_deeply([ map { "$_->[0]{status} $_->[1]" } grep { $_->[0]{queue} eq 'metricsq' } @runs ],
+	['scheduled 1'], 'the scheduled run is counted under its status and queue');
+my %workers = map { ($_->[0]{state} // '?') => $_->[1] } @{ $samples->{zapjobs_workers} // [] };
+ok(exists $workers{busy} && exists $workers{idle}, 'zapjobs_workers: busy and idle')
+  or diag(explain(\%workers));
+is_deeply([ grep { !/^(busy|idle|starting)$/ } keys %workers ], [], 'and no other state but starting');
+my %finished = map { ($_->[0]{status} // '?') => $_->[1] } @{ $samples->{zapjobs_runs_finished_total} // [] };
+is_deeply([ sort keys %finished ], [qw(cancelled completed failed)], 'finished runs: by status');
+ok($finished{completed} >= 1, 'completions seen since the start are counted');
+
+my @buckets = @{ $samples->{zapjobs_run_duration_seconds_bucket} // [] };
+my @bounds = map { $_->[0]{le} // '' } @buckets;
+is($bounds[-1], '+Inf', 'the last bucket is le="+Inf"');
+is_deeply([ grep { $_ ne '+Inf' && $_ !~ /^[0-9.e+-]+$/ } @bounds ], [], 'every other bound a number');
+is_deeply([ @bounds[ 0 .. $#bounds - 1 ] ], [ sort { $a <=> $b } @bounds[ 0 .. $#bounds - 1 ] ],
+	'bounds ascending');
+my @counts = map { $_->[1] } @buckets;
+is_deeply(\@counts, [ sort { $a <=> $b } @counts ], 'histogram buckets are cumulative');
+my ($sum) = map { $_->[1] } @{ $samples->{zapjobs_run_duration_seconds_sum} // [] };
+my ($count) = map { $_->[1] } @{ $samples->{zapjobs_run_duration_seconds_count} // [] };
+ok(defined $sum && defined $count, 'the histogram has _sum and _count');
+is($count, $counts[-1], '_count equals the +Inf bucket');
+ok($count >= 1 && $count <= $finished{completed}, 'it counts completed runs')
+  or diag("count $count, completed $finished{completed}");
+ok($sum > 0 && $sum < 60 * $count, '_sum adds up their durations') or diag("sum $sum");
+$node->safe_psql('postgres', "SELECT jobs.cancel($gauged)");
 
 # --- the event stream --------------------------------------------------------------
 
@@ -288,6 +362,56 @@ ok(sse_until($stalled, sub { $_[0] =~ /event: resync/ }),
 close($stalled->{s});
 close($sse->{s});
 
+# --- row-level security: a dashboard connected as a role that is no superuser --------
+
+my ($mw, $mbase) = start_web({ user => 'mallory' });
+my $msse = sse_open($mbase);
+ok(sse_until($msse, sub { $_[0] =~ /event: hello/ }), "mallory's dashboard streams events");
+my $a_fail = zj_enqueue($node, 'SELECT 1/0', name => 'alice_fails', user => 'alice');
+my $a_live = zj_enqueue($node,
+	q{SELECT jobs.progress(1, 2, 'alice progress'); SELECT jobs.log('info', 'alice line')},
+	name => 'alice_reports', user => 'alice');
+my $a_later = zj_enqueue($node, 'SELECT 1', user => 'alice', run_at => "now() + interval '1 hour'");
+is(zj_wait($node, $a_fail), 'failed', "alice's first run failed");
+is(zj_wait($node, $a_live), 'completed', 'her second reported progress and a log line');
+my $m_run = zj_enqueue($node,
+	q{SELECT jobs.progress(1, 2, 'mallory progress'); SELECT jobs.log('info', 'mallory line')},
+	name => 'mallory_reports', user => 'mallory');
+is(zj_wait($node, $m_run), 'completed', 'then a run of mallory completed');
+ok(sse_until($msse, sub { $_[0] =~ /"id":$m_run,[^\n]*"status":"completed"/ }),
+	"mallory's dashboard pushed her run's events");
+like($msse->{buf}, qr/"message":"mallory progress"/, 'its progress');
+like($msse->{buf}, qr/"message":"mallory line"/, 'and its log line');
+my @leaked = grep { /alice|"(?:id|first_id)":(?:$a_fail|$a_live|$a_later)\b/ } split /\n/, $msse->{buf};
+is_deeply(\@leaked, [], "but no event of alice's runs or workers (sent before)");
+close($msse->{s});
+
+($r, $j) = get_json("$mbase/api/runs?limit=500");
+is_deeply([ map { "$_->{id} $_->{owner}" } @{ $j->{runs} } ], ["$m_run mallory"],
+	"mallory's api/runs lists her run only");
+is((get_json("$mbase/api/runs/$a_fail"))[0]{status}, 404, "alice's run is 404 to her");
+is((get_json("$mbase/api/runs/$a_live/logs"))[0]{status}, 404, 'and its log too');
+($r, $j) = get_json("$mbase/api/overview");
+is_deeply([ map { $_->{run_id} } @{ $j->{failures} } ], [], 'her overview shows no failure');
+my %hour;
+for my $m (@{ $j->{throughput} })
+{
+	$hour{$_} += $m->{$_} for qw(completed failed cancelled);
+}
+is_deeply(\%hour, { completed => 1, failed => 0, cancelled => 0 },
+	"its throughput counts her run only");
+($r, $j) = get_json("$mbase/api/active");
+is_deeply([ map { $_->{id} } @{ $j->{recent} } ], [$m_run], 'api/active: her run only');
+like($http->get("$mbase/metrics")->{content}, qr/^zapjobs_runs_finished_total\{status="failed"\} 0$/m,
+	'/metrics counts no failure');
+(undef, $session) = get_json("$mbase/api/session");
+($r, $j) = post("$mbase/api/runs/cancel", encode_json({ ids => [$a_later] }),
+	'X-CSRF-Token' => $session->{csrf});
+is_deeply($j, { changed => 0, matched => 0 }, "she cannot cancel alice's run");
+is(zj_run($node, $a_later, 'status')->{status}, 'scheduled', 'it is still scheduled');
+$mw->{h}->signal('TERM');
+is(zj_cmd_finish($mw), 0, "mallory's dashboard stopped");
+
 # --- healthz when the extension is gone ---------------------------------------------------
 
 $node->safe_psql('postgres', 'DROP EXTENSION zapjobs CASCADE');
@@ -318,11 +442,26 @@ is($http->get("$base/api/overview", { headers => { Authorization => $wrong } })-
 is($http->get("$base/api/overview", { headers => { Authorization => $auth } })->{status}, 200,
 	'the right one: 200');
 is($http->get("$base/healthz")->{status}, 200, '/healthz needs no credentials');
-($r) = post("$base/api/runs/cancel", '{"ids":[1]}', Authorization => $auth, %csrf);
-is($r->{status}, 403, 'read-only: a POST is 403');
-($r) = post("$base/whatever/path", '', Authorization => $auth);
-is($r->{status}, 403, 'whatever its path');
+# The token is this process's own (read from it), so only read-only refuses.
+(undef, $session) = get_json("$base/api/session", Authorization => $auth);
+ok($session->{read_only}, 'the session says read-only');
+my %ro = (Authorization => $auth, 'X-CSRF-Token' => $session->{csrf});
+my $kept = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 hour'");
 my $top = $base =~ s{/jobs$}{}r;
+for my $url ("$base/api/runs/cancel", "$base/whatever/path", "$top/api/runs/cancel",
+	"$top/elsewhere", "$base/api/queues/bulk/pause")
+{
+	my $where = $url =~ s{^http://[^/]+}{}r;
+	($r, $j) = post($url, encode_json({ ids => [$kept] }), %ro);
+	is($r->{status}, 403, "read-only: POST $where is 403");
+	like($j->{error} // '', qr/read-only/, 'because it is read-only');
+}
+($r, $j) = post("$top/nowhere", '');
+is($r->{status}, 403, 'read-only: a POST without credentials or token is 403 too');
+like($j->{error} // '', qr/read-only/, 'for the same reason');
+is(zj_run($node, $kept, 'status')->{status}, 'scheduled', 'the run was not cancelled');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM jobs.queues WHERE paused}), '0',
+	'nor a queue paused');
 is($http->get("$top/api/overview", { headers => { Authorization => $auth } })->{status}, 404,
 	'outside the base path: 404');
 $res = HTTP::Tiny->new(max_redirect => 0)->get("$top/jobs", { headers => { Authorization => $auth } });
@@ -355,6 +494,53 @@ my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $busy,
 is($rc, 5, 'a port in use exits 5');
 like($err, qr/cannot listen on 127\.0\.0\.1:$busy: Address already in use/, 'and says so');
 close($holder);
+
+# --- the default address: 127.0.0.1:8080, nothing else ----------------------------------
+
+# LISTEN sockets on PORT (/proc/net/tcp and tcp6): "ADDRESS inode", the
+# address as the kernel shows it (0100007F is 127.0.0.1).
+sub listeners
+{
+	my ($port) = @_;
+	my @found;
+	for my $table ('/proc/net/tcp', '/proc/net/tcp6')
+	{
+		open(my $fh, '<', $table) or next;
+		while (my $line = <$fh>)
+		{
+			my @f = split ' ', $line;
+			next unless @f > 9 && $f[3] eq '0A' && $f[1] =~ /^([0-9A-F]+):([0-9A-F]{4})$/;
+			push @found, "$1 $f[9]" if hex($2) == $port;
+		}
+		close($fh);
+	}
+	return @found;
+}
+
+# Another program may hold port 8080 for a while: wait for it to go.
+my $free_by = time() + 60;
+select(undef, undef, undef, 0.5) while listeners(8080) && time() < $free_by;
+SKIP:
+{
+	skip 'port 8080 stayed in use by another program', 4 if listeners(8080);
+	my $dw = zj_cmd_start($node, ['web']);
+	zj_cmd_until($dw, sub { $dw->{err} =~ /zapjobs web: http|cannot listen/ });
+	skip 'another program took port 8080 meanwhile', 4
+	  if $dw->{err} =~ /cannot listen on 127\.0\.0\.1:8080: Address already in use/;
+	like($dw->{err}, qr{zapjobs web: http://127\.0\.0\.1:8080/ }, 'without --listen: 127.0.0.1:8080');
+	my $pid = $dw->{h}{KIDS}[0]{PID};
+	my %ours;
+	for my $fd (glob("/proc/$pid/fd/*"))
+	{
+		my $to = readlink($fd) // '';
+		$ours{$1} = 1 if $to =~ /^socket:\[(\d+)\]$/;
+	}
+	my @mine = map { (split ' ')[0] } grep { $ours{ (split ' ')[1] } } listeners(8080);
+	is_deeply(\@mine, ['0100007F'], 'it listens on 127.0.0.1 only (no other address, no IPv6)');
+	is($http->get('http://127.0.0.1:8080/healthz')->{status}, 200, 'and answers there');
+	$dw->{h}->signal('TERM');
+	is(zj_cmd_finish($dw), 0, 'it stops');
+}
 
 $node->stop;
 done_testing();
