@@ -433,23 +433,28 @@ zj_claim_locked_runs(MemoryContext cxt)
 /*
  * Leave out runs of queues and names limited now: the limits the runs
  * were locked under came from an older snapshot (see
- * zj_claim_limited_candidate).
+ * zj_claim_limited_candidate).  Called under SPI: the list kept is built
+ * in cxt, the runs' own context, since SPI_finish frees SPI's.
  */
 static List *
-zj_claim_drop_limited(List *runs)
+zj_claim_drop_limited(List *runs, MemoryContext cxt)
 {
 	List	   *kept = NIL;
 	ZjLimits	l;
 	ListCell   *lc;
+	MemoryContext spi;
 
 	zj_claim_read_limits(&l);
 	foreach(lc, runs)
 	{
 		ZjRun	   *run = lfirst(lc);
 
-		if (!zj_claim_array_has(l.limited_queues, run->queue) &&
-			!zj_claim_array_has(l.limited_names, run->name))
-			kept = lappend(kept, run);
+		if (zj_claim_array_has(l.limited_queues, run->queue) ||
+			zj_claim_array_has(l.limited_names, run->name))
+			continue;
+		spi = MemoryContextSwitchTo(cxt);
+		kept = lappend(kept, run);
+		MemoryContextSwitchTo(spi);
 	}
 	return kept;
 }
@@ -497,7 +502,7 @@ zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
 				  nargs[from], types[from], values, NULL);
 	runs = zj_claim_locked_runs(cxt);
 	if (from == ZJ_LOCK_LIMITED && runs != NIL)
-		runs = zj_claim_drop_limited(runs);
+		runs = zj_claim_drop_limited(runs, cxt);
 	zj_query_end();
 	return runs;
 }
@@ -541,7 +546,7 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	if (runs != NIL && zj_claim_changes() != changes)
 	{
 		zj_query_begin();
-		runs = zj_claim_drop_limited(runs);
+		runs = zj_claim_drop_limited(runs, cxt);
 		zj_query_end();
 	}
 	return runs;

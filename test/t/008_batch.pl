@@ -255,6 +255,25 @@ is( $sized->safe_psql('postgres', q{
 		SELECT (d.output->>'id')::bigint = f.id AND f.status = 'completed'
 		FROM jobs.runs d, jobs.runs f WHERE d.name = 'deduper' AND f.name = 'follow'}),
 	't', 'a dedupe_key held by a completed run enqueued a new run');
+
+# Batches while a queue is paused (limits exist): the runs they lock are
+# those of queues under no limit, kept in a list that must outlive the
+# lookup of the limits.  A run failing in the batch writes its end with
+# SPI, which reused the freed list's memory: the worker crashed.
+$sized->safe_psql('postgres', q{SELECT jobs.pause_queue('shut')});
+for (1 .. 10)
+{
+	$sized->safe_psql('postgres', q{
+		SELECT jobs.enqueue(CASE WHEN g % 3 = 0 THEN 'SELECT 1/0' ELSE 'SELECT 1' END,
+		                    queue => 'open', name => 'limited_batch', max_attempts => 1)
+		FROM generate_series(1, 40) g});
+}
+ok(zj_wait_final($sized, "name = 'limited_batch'"), 'batches beside a paused queue finished');
+is( $sized->safe_psql('postgres', q{
+		SELECT string_agg(status || ':' || count, ' ' ORDER BY status) FROM
+		(SELECT status, count(*) FROM jobs.runs WHERE name = 'limited_batch' GROUP BY 1) s}),
+	'completed:270 failed:130', 'every third failed, the others completed');
+ok(!$sized->log_contains(qr/terminated by signal/), 'no worker crashed');
 $sized->stop;
 
 done_testing();
