@@ -222,3 +222,16 @@ SELECT jobs.set_queue_rate('rl', NULL, NULL);
 SELECT scope, name, runs, per FROM jobs.rate_limits ORDER BY 1, 2;
 SELECT jobs.set_job_rate('wf_step', NULL);
 SELECT count(*) AS limits_left FROM jobs.rate_limits;
+
+-- A statement of a superuser that itself inserts into jobs.dependencies
+-- and enqueues a run with a parent: zapjobs' own insert of the edge fires
+-- the restore trigger inside its bookkeeping, which nests.  The session
+-- must come out of both as it went in (it stayed a security-restricted
+-- operation: no temporary table could be made).
+SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day') AS nest_parent \gset
+INSERT INTO jobs.dependencies (run_id, parent_id)
+SELECT jobs.enqueue('SELECT 2', depends_on => ARRAY[:nest_parent]::bigint[]), :nest_parent
+ON CONFLICT DO NOTHING;
+CREATE TEMP TABLE after_nested_bookkeeping (x int);
+SHOW search_path;
+SELECT count(*) AS edges FROM jobs.dependencies WHERE parent_id = :nest_parent;

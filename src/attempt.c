@@ -90,6 +90,22 @@ zj_attempt_end(ZjRun *run)
 	zj_runctx_run = NULL;
 }
 
+/*
+ * An error outside the jobs themselves (a batch's own bookkeeping) came
+ * between a run's begin and end: forget that run, whose memory is about
+ * to be reset, as zj_attempt_end would.
+ */
+void
+zj_attempt_abandon(void)
+{
+	if (zj_runctx_run == NULL)
+		return;
+	zj_joblog_forget_run();
+	zj_runctx_set_state(ZJ_SLOT_BUSY, 0, 0);
+	debug_query_string = NULL;
+	zj_runctx_run = NULL;
+}
+
 /* The watchdog leaves us alone: the job is stopping (a shell job's group). */
 void
 zj_attempt_unwatch(void)

@@ -17,6 +17,7 @@
 extern void zj_attempt_begin(ZjRun *run);
 extern void zj_attempt_job_done(ZjRun *run);
 extern void zj_attempt_end(ZjRun *run);
+extern void zj_attempt_abandon(void);
 extern int	zj_attempt_timeout_ms(ZjRun *run);
 extern void zj_attempt_unwatch(void);
 extern void zj_attempt_apply_search_path(ZjRun *run);

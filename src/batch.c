@@ -349,6 +349,7 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		HOLD_INTERRUPTS();
 		zj_batch_completed = NIL;
 		edata = zj_attempt_catch_error();
+		zj_attempt_abandon();
 		/* Between jobs cancel is held once (see zj_worker_main). */
 		QueryCancelHoldoffCount = 1;
 		AbortOutOfAnyTransaction();

@@ -354,6 +354,23 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 }
 
 /*
+ * Does the claim of run stand?  AGAIN when limits came meanwhile (the
+ * caller rolls it back and claims again, under limits) or a restore began
+ * (see restore.c).
+ */
+static ZjClaimResult
+zj_claim_keep(const ZjRun *run, bool limited, bool no_restore, uint32 changes)
+{
+	if (run == NULL)
+		return ZJ_CLAIM_NONE;
+	if (!limited && zj_claim_limits_came(changes, run->queue, run->name))
+		return ZJ_CLAIM_AGAIN;
+	if (no_restore && !zj_restore_none())
+		return ZJ_CLAIM_AGAIN;
+	return ZJ_CLAIMED;
+}
+
+/*
  * Claim the next run of role (pending -> running), or (only_id != 0) that
  * very run if it is still pending.  The caller's transaction commits the
  * claim: a short one of its own, or a batch (see batch.c).  Under limits,
@@ -366,30 +383,28 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 	bool		limited = zj_claim_limits_active();
 	bool		no_restore = zj_restore_none();
 
+	ZjClaimResult result = ZJ_CLAIM_NONE;
+
+	*run = NULL;
+	zj_ratelimit_forget();		/* whatever a claim that failed left */
 	/* A restore is loading the database: its runs start after it. */
 	if (!no_restore && zj_restore_under_way())
 		return ZJ_CLAIM_NONE;
 	if (limited)
-	{
 		only_id = zj_claim_limited_candidate(role);
-		if (only_id == 0)
-			return ZJ_CLAIM_NONE;
-		if (only_id < 0)
-			return ZJ_CLAIM_AGAIN;
+	if (only_id < 0)
+		result = ZJ_CLAIM_AGAIN;
+	else if (!limited || only_id != 0)
+	{
+		*run = only_id != 0 ? zj_runstate_claim(role, only_id, NULL, cxt) :
+			zj_claim_unlimited(role, cxt);
+		result = zj_claim_keep(*run, limited, no_restore, changes);
 	}
-	*run = only_id != 0 ? zj_runstate_claim(role, only_id, NULL, cxt) :
-		zj_claim_unlimited(role, cxt);
-	/* The caller rolls the claim back and claims again, under limits. */
-	if (*run != NULL && !limited &&
-		zj_claim_limits_came(changes, (*run)->queue, (*run)->name))
-		return ZJ_CLAIM_AGAIN;
-	/* ... or after the restore that began meanwhile (see restore.c). */
-	if (*run != NULL && no_restore && !zj_restore_none())
-		return ZJ_CLAIM_AGAIN;
-	if (*run != NULL)
+	/* A rate slot is taken only by a claim that stands (ratelimit.c). */
+	if (result == ZJ_CLAIMED)
 		zj_ratelimit_take((*run)->id);
 	zj_ratelimit_forget();
-	return *run != NULL ? ZJ_CLAIMED : ZJ_CLAIM_NONE;
+	return result;
 }
 
 /*

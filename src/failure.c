@@ -163,7 +163,8 @@ zj_failure_from_error(ZjFailure *f, ZjRun *run, ErrorData *edata)
 {
 	memset(f, 0, sizeof(*f));
 	f->outcome = ZJ_OUTCOME_FAILED;
-	f->sqlstate = unpack_sql_state(edata->sqlerrcode);
+	/* unpack_sql_state's buffer is static: any log line rewrites it. */
+	f->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
 	f->message = zj_failure_clip(edata->message);
 	f->detail = zj_failure_clip(edata->detail);
 	f->hint = zj_failure_clip(edata->hint);

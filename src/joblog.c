@@ -206,6 +206,13 @@ zj_joblog_begin_run(ZjRun *run)
 	zj_log_stalled = false;
 }
 
+/* The run's attempt was abandoned (attempt.c): its lines go nowhere now. */
+void
+zj_joblog_forget_run(void)
+{
+	zj_log_run_id = 0;
+}
+
 /* The run's lines, and a note of those dropped, are in jobs.logs. */
 void
 zj_joblog_end_run(void)

@@ -15,6 +15,7 @@
 extern void zj_joblog_attach(ZjWorkerSlot *slot);
 extern void zj_joblog_begin_run(ZjRun *run);
 extern void zj_joblog_end_run(void);
+extern void zj_joblog_forget_run(void);
 extern void zj_joblog_line(const char *level, const char *message,
 						   const char *context);
 extern bool zj_joblog_level_valid(const char *level);

@@ -36,10 +36,17 @@ typedef struct ZjQueryState
 	Oid			saved_user;
 	int			saved_sec_context;
 	int			guc_level;
+	int			xact_level;		/* (sub)transaction nesting level at begin */
 } ZjQueryState;
 
-/* Saved by zj_query_begin; errors unwind it through transaction abort. */
-static ZjQueryState zj_query_state;
+/*
+ * Scopes may nest (a trigger of ours fired by our own statement): each
+ * zj_query_begin saves what it changes here.  An error unwinds the
+ * changes through (sub)transaction abort; the callbacks drop the entries.
+ */
+#define ZJ_QUERY_MAX_DEPTH 4
+static ZjQueryState zj_query_stack[ZJ_QUERY_MAX_DEPTH];
+static int	zj_query_depth = 0;
 
 /* Between zj_query_begin and zj_query_end: see zj_query_planner. */
 static bool zj_query_planning_rules = false;
@@ -49,13 +56,18 @@ static planner_hook_type zj_query_prev_planner = NULL;
 void
 zj_query_begin(void)
 {
-	GetUserIdAndSecContext(&zj_query_state.saved_user,
-						   &zj_query_state.saved_sec_context);
+	ZjQueryState *st;
+
+	if (zj_query_depth >= ZJ_QUERY_MAX_DEPTH)
+		elog(ERROR, "zapjobs bookkeeping nested too deeply");
+	st = &zj_query_stack[zj_query_depth++];
+	st->xact_level = GetCurrentTransactionNestLevel();
+	GetUserIdAndSecContext(&st->saved_user, &st->saved_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   zj_query_state.saved_sec_context |
+						   st->saved_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	zj_query_state.guc_level = NewGUCNestLevel();
+	st->guc_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
@@ -68,12 +80,15 @@ zj_query_begin(void)
 void
 zj_query_end(void)
 {
-	zj_query_planning_rules = false;
+	ZjQueryState *st;
+
+	Assert(zj_query_depth > 0);
+	st = &zj_query_stack[--zj_query_depth];
+	zj_query_planning_rules = zj_query_depth > 0;
 	PopActiveSnapshot();
 	SPI_finish();
-	AtEOXact_GUC(true, zj_query_state.guc_level);
-	SetUserIdAndSecContext(zj_query_state.saved_user,
-						   zj_query_state.saved_sec_context);
+	AtEOXact_GUC(true, st->guc_level);
+	SetUserIdAndSecContext(st->saved_user, st->saved_sec_context);
 }
 
 /*
@@ -125,15 +140,25 @@ static void
 zj_query_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		zj_query_depth = 0;
 		zj_query_planning_rules = false;
+	}
 }
 
+/* A subtransaction's abort ends the scopes begun in it, not those around it. */
 static void
 zj_query_subxact_callback(SubXactEvent event, SubTransactionId my_subid,
 						 SubTransactionId parent_subid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		zj_query_planning_rules = false;
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (zj_query_depth > 0 &&
+		   zj_query_stack[zj_query_depth - 1].xact_level >= level)
+		zj_query_depth--;
+	zj_query_planning_rules = zj_query_depth > 0;
 }
 
 /* _PG_init: install the planner hook and the callbacks that reset it. */
