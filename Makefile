@@ -22,6 +22,7 @@ OBJS = \
 	src/failure.o \
 	src/runctx.o \
 	src/watchdog.o \
+	src/runinsert.o \
 	src/runstate.o \
 	src/runstate_attempt.o \
 	src/runstate_deps.o \

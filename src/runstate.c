@@ -20,14 +20,17 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "events.h"
 #include "query.h"
+#include "runinsert.h"
 #include "runstate.h"
 #include "runstate_internal.h"
 #include "shmem.h"
@@ -264,15 +267,44 @@ zj_runstate_insert_params(const ZjNewRun *run, ZjRunStatus status,
  * dedupe_key: then *id is that run's and false is returned.  A concurrent
  * enqueue of the same key waits here for the other to commit or abort.
  */
+static Oid zj_runstate_insert_types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT4OID, TEXTOID, REGROLEOID, JSONBOID, TEXTOID,
+	TIMESTAMPTZOID, INT4OID, INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID,
+ZJ_INSERT_TYPES};
+
+/* The columns the parameters fill, in their order. */
+static const char *const zj_runstate_insert_columns[ZJ_INSERT_NARGS] = {"name",
+	"kind", "command", "queue", "priority", "status", "owner", "input",
+	"search_path", "run_at", "max_attempts", "timeout", "retry_base",
+	"retry_factor", "retry_max_delay", "dedupe_key", "workflow", "waiting_for",
+"on_parent_failure", "cancelled_by", "error_message"};
+
+/*
+ * The common enqueue (no dedupe_key, not cancelled at birth) without SQL
+ * (runinsert.c); its id, or 0 if it must go through SQL.
+ */
+static int64
+zj_runstate_insert_direct(const ZjNewRun *run, ZjRunStatus status)
+{
+	Datum		values[ZJ_INSERT_NARGS];
+	char		nulls[ZJ_INSERT_NARGS];
+	Oid			schema = get_namespace_oid("jobs", true);
+	Oid			relid = OidIsValid(schema) ? get_relname_relid("runs", schema) : InvalidOid;
+
+	if (run->dedupe_key != NULL || run->cancelled_by != 0 || !OidIsValid(relid))
+		return 0;
+	zj_runstate_insert_params(run, status, values, nulls);
+	return zj_runinsert_row(relid, zj_runstate_insert_columns, zj_runstate_insert_types,
+							ZJ_INSERT_NARGS, values, nulls);
+}
+
 static bool
 zj_runstate_insert_row(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 {
 	static SPIPlanPtr plain = NULL;
 	static SPIPlanPtr insert = NULL;
 	static SPIPlanPtr existing = NULL;
-	Oid			types[ZJ_INSERT_NARGS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		INT4OID, TEXTOID, REGROLEOID, JSONBOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
-	INTERVALOID, INTERVALOID, FLOAT8OID, INTERVALOID, ZJ_INSERT_TYPES};
+	Oid		   *types = zj_runstate_insert_types;
 	Datum		values[ZJ_INSERT_NARGS];
 	char		nulls[ZJ_INSERT_NARGS];
 
@@ -366,9 +398,14 @@ zj_runstate_insert(const ZjNewRun *run, bool *inserted_out)
 	bool		inserted;
 	Datum		d;
 
-	zj_query_begin();
-	inserted = zj_runstate_insert_row(run, status, &id);
-	zj_query_end();
+	id = zj_runstate_insert_direct(run, status);
+	inserted = id != 0;
+	if (id == 0)
+	{
+		zj_query_begin();
+		inserted = zj_runstate_insert_row(run, status, &id);
+		zj_query_end();
+	}
 	if (inserted)
 	{
 		d = Int64GetDatum(id);
