@@ -160,12 +160,24 @@ CREATE FUNCTION pg_temp.zz_mark() RETURNS trigger LANGUAGE plpgsql
   AS $$BEGIN NEW.zz_note := 'triggered'; RETURN NEW; END$$;
 CREATE TRIGGER zz_mark BEFORE INSERT ON jobs.runs FOR EACH ROW EXECUTE FUNCTION pg_temp.zz_mark();
 SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day', name => 'direct_4') > 0 AS enqueued;
+DROP TRIGGER zz_mark ON jobs.runs;
+-- A statement trigger of someone else's fires too; a GIN index gets the rows.
+CREATE TEMP TABLE zz_fired (n int);
+CREATE FUNCTION pg_temp.zz_count() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN INSERT INTO zz_fired VALUES (1); RETURN NULL; END$$;
+CREATE TRIGGER zz_count AFTER INSERT ON jobs.runs FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.zz_count();
+CREATE INDEX runs_zz_gin ON jobs.runs USING gin (input);
+SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day', name => 'direct_6',
+                    input => '{"gin": true}') > 0 AS enqueued;
+SELECT count(*) AS statement_trigger_fired FROM zz_fired;
 SET LOCAL enable_seqscan = off;
+SELECT name FROM jobs.runs WHERE input @> '{"gin": true}';
 SELECT name, zz_note, queue, priority, input, status, attempt, max_attempts, cancel_requested,
        created_at = now() AS created_now, id > 0 AS has_id
   FROM jobs.runs WHERE zz_note IS NOT NULL AND name LIKE 'direct%' ORDER BY name;
 SELECT count(bt_index_check(i.indexrelid, true)::text) AS indexes_checked
-  FROM pg_index i WHERE i.indrelid = 'jobs.runs'::regclass;
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = 'jobs.runs'::regclass AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'btree');
 ROLLBACK;
 SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day', name => 'direct_5') > 0 AS enqueued;
 SELECT name FROM jobs.runs WHERE name LIKE 'direct%';

@@ -29,10 +29,12 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/inval.h"
@@ -62,12 +64,21 @@ typedef struct ZjInsertCache
 static ZjInsertCache zj_insert = {false};
 static bool zj_insert_callback_registered = false;
 
+/*
+ * Invalidations seen: one that comes while the cache is being built (the
+ * indexes' locks accept them) leaves it invalid.
+ */
+static uint64 zj_insert_invalidations = 0;
+
 /* Any change of jobs.runs (or of every relation) drops the cache. */
 static void
 zj_runinsert_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == zj_insert.relid)
+	{
 		zj_insert.valid = false;
+		zj_insert_invalidations++;
+	}
 }
 
 /* Map each column to the parameter that fills it; false if a type differs. */
@@ -82,6 +93,9 @@ zj_runinsert_map_columns(Relation rel, const char *const *names,
 	zj_insert.param_of = palloc(desc->natts * sizeof(int));
 	zj_insert.defaults = palloc0(desc->natts * sizeof(ExprState *));
 	memset(zj_insert.param_of, -1, desc->natts * sizeof(int));
+	for (p = 0; p < desc->natts; p++)
+		if (get_typtype(TupleDescAttr(desc, p)->atttypid) == TYPTYPE_DOMAIN)
+			return false;		/* its checks are the executor's */
 	for (p = 0; p < nparams; p++)
 	{
 		AttrNumber	att = attnameAttNum(rel, names[p], false);
@@ -128,7 +142,13 @@ zj_runinsert_prepare_indexes(Relation rel)
 	{
 		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
 		IndexInfo  *info = BuildIndexInfo(index);
-		bool		ok = info->ii_Expressions == NIL && info->ii_ExclusionOps == NULL &&
+
+		/*
+		 * B-trees only: others keep state in ii_AmCache that points into
+		 * the index's relcache entry, which does not outlive a transaction.
+		 */
+		bool		ok = index->rd_rel->relam == BTREE_AM_OID &&
+			info->ii_Expressions == NIL && info->ii_ExclusionOps == NULL &&
 			(!info->ii_Unique || index->rd_index->indimmediate);
 
 		if (ok && info->ii_Predicate != NIL)
@@ -142,41 +162,71 @@ zj_runinsert_prepare_indexes(Relation rel)
 	return true;
 }
 
+/* Is trigger t ours (jobs._restoring, which does nothing for our writes)? */
+static bool
+zj_runinsert_trigger_ours(const Trigger *t)
+{
+	char	   *name = get_func_name(t->tgfoid);
+	char	   *schema = get_namespace_name(get_func_namespace(t->tgfoid));
+
+	return name != NULL && schema != NULL &&
+		strcmp(name, "_restoring") == 0 && strcmp(schema, "jobs") == 0;
+}
+
+/* No rule, trigger of INSERT but ours, CHECK or generated column. */
+static bool
+zj_runinsert_table_plain(Relation rel)
+{
+	TriggerDesc *trig = rel->trigdesc;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL)
+		return false;
+	if (constr != NULL && (constr->num_check > 0 || constr->has_generated_stored))
+		return false;
+	for (i = 0; trig != NULL && i < trig->numtriggers; i++)
+		if (TRIGGER_FOR_INSERT(trig->triggers[i].tgtype) &&
+			!zj_runinsert_trigger_ours(&trig->triggers[i]))
+			return false;
+	return true;
+}
+
 /* (Re)build the cache for the open jobs.runs; sets zj_insert.usable. */
 static void
 zj_runinsert_build(Relation rel, const char *const *names, const Oid *types,
 				   int nparams)
 {
 	MemoryContext old;
-	TriggerDesc *trig = rel->trigdesc;
-	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	uint64		seen = zj_insert_invalidations;
 
+	zj_insert.valid = false;
 	if (zj_insert.cxt != NULL)
 		MemoryContextDelete(zj_insert.cxt);
+	zj_insert.cxt = NULL;
+	zj_insert.relid = RelationGetRelid(rel);
 	zj_insert.cxt = AllocSetContextCreate(CacheMemoryContext, "zapjobs insert",
 										  ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(zj_insert.cxt);
 	zj_insert.estate = CreateExecutorState();
-	zj_insert.relid = RelationGetRelid(rel);
-	zj_insert.usable =
-		(trig == NULL || !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
-						   trig->trig_insert_instead_row || trig->trig_insert_new_table)) &&
-		(constr == NULL || (constr->num_check == 0 && !constr->has_generated_stored)) &&
-		rel->rd_rel->relkind == RELKIND_RELATION &&
+	zj_insert.usable = zj_runinsert_table_plain(rel) &&
 		zj_runinsert_map_columns(rel, names, types, nparams) &&
 		zj_runinsert_prepare_indexes(rel);
 	if (zj_insert.usable)
 		zj_runinsert_prepare_defaults(rel);
 	zj_insert.usable = zj_insert.usable && zj_insert.defaults[zj_insert.id_att] != NULL;
-	zj_insert.valid = true;
+	/* Good for this insert (index DDL waits for our lock), not the next. */
+	zj_insert.valid = zj_insert_invalidations == seen;
 	MemoryContextSwitchTo(old);
 }
 
 /* Fill the slot: the parameters, then each other column's default. */
 static void
-zj_runinsert_fill(TupleTableSlot *slot, const Datum *values, const char *nulls)
+zj_runinsert_fill(Relation rel, TupleTableSlot *slot, const Datum *values,
+				  const char *nulls)
 {
 	ExprContext *econtext = GetPerTupleExprContext(zj_insert.estate);
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
 	ExecClearTuple(slot);
@@ -194,6 +244,12 @@ zj_runinsert_fill(TupleTableSlot *slot, const Datum *values, const char *nulls)
 		else if (p < 0 && zj_insert.defaults[i] != NULL)
 			slot->tts_values[i] = ExecEvalExprSwitchContext(zj_insert.defaults[i], econtext,
 															&slot->tts_isnull[i]);
+		if (slot->tts_isnull[i] && TupleDescAttr(desc, i)->attnotnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(TupleDescAttr(desc, i)->attname),
+							RelationGetRelationName(rel))));
 	}
 	ExecStoreVirtualTuple(slot);
 }
@@ -226,23 +282,23 @@ zj_runinsert_indexes(Relation rel, TupleTableSlot *slot)
 		}
 		index_close(index, NoLock);
 	}
+	econtext->ecxt_scantuple = NULL;
 }
 
 /*
  * Insert a row into relid (jobs.runs) whose columns names[i] (of types[i])
  * are values[i] (NULL where nulls[i] is 'n') and the others their
- * defaults; returns its id (column id), or 0 if the table is not
- * one this can write, and then the caller inserts with SQL.
+ * defaults, and set *id to its id; false if the table is not one this can
+ * write: then the caller inserts with SQL.
  */
-int64
+bool
 zj_runinsert_row(Oid relid, const char *const *names, const Oid *types,
-				 int nparams, const Datum *values, const char *nulls)
+				 int nparams, const Datum *values, const char *nulls, int64 *id)
 {
 	Relation	rel;
 	TupleTableSlot *slot;
 	Oid			saved_user;
 	int			saved_sec;
-	int64		id;
 
 	if (!zj_insert_callback_registered)
 	{
@@ -250,20 +306,23 @@ zj_runinsert_row(Oid relid, const char *const *names, const Oid *types,
 		zj_insert_callback_registered = true;
 	}
 	rel = table_open(relid, RowExclusiveLock);
-	if (!zj_insert.valid || zj_insert.relid != relid)
+	/* Prepared and evaluated as our SQL would be: by zapjobs, restricted. */
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, saved_sec |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	if (!zj_insert.valid || zj_insert.relid != relid ||
+		zj_insert.natts != RelationGetDescr(rel)->natts)
 		zj_runinsert_build(rel, names, types, nparams);
 	if (!zj_insert.usable)
 	{
+		SetUserIdAndSecContext(saved_user, saved_sec);
 		table_close(rel, NoLock);
-		return 0;
+		return false;
 	}
-	/* The defaults (the id's nextval) as our SQL would run them. */
-	GetUserIdAndSecContext(&saved_user, &saved_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 	slot = table_slot_create(rel, NULL);
-	zj_runinsert_fill(slot, values, nulls);
+	zj_runinsert_fill(rel, slot, values, nulls);
 	SetUserIdAndSecContext(saved_user, saved_sec);
-	id = DatumGetInt64(slot->tts_values[zj_insert.id_att]);
+	*id = DatumGetInt64(slot->tts_values[zj_insert.id_att]);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	zj_runinsert_indexes(rel, slot);
 	ExecDropSingleTupleTableSlot(slot);
@@ -271,5 +330,5 @@ zj_runinsert_row(Oid relid, const char *const *names, const Oid *types,
 	table_close(rel, NoLock);
 	/* Later statements of the transaction see the run, as after SPI. */
 	CommandCounterIncrement();
-	return id;
+	return true;
 }

@@ -281,10 +281,10 @@ static const char *const zj_runstate_insert_columns[ZJ_INSERT_NARGS] = {"name",
 
 /*
  * The common enqueue (no dedupe_key, not cancelled at birth) without SQL
- * (runinsert.c); its id, or 0 if it must go through SQL.
+ * (runinsert.c); false if it must go through SQL.
  */
-static int64
-zj_runstate_insert_direct(const ZjNewRun *run, ZjRunStatus status)
+static bool
+zj_runstate_insert_direct(const ZjNewRun *run, ZjRunStatus status, int64 *id)
 {
 	Datum		values[ZJ_INSERT_NARGS];
 	char		nulls[ZJ_INSERT_NARGS];
@@ -292,10 +292,10 @@ zj_runstate_insert_direct(const ZjNewRun *run, ZjRunStatus status)
 	Oid			relid = OidIsValid(schema) ? get_relname_relid("runs", schema) : InvalidOid;
 
 	if (run->dedupe_key != NULL || run->cancelled_by != 0 || !OidIsValid(relid))
-		return 0;
+		return false;
 	zj_runstate_insert_params(run, status, values, nulls);
 	return zj_runinsert_row(relid, zj_runstate_insert_columns, zj_runstate_insert_types,
-							ZJ_INSERT_NARGS, values, nulls);
+							ZJ_INSERT_NARGS, values, nulls, id);
 }
 
 static bool
@@ -398,9 +398,8 @@ zj_runstate_insert(const ZjNewRun *run, bool *inserted_out)
 	bool		inserted;
 	Datum		d;
 
-	id = zj_runstate_insert_direct(run, status);
-	inserted = id != 0;
-	if (id == 0)
+	inserted = zj_runstate_insert_direct(run, status, &id);
+	if (!inserted)
 	{
 		zj_query_begin();
 		inserted = zj_runstate_insert_row(run, status, &id);
