@@ -360,6 +360,7 @@
     mount() { }
     async load() { }
     onEvent() { }
+    onCounts() { }   /* the counts of runs not finished changed (views that show them read again) */
     applyLive() { }
     stale() { this.dirty = true; requestFlush(); }
     reload() { this.stale(); }
@@ -416,6 +417,7 @@
       this.renderWorkers(d.workers || [], d.pool);
     }
     onEvent(ev) { if (ev.type === 'run' || ev.type === 'runs' || ev.type === 'worker') this.stale(); }
+    onCounts() { this.stale(); }
 
     renderCounts(d) {
       const c = d.counts || {};
@@ -1034,6 +1036,7 @@
       if (this.alive) this.table.update(rows);
     }
     onEvent(ev) { if (ev.type === 'run' || ev.type === 'runs') this.stale(); }
+    onCounts() { this.stale(); }
   }
 
   /* --------------------------- Definitions -------------------------- */
@@ -1172,6 +1175,7 @@
       if (ev && view) view.onEvent(ev);
     };
     es.addEventListener('resync', () => { if (view) view.reload(); });
+    es.addEventListener('counts', () => { if (view) view.onCounts(); });
   }
 
   function setLive(open) {

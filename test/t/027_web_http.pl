@@ -3,9 +3,9 @@
 # auth with hashed passwords, CORS only for the indicator's origin, the
 # security headers, /metrics as Prometheus text, /healthz both ways, the
 # event stream: real events pushed, forged ones dropped, a stalled browser
-# told to resync without holding up the others, a heartbeat every 15 s; the
-# owner filter to a superuser's dashboard and to one under row-level
-# security.
+# told to resync without holding up the others, a heartbeat every 15 s,
+# "event: counts" when the counts change; the owner filter to a superuser's
+# dashboard and to one under row-level security.
 use strict;
 use warnings;
 use lib 'test/perl';
@@ -306,7 +306,8 @@ $node->safe_psql('postgres', "SELECT jobs.cancel($gauged)");
 
 # --- the event stream --------------------------------------------------------------
 
-# Read from a raw socket until COND holds on what arrived (30 s at most).
+# Read from a raw socket until COND holds on what arrived (SECONDS, 30 s
+# by default, at most).
 # A small receive buffer (rcvbuf) keeps the kernel from buffering megabytes
 # for a browser that does not read.
 sub sse_open
@@ -322,8 +323,8 @@ sub sse_open
 
 sub sse_until
 {
-	my ($c, $cond) = @_;
-	my $deadline = time() + 30;
+	my ($c, $cond, $seconds) = @_;
+	my $deadline = time() + ($seconds // 30);
 	while (!$cond->($c->{buf}) && time() < $deadline)
 	{
 		my $rin = '';
@@ -396,6 +397,23 @@ ok(@beats >= 1 && $beats[0] - $opened <= 20, 'a heartbeat (an SSE comment) comes
 my $gap = @beats == 2 ? $beats[1] - $beats[0] : -1;
 note(sprintf('heartbeats %.1f s apart', $gap));
 ok($gap >= 13 && $gap <= 25, 'and another 15 s later') or diag("gap $gap s");
+
+# The counts of runs not finished are taken every 2 s or so, and a page may
+# have read them on an event before they caught up: when they change, the
+# stream says so, and only then.
+my $counts_after = sub {
+	my ($from) = @_;
+	return sub { my @n = substr($_[0], $from) =~ /^event: counts\ndata: \{\}\n\n/mg; scalar @n };
+};
+my $from = length $quiet->{buf};
+my $counted = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 hour'");
+ok(sse_until($quiet, $counts_after->($from)), 'a run scheduled: the stream says "event: counts"');
+$from = length $quiet->{buf};
+$node->safe_psql('postgres', "SELECT jobs.cancel($counted)");
+ok(sse_until($quiet, $counts_after->($from)), 'it is cancelled: again');
+$from = length $quiet->{buf};
+sse_until($quiet, sub { 0 }, 7);
+is($counts_after->($from)->($quiet->{buf}), 0, 'and not while the counts stay the same');
 close($quiet->{s});
 
 # --- row-level security: a dashboard connected as a role that is no superuser --------
