@@ -24,6 +24,7 @@
   const RETRYABLE = ['failed', 'cancelled'];
   const FILTER_KEYS = ['status', 'queue', 'name', 'owner', 'q', 'from', 'to'];
   const FLUSH_MS = 100;         /* at most 10 renders/re-fetches a second */
+  const PAGE_SIZE = 50;         /* runs on a page of the runs list */
   const MAX_LOG_LINES = 5000;   /* older lines leave the page, not the database */
 
   /* What the server told us about this session (GET api/session). */
@@ -576,6 +577,9 @@
     mount() {
       this.title = 'Runs';
       this.filter = filterFrom(this.route.params);
+      /* the page, in the URL too (before=ID: the runs older than ID); no before: the newest */
+      const before = this.route.params.get('before');
+      this.before = /^\d+$/.test(before || '') ? +before : null;
       this.rows = [];
       this.next = null;
       this.selected = new Set();
@@ -611,14 +615,14 @@
         this.renderRows();
       });
       this.tbody = el('tbody');
-      this.more = el('button', { type: 'button', class: 'btn', 'data-testid': 'more' }, 'Older runs');
-      this.more.addEventListener('click', () => this.loadMore());
+      this.more = el('a', { class: 'btn', 'data-testid': 'more' }, 'Older runs');
+      this.newest = el('a', { class: 'btn', 'data-testid': 'newest', href: runsHref(this.filter), hidden: this.before == null }, 'Newest runs');
       const selbar = el('div', { class: 'selbar' },
         this.selInfo, el('label', { hidden: S.readOnly }, this.allBox, 'Select all runs matching this filter'),
         this.cancelBtn, this.retryBtn);
       add(this.root, [form, el('section', { class: 'panel', 'data-testid': 'runs' }, selbar,
         table([['', 'check'], 'ID', 'Name', 'Queue', 'Status', ['Attempt', 'num'], 'Progress', 'Created', 'Started', ['Duration', 'num'], 'Error'], this.tbody),
-        el('div', { class: 'row' }, this.more))]);
+        el('div', { class: 'row' }, this.newest, this.more))]);
       this.rows.length || this.tbody.replaceChildren(emptyRow(11, 'Loading…'));
       this.tbody.parentNode.querySelector('th.check').appendChild(this.pageBox);
       this.pageBox.hidden = S.readOnly;
@@ -645,40 +649,13 @@
       } catch (e) { /* suggestions only */ }
     }
 
-    /* Re-read the first page, as long as what is shown (max 500); older rows loaded with "Older" stay. */
+    /* Read the page again (keyset paging: the same page whatever was added above it). */
     async load() {
-      const limit = Math.min(500, Math.max(50, this.rows.length));
-      const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { limit })));
+      const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { before: this.before, limit: PAGE_SIZE })));
       if (!this.alive) return;
-      const runs = d.runs || [];
-      let rows = runs;
-      let next = d.next;
-      if (d.next != null && this.rows.length > runs.length) {
-        const tail = this.rows.filter(r => r.id < d.next);
-        if (tail.length) { rows = runs.concat(tail); next = this.next; }
-      }
-      this.rows = rows;
-      this.next = next;
+      this.rows = d.runs || [];
+      this.next = d.next;
       this.renderRows();
-    }
-
-    loadMore() {
-      if (this.next == null) return;
-      this.more.disabled = true;
-      this.serial(async () => {
-        try {
-          const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { before: this.next, limit: 50 })));
-          if (!this.alive) return;
-          const have = new Set(this.rows.map(r => r.id));
-          this.rows = this.rows.concat((d.runs || []).filter(r => !have.has(r.id)));
-          this.next = d.next;
-          this.renderRows();
-        } catch (e) {
-          say(e.message, 'error');
-        } finally {
-          this.more.disabled = false;
-        }
-      });
     }
 
     /* Does an event concern this list?  (Its rows, or runs the filter may match.) */
@@ -686,6 +663,7 @@
       const f = this.filter;
       if (ev.type === 'run' && this.cache.has(ev.id)) return true;
       if (ev.type === 'runs' && this.rows.some(r => r.id >= ev.first_id && r.id <= ev.last_id)) return true;
+      if (this.before != null && (ev.type === 'runs' ? ev.first_id : ev.id) >= this.before) return false;   /* above this page */
       if (f.status && ev.status !== f.status) return false;
       if (f.queue && ev.queue != null && ev.queue !== f.queue) return false;
       if (f.name && ev.name != null && ev.name !== f.name) return false;
@@ -728,6 +706,7 @@
       if (!trs.length) this.tbody.replaceChildren(emptyRow(11, 'No runs match this filter.'));
       else if (cur.length !== trs.length || trs.some((tr, i) => cur[i] !== tr)) this.tbody.replaceChildren(...trs);
       this.more.hidden = this.next == null;
+      if (this.next != null) this.more.setAttribute('href', runsHref(Object.assign({}, this.filter, { before: this.next })));
       this.renderSelection();
     }
 

@@ -1,6 +1,7 @@
 // Browser tests of the runs list (run by web.test.js): selecting runs and
 // cancelling or retrying them (several, or every run matching a filter,
-// pages beyond the one shown included).
+// pages beyond the one shown included), and filters and paging carried by
+// the URL, so that the same URL opened elsewhere shows the same rows.
 'use strict';
 
 const { check, psql, until, statusOf } = require('./common');
@@ -96,4 +97,80 @@ async function bulkActions(page, base) {
   await retrySelected(page, base);
 }
 
-module.exports = { bulkActions };
+// The filter form's values and the rows shown.
+function listState(page) {
+  return page.evaluate(() => {
+    const f = {};
+    for (const e of document.querySelectorAll('[data-testid="filters"] [name]')) f[e.name] = e.value;
+    const ids = [...document.querySelectorAll('[data-testid="run-row"]')].map((r) => r.getAttribute('data-run-id'));
+    return { filters: f, ids };
+  });
+}
+
+// Local "YYYY-MM-DDTHH:MM" for a datetime-local input, minutes from now.
+function localInput(minutes) {
+  const d = new Date(Date.now() + minutes * 60000);
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+async function fill(page, name, value) {
+  await page.$eval(`[data-testid="filter-${name}"]`, (e, v) => { e.value = v; }, value);
+}
+
+// 120 completed runs of role sharer match every filter; decoys miss one each
+// (owner, text, queue, status, created before or after the time range).
+function shareData() {
+  psql(`SELECT jobs.enqueue($j$SELECT 'needle'$j$, name => 'share', queue => 'share_q') FROM generate_series(1, 120)`, 'sharer');
+  psql(`SELECT jobs.enqueue($j$SELECT 'needle'$j$, name => 'share', queue => 'share_q')`);
+  psql(`SELECT jobs.enqueue($j$SELECT 'hay'$j$, name => 'share', queue => 'share_q')`, 'sharer');
+  psql(`SELECT jobs.enqueue($j$SELECT 'needle'$j$, name => 'share', queue => 'share_q2')`, 'sharer');
+  psql(`SELECT jobs.enqueue($j$SELECT 'needle' || 1 / 0$j$, name => 'share', queue => 'share_q', max_attempts => 1)`, 'sharer');
+  const early = psql(`SELECT jobs.enqueue($j$SELECT 'needle'$j$, name => 'share', queue => 'share_q')`, 'sharer');
+  const late = psql(`SELECT jobs.enqueue($j$SELECT 'needle'$j$, name => 'share', queue => 'share_q')`, 'sharer');
+  return until(() => psql(`SELECT count(*) FROM jobs.runs WHERE name = 'share' AND status NOT IN ('completed', 'failed')`) === '0')
+    .then(() => psql(`UPDATE jobs.runs SET created_at = created_at + CASE id WHEN ${early} THEN interval '-2 hours'
+                      ELSE interval '2 hours' END WHERE id IN (${early}, ${late})`));
+}
+
+// Filters set in the form, then the next page: the URL says all of it, and
+// a fresh page opened at that URL shows the same filters and the same rows.
+async function shareableUrls(browser, page, base) {
+  await shareData();
+  await page.goto(`${base}/#/runs`, { waitUntil: 'load' });
+  await until(() => page.$('[data-testid="run-row"]'));
+  for (const [k, v] of [['queue', 'share_q'], ['name', 'share'], ['owner', 'sharer'], ['q', 'NEEDLE'],
+    ['from', localInput(-60)], ['to', localInput(60)]]) await fill(page, k, v);
+  await page.select('[data-testid="filter-status"]', 'completed');   /* a change of status applies the form */
+  await until(() => /status=completed/.test(page.url()) && /owner=sharer/.test(page.url()));
+  const want = psql(`SELECT string_agg(id::text, ',' ORDER BY id DESC) FROM jobs.runs WHERE owner::text = 'sharer'
+                     AND status = 'completed' AND queue = 'share_q' AND command LIKE '%needle%'
+                     AND created_at BETWEEN now() - interval '1 hour' AND now() + interval '1 hour'`).split(',');
+  check(want.length === 120, 'the data: 120 runs match the filters', want.length);
+  const first = await until(async () => (await idsOf(page)).join(',') === want.slice(0, 50).join(','));
+  check(first, 'the filters show the first 50 of them', (await idsOf(page)).length);
+  await page.click('[data-testid="more"]');
+  const second = await until(async () => (await idsOf(page)).join(',') === want.slice(50, 100).join(','));
+  check(second, 'the next page shows the next 50', (await idsOf(page)).join(','));
+  const url = page.url();
+  const hash = new URLSearchParams(url.split('?')[1] || '');
+  const carried = ['status', 'queue', 'name', 'owner', 'q', 'from', 'to', 'before'].filter((k) => !hash.get(k));
+  check(carried.length === 0, 'the URL carries every filter and the page', `missing ${carried} in ${url}`);
+  const here = await listState(page);
+
+  const ctx = await browser.createBrowserContext();   /* nothing shared with the first page */
+  const fresh = await ctx.newPage();
+  await fresh.goto(url, { waitUntil: 'load' });
+  await until(async () => (await idsOf(fresh)).length > 0);
+  const there = await listState(fresh);
+  check(JSON.stringify(there.filters) === JSON.stringify(here.filters), 'opened elsewhere, the URL shows the same filters',
+    `${JSON.stringify(there.filters)} vs ${JSON.stringify(here.filters)}`);
+  check(there.ids.join(',') === here.ids.join(','), 'and the same rows', there.ids.join(','));
+  await fresh.click('[data-testid="newest"]');
+  const back = await until(async () => (await idsOf(fresh)).join(',') === want.slice(0, 50).join(','));
+  check(back && !/before=/.test(fresh.url()) && /owner=sharer/.test(fresh.url()),
+    'from there "Newest runs" goes back to the first page, same filters', fresh.url());
+  await ctx.close();
+}
+
+module.exports = { bulkActions, shareableUrls };

@@ -5,17 +5,17 @@
 // The dashboard must run with --allow-origin http://127.0.0.1:APP_PORT; this
 // script serves a separate "app" page there that embeds the indicator.  It
 // talks to the database with psql (PGHOST, PGPORT, PGDATABASE from the
-// environment) to start and inspect jobs.  Output: one "ok - ..." or
-// "not ok - ..." line per check (test/t/028_web_browser.pl turns them into
-// TAP); the exit code is 0 when every check passed.  runs.js holds more of
-// the checks.
+// environment) to start and inspect jobs; the role sharer must exist.
+// Output: one "ok - ..." or "not ok - ..." line per check
+// (test/t/028_web_browser.pl turns them into TAP); the exit code is 0 when
+// every check passed.  runs.js holds more of the checks.
 'use strict';
 
 const http = require('http');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 const { check, failed, psql, until } = require('./common');
-const { bulkActions } = require('./runs');
+const { bulkActions, shareableUrls } = require('./runs');
 
 const [base, appPort, shots] = process.argv.slice(2);
 
@@ -298,6 +298,7 @@ async function indicator(browser) {
     await hostileFailure(page);
     await overviewCounts(page);
     await bulkActions(page, base);
+    await shareableUrls(browser, page, base);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
     await indicator(browser);
   } catch (e) {

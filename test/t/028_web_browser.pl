@@ -3,9 +3,11 @@
 # The overview loads; a running job's bar moves and a log line appears without
 # a reload; cancelling from the page ends the run cancelled; hostile strings
 # render as text; the overview's counts catch up with a run cancelled; several
-# runs selected, or all matching a filter, are cancelled or retried; the
-# status indicator on another origin's page shows a running job and turns red
-# when one fails.  Screenshots are saved in tmp_check/screenshots.
+# runs selected, or all matching a filter, are cancelled or retried; filters
+# and the page of the runs list are in the URL, which shows the same rows
+# elsewhere; the status indicator on another origin's page shows a running job
+# and turns red when one fails.  Screenshots are saved in
+# tmp_check/screenshots.
 use strict;
 use warnings;
 use lib 'test/perl';
@@ -20,6 +22,7 @@ plan skip_all => 'test/browser/node_modules is missing: run test/run-tests.sh (i
 
 my $node = zj_new_node('web_browser');
 zj_flag_jobs($node, total => 600, log_every => 5, pause => 0.1);
+$node->safe_psql('postgres', 'CREATE ROLE sharer LOGIN');
 
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $app_port = PostgreSQL::Test::Cluster::get_free_port();
@@ -42,7 +45,7 @@ my $in_time = eval {
 ok($in_time, 'the browser checks ended within 10 minutes') or diag($@);
 my @lines = grep { /^(not )?ok - / } split /\n/, $out;
 note("browser test: $_") for split /\n/, $err;    # its figures (redraws, events a second)
-ok(@lines >= 52, 'the browser checks ran') or diag("stdout:\n$out\nstderr:\n$err");
+ok(@lines >= 59, 'the browser checks ran') or diag("stdout:\n$out\nstderr:\n$err");
 for my $line (@lines)
 {
 	my ($not, $what) = $line =~ /^(not )?ok - (.*)$/;
