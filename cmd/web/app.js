@@ -7,9 +7,10 @@
  *
  * The location hash picks a view (#/runs?status=failed, #/run/42...).  A view
  * loads its data from the JSON API and then listens to the event stream:
- * progress events are applied in place, other events only mark the view
- * stale, and one flush at most every 100 ms re-fetches, one request at a
- * time, so thousands of events a second cost at most 10 fetches a second.
+ * progress events are kept for the next redraw, other events only mark the
+ * view stale, and one flush at most every 100 ms re-fetches, one request at
+ * a time, so thousands of events a second cost at most 10 fetches and 10
+ * redraws a second.
  */
 'use strict';
 
@@ -353,7 +354,7 @@
       this.route = route;
       this.alive = true;     /* false once the user went elsewhere: late answers are dropped */
       this.dirty = false;    /* the data shown is stale: re-fetch at the next flush */
-      this.busy = false;     /* a fetch is under way: at most one at a time */
+      this.busy = false;     /* a fetch is under way: at most one at a time, drawn when it answers */
       this.loaded = false;
       this.chain = Promise.resolve();
       this.root = el('div', { class: 'page page-' + route.page });
@@ -367,15 +368,32 @@
     reload() { this.stale(); }
     /* Queue work after any fetch under way, so answers never interleave. */
     serial(fn) { this.chain = this.chain.then(fn, fn); return this.chain; }
+    /*
+     * One flush draws once: the answer of the read it starts, with the live
+     * values that came meanwhile (in the same task as the answer), or else
+     * the live values alone.  While a read is under way a flush does
+     * nothing, so at most one redraw follows each flush.
+     */
     flush() {
-      if (!this.alive) return;
-      this.applyLive();
-      if (!this.dirty || this.busy) return;
-      this.dirty = false;
+      if (!this.alive || this.busy) return;
+      const read = this.nextRead();
+      if (!read) { this.applyLive(); return; }
       this.busy = true;
-      this.serial(() => this.load().then(() => { this.loaded = true; this.failed(null); }, e => this.failed(e)))
-        .then(() => { this.busy = false; if (this.dirty) requestFlush(); });
+      this.serial(read).then(() => {
+        this.busy = false;
+        if (!this.alive) return;
+        this.applyLive();
+        if (this.wants()) requestFlush();
+      });
     }
+    /* The read this flush makes, or null: the page's data once stale. */
+    nextRead() {
+      if (!this.dirty) return null;
+      this.dirty = false;
+      return () => this.load().then(() => { this.loaded = true; this.failed(null); }, e => this.failed(e));
+    }
+    /* More to read: another flush is due. */
+    wants() { return this.dirty; }
     /* A failed load shows the server's message above the page's content. */
     failed(e) {
       if (!this.errEl) { this.errEl = el('div', { class: 'errbox', 'data-testid': 'load-error' }); this.root.prepend(this.errEl); }
@@ -779,8 +797,7 @@
       this.id = this.route.arg;
       this.title = 'Run #' + this.id;
       this.lastLogId = 0;
-      this.logDirty = false;
-      this.logBusy = false;
+      this.logDirty = false;     /* log lines after lastLogId were published: read them */
       this.p = null;             /* progress shown: {status,current,total,percent,...} */
       this.progDirty = false;
       this.head = el('div', { class: 'page-head runhead' });
@@ -842,11 +859,14 @@
       }
     }
 
-    flush() {
-      super.flush();
-      /* the log tail waits for the first load, whose last 200 lines it continues */
-      if (this.alive && this.loaded && this.logDirty && !this.logBusy) this.fetchLogs();
+    /* The run when stale, else the log tail; that waits for the first load, whose last 200 lines it continues. */
+    nextRead() {
+      const run = super.nextRead();
+      if (run || !this.loaded || !this.logDirty) return run;
+      this.logDirty = false;
+      return () => this.fetchLogs();
     }
+    wants() { return this.dirty || (this.loaded && this.logDirty); }
 
     applyLive() {
       if (this.progDirty && this.p) this.renderProgress();
@@ -855,8 +875,6 @@
 
     /* Lines after the last one shown (1000 at most per answer: ask again if full). */
     async fetchLogs() {
-      this.logDirty = false;
-      this.logBusy = true;
       try {
         const lines = await get(`api/runs/${encodeURIComponent(this.id)}/logs?after=${this.lastLogId}`);
         if (!this.alive) return;
@@ -864,9 +882,6 @@
         if ((lines || []).length >= 1000) this.logDirty = true;
       } catch (e) {
         /* the next event or full load retries */
-      } finally {
-        this.logBusy = false;
-        if (this.logDirty) requestFlush();
       }
     }
 

@@ -8,13 +8,14 @@
 // environment) to start and inspect jobs; the role sharer must exist.
 // Output: one "ok - ..." or "not ok - ..." line per check
 // (test/t/028_web_browser.pl turns them into TAP); the exit code is 0 when
-// every check passed.  runs.js holds more of the checks.
+// every check passed.  live.js and runs.js hold more of the checks.
 'use strict';
 
 const http = require('http');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 const { check, failed, psql, until } = require('./common');
+const { coalescing, chattyRun } = require('./live');
 const { bulkActions, shareableUrls } = require('./runs');
 
 const [base, appPort, shots] = process.argv.slice(2);
@@ -299,6 +300,8 @@ async function indicator(browser) {
     await overviewCounts(page);
     await bulkActions(page, base);
     await shareableUrls(browser, page, base);
+    await coalescing(page, base);
+    await chattyRun(page, base);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
     await indicator(browser);
   } catch (e) {
