@@ -839,7 +839,9 @@
       this.renderAttempts(d.run, d.attempts || []);
       this.renderDeps(d.parents || [], d.children || []);
       const first = !this.loaded;
-      this.appendLogs(d.logs || []);
+      /* later, lines it has not shown may be more than these last 200: the tail reads them all */
+      if (first) this.appendLogs(d.logs || []);
+      else if ((d.logs || []).some(l => l.id > this.lastLogId)) this.logDirty = true;
       if (first && (d.logs || []).length >= 200) { this.logNote.hidden = false; this.logNote.textContent = 'Showing the last 200 lines at the time the page opened.'; }
       if (first && !(d.logs || []).length) this.log.appendChild(el('div', { class: 'empty' }, 'No log lines yet.'));
       this.body.hidden = false;

@@ -1,12 +1,14 @@
 // What every browser test file of zapjobs web shares: the "ok - ..." lines
 // test/t/028_web_browser.pl turns into TAP, psql, waiting on a condition
-// with a deadline.
+// with a deadline, and a zapjobs web of the test's own (to stop and start).
 'use strict';
 
-const { execFileSync } = require('child_process');
+const { execFileSync, spawn } = require('child_process');
 
 let failures = 0;
-/* stopped (a timeout of 028): exit, which ends the browser */
+const children = new Set();   /* our zapjobs web processes, ended with us */
+process.on('exit', () => { for (const c of children) c.kill('SIGTERM'); });
+/* stopped (a timeout of 028): exit, which ends the browser and our zapjobs web */
 process.on('SIGTERM', () => process.exit(143));
 
 function check(ok, what, detail) {
@@ -40,4 +42,29 @@ async function until(cond, ms = 30000) {
 // The status of run id, as the superuser sees it.
 function statusOf(id) { return psql(`SELECT status FROM jobs.runs WHERE id = ${id}`); }
 
-module.exports = { check, failed, psql, until, statusOf };
+// Start `zapjobs web --listen 127.0.0.1:PORT` (the zapjobs on PATH, the
+// connection from the environment); resolves once it listens, to
+// {stop()} (SIGTERM, resolving once it exited), or null if it did not.
+async function startWeb(port) {
+  const child = spawn('zapjobs', ['web', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  let exited = false;
+  children.add(child);
+  child.stderr.on('data', (d) => { err += d; });
+  const gone = new Promise((resolve) => child.on('exit', () => { exited = true; children.delete(child); resolve(); }));
+  const up = await until(() => exited || /zapjobs web: http/.test(err), 30000);
+  if (!up || exited) {
+    child.kill('SIGTERM');
+    console.error(`zapjobs web on port ${port} did not start: ${err}`);
+    return null;
+  }
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 30000))]);
+      return exited;
+    },
+  };
+}
+
+module.exports = { check, failed, psql, until, statusOf, startWeb };

@@ -1,10 +1,11 @@
 // Browser tests of the dashboard's live updates (run by web.test.js):
-// redrawing at most ten times a second under a flood of events while the
-// page stays responsive.
+// reconnecting after the server went away and reading afresh what changed
+// meanwhile, and redrawing at most ten times a second under a flood of
+// events while the page stays responsive.
 'use strict';
 
 const { spawn } = require('child_process');
-const { check, psql, until, statusOf } = require('./common');
+const { check, psql, until, statusOf, startWeb } = require('./common');
 
 // "id status,id status" of the rows of the runs list, top to bottom.
 function rowsOf(page) {
@@ -13,6 +14,63 @@ function rowsOf(page) {
 }
 
 const liveState = (page) => page.$eval('[data-testid="live"]', (e) => e.getAttribute('data-state')).catch(() => null);
+
+// The log lines a run page shows: {n, first, last} (their messages).
+const logOf = (page) => page.evaluate(() => {
+  const m = [...document.querySelectorAll('[data-testid="log-line"] .msg')].map((e) => e.textContent);
+  return { n: m.length, first: m[0], last: m[m.length - 1] };
+});
+
+// A zapjobs web of this test's own is stopped and started again on the same
+// port while the runs list and a run's page are open; what happened while it
+// was down (a run logged 300 lines and completed, another was enqueued and
+// completed) sends no event to anyone, so the pages can only show it by
+// reading again when their streams reopen.
+async function reconnect(browser, port) {
+  let web = await startWeb(port);
+  if (!check(!!web, 'a zapjobs web of the test\'s own started')) return;
+  const held = psql(`SELECT jobs.enqueue($j$SELECT public.wait_flag('reconnect_go');
+    SELECT jobs.log('info', 'line ' || i) FROM generate_series(1, 300) i$j$, name => 'reconnect')`);
+  await until(() => statusOf(held) === 'running');
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/#/runs?name=reconnect`, { waitUntil: 'load' });
+  const before = await until(async () => (await liveState(page)) === 'open' && (await rowsOf(page)) === `${held} running`);
+  check(before, 'the runs list shows the running run, its stream open', await rowsOf(page));
+  const runPage = await browser.newPage();
+  await runPage.goto(`http://127.0.0.1:${port}/#/run/${held}`, { waitUntil: 'load' });
+  const opened = await until(async () => (await liveState(runPage)) === 'open' &&
+    (await runPage.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '')) === 'running');
+  check(opened, 'and its page, with no log line yet');
+  for (const p of [page, runPage]) await p.evaluate(() => { window.__sameDocument = true; });
+
+  check(await web.stop(), 'zapjobs web stopped');
+  const offline = await until(async () => (await liveState(page)) === 'closed');
+  check(offline, 'the page says it is offline');
+  psql(`INSERT INTO public.flags VALUES ('reconnect_go')`);
+  const added = psql(`SELECT jobs.enqueue('SELECT 1', name => 'reconnect')`);
+  const done = await until(() => statusOf(held) === 'completed' && statusOf(added) === 'completed');
+  check(done, 'meanwhile the run completed and another was enqueued and completed');
+  const stale = await rowsOf(page);
+  check(stale === `${held} running`, 'the page, with no server, still shows what it had read', stale);
+
+  web = await startWeb(port);
+  if (!check(!!web, 'zapjobs web started again on the same port')) return;
+  const want = `${added} completed,${held} completed`;
+  const after = await until(async () => (await liveState(page)) === 'open' && (await rowsOf(page)) === want, 60000);
+  check(after, 'once the stream reopened the list shows both runs completed, read afresh', await rowsOf(page));
+  const log = await until(async () => {
+    const l = await logOf(runPage);
+    const st = await runPage.$eval('[data-testid="run-status"]', (e) => e.textContent).catch(() => '');
+    return st === 'completed' && l.n === 300 ? l : null;
+  });
+  check(!!log && log.first === 'line 1' && log.last === 'line 300',
+    'the run\'s page shows it completed, with every line it logged meanwhile', JSON.stringify(await logOf(runPage)));
+  const same = await Promise.all([page, runPage].map((p) => p.evaluate(() => window.__sameDocument === true)));
+  check(same.every(Boolean), 'without a reload of either page');
+  await page.close();
+  await runPage.close();
+  await web.stop();
+}
 
 // Count, in the page, the frames in which the view changed (a
 // MutationObserver notes a change, the next animation frame counts it: the
@@ -169,4 +227,4 @@ async function chattyRun(page, base) {
   check(end, 'it shows every line, the last one last, and 100%');
 }
 
-module.exports = { coalescing, chattyRun };
+module.exports = { reconnect, coalescing, chattyRun };

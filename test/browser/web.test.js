@@ -1,24 +1,25 @@
 // Browser tests of zapjobs web, in Debian's chromium driven by puppeteer-core.
 //
-//   node web.test.js DASHBOARD_URL APP_PORT SCREENSHOT_DIR
+//   node web.test.js DASHBOARD_URL APP_PORT SCREENSHOT_DIR WEB_PORT
 //
 // The dashboard must run with --allow-origin http://127.0.0.1:APP_PORT; this
-// script serves a separate "app" page there that embeds the indicator.  It
-// talks to the database with psql (PGHOST, PGPORT, PGDATABASE from the
-// environment) to start and inspect jobs; the role sharer must exist.
-// Output: one "ok - ..." or "not ok - ..." line per check
-// (test/t/028_web_browser.pl turns them into TAP); the exit code is 0 when
-// every check passed.  live.js and runs.js hold more of the checks.
+// script serves a separate "app" page there that embeds the indicator.  On
+// WEB_PORT, a free port, it starts (and stops, and starts again) a zapjobs
+// web of its own.  It talks to the database with psql (PGHOST, PGPORT,
+// PGDATABASE from the environment) to start and inspect jobs; the role
+// sharer must exist.  Output: one "ok - ..." or "not ok - ..." line per
+// check (test/t/028_web_browser.pl turns them into TAP); the exit code is 0
+// when every check passed.  live.js and runs.js hold more of the checks.
 'use strict';
 
 const http = require('http');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 const { check, failed, psql, until } = require('./common');
-const { coalescing, chattyRun } = require('./live');
+const { reconnect, coalescing, chattyRun } = require('./live');
 const { bulkActions, shareableUrls } = require('./runs');
 
-const [base, appPort, shots] = process.argv.slice(2);
+const [base, appPort, shots, webPort] = process.argv.slice(2);
 
 // A job that reports progress and logs until the flag is set.
 function slowJob(flag, name) {
@@ -300,6 +301,7 @@ async function indicator(browser) {
     await overviewCounts(page);
     await bulkActions(page, base);
     await shareableUrls(browser, page, base);
+    await reconnect(browser, webPort);
     await coalescing(page, base);
     await chattyRun(page, base);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
