@@ -8,7 +8,9 @@
  *	  backlog of 100,000 pending runs), so pages must not count: one
  *	  thread counts, pausing between counts ten times as long as the last
  *	  count took (and at least two seconds), and pages serve the latest
- *	  counts with the time they were taken.
+ *	  counts with the time they were taken.  When they change the browsers
+ *	  are told (web_sse.c), so a page never keeps counts older than the
+ *	  last event it read them on.
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
@@ -20,6 +22,7 @@
 
 #include "active.h"
 #include "web_counts.h"
+#include "web_sse.h"
 
 #define WEB_COUNTS_MIN_PAUSE_MS 2000
 #define WEB_COUNTS_COST_SHARE	10
@@ -79,6 +82,7 @@ web_counts_refresh(void)
 	PGresult   *res;
 	char		err[256];
 	WebCounts	fresh;
+	bool		changed;
 
 	if (conn_exec(web_counts_conn, web_counts_sql, 0, NULL, &res, err, sizeof(err)) != CONN_OK)
 		return -1;
@@ -88,9 +92,15 @@ web_counts_refresh(void)
 	snprintf(fresh.at, sizeof(fresh.at), "%s", PQgetvalue(res, 0, 3));
 	PQclear(res);
 	pthread_mutex_lock(&web_counts_lock);
+	changed = web_counts_latest.totals && web_counts_latest.queues &&
+		fresh.totals && fresh.queues &&
+		(strcmp(fresh.totals, web_counts_latest.totals) != 0 ||
+		 strcmp(fresh.queues, web_counts_latest.queues) != 0);
 	web_counts_free(&web_counts_latest);
 	web_counts_latest = fresh;
 	pthread_mutex_unlock(&web_counts_lock);
+	if (changed)
+		web_sse_publish_counts();
 	return web_counts_ms() - start;
 }
 

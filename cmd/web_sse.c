@@ -10,7 +10,10 @@
  *	  sleeping on a condition variable while it is empty.  A stalled browser
  *	  therefore delays no one, neither another browser nor a page: when its
  *	  buffer is full its backlog is dropped and it is sent "event: resync",
- *	  on which the page reads everything again.
+ *	  on which the page reads everything again.  "event: counts" says that
+ *	  the counts of runs not finished (web_counts.c) changed: they are
+ *	  taken every few seconds, so a page that read them on an event may
+ *	  show counts older than the event, and no other event may follow.
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
@@ -25,6 +28,7 @@
 
 static const char web_sse_hello[] = "retry: 2000\n\nevent: hello\ndata: {}\n\n";
 static const char web_sse_resync[] = "event: resync\ndata: {}\n\n";
+static const char web_sse_counts[] = "event: counts\ndata: {}\n\n";
 
 typedef struct SseClient
 {
@@ -181,6 +185,13 @@ void
 web_sse_publish_resync(void)
 {
 	web_sse_broadcast(web_sse_resync, sizeof(web_sse_resync) - 1);
+}
+
+void
+web_sse_publish_counts(void)
+{
+	web_sse_broadcast(web_sse_counts, sizeof(web_sse_counts) - 1);
+	web_sse_flush();
 }
 
 void

@@ -21,6 +21,9 @@ extern void web_sse_flush(void);
 /* Tell every browser to read everything again (events may have been missed). */
 extern void web_sse_publish_resync(void);
 
+/* Tell every browser, now, that the counts of runs not finished changed. */
+extern void web_sse_publish_counts(void);
+
 /* Send a comment line to every browser, so proxies and browsers see life. */
 extern void web_sse_heartbeat(void);
 

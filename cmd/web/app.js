@@ -7,9 +7,10 @@
  *
  * The location hash picks a view (#/runs?status=failed, #/run/42...).  A view
  * loads its data from the JSON API and then listens to the event stream:
- * progress events are applied in place, other events only mark the view
- * stale, and one flush at most every 100 ms re-fetches, one request at a
- * time, so thousands of events a second cost at most 10 fetches a second.
+ * progress events are kept for the next redraw, other events only mark the
+ * view stale, and one flush at most every 100 ms re-fetches, one request at
+ * a time, so thousands of events a second cost at most 10 fetches and 10
+ * redraws a second.
  */
 'use strict';
 
@@ -24,6 +25,7 @@
   const RETRYABLE = ['failed', 'cancelled'];
   const FILTER_KEYS = ['status', 'queue', 'name', 'owner', 'q', 'from', 'to'];
   const FLUSH_MS = 100;         /* at most 10 renders/re-fetches a second */
+  const PAGE_SIZE = 50;         /* runs on a page of the runs list */
   const MAX_LOG_LINES = 5000;   /* older lines leave the page, not the database */
 
   /* What the server told us about this session (GET api/session). */
@@ -352,7 +354,7 @@
       this.route = route;
       this.alive = true;     /* false once the user went elsewhere: late answers are dropped */
       this.dirty = false;    /* the data shown is stale: re-fetch at the next flush */
-      this.busy = false;     /* a fetch is under way: at most one at a time */
+      this.busy = false;     /* a fetch is under way: at most one at a time, drawn when it answers */
       this.loaded = false;
       this.chain = Promise.resolve();
       this.root = el('div', { class: 'page page-' + route.page });
@@ -360,20 +362,38 @@
     mount() { }
     async load() { }
     onEvent() { }
+    onCounts() { }   /* the counts of runs not finished changed (views that show them read again) */
     applyLive() { }
     stale() { this.dirty = true; requestFlush(); }
     reload() { this.stale(); }
     /* Queue work after any fetch under way, so answers never interleave. */
     serial(fn) { this.chain = this.chain.then(fn, fn); return this.chain; }
+    /*
+     * One flush draws once: the answer of the read it starts, with the live
+     * values that came meanwhile (in the same task as the answer), or else
+     * the live values alone.  While a read is under way a flush does
+     * nothing, so at most one redraw follows each flush.
+     */
     flush() {
-      if (!this.alive) return;
-      this.applyLive();
-      if (!this.dirty || this.busy) return;
-      this.dirty = false;
+      if (!this.alive || this.busy) return;
+      const read = this.nextRead();
+      if (!read) { this.applyLive(); return; }
       this.busy = true;
-      this.serial(() => this.load().then(() => { this.loaded = true; this.failed(null); }, e => this.failed(e)))
-        .then(() => { this.busy = false; if (this.dirty) requestFlush(); });
+      this.serial(read).then(() => {
+        this.busy = false;
+        if (!this.alive) return;
+        this.applyLive();
+        if (this.wants()) requestFlush();
+      });
     }
+    /* The read this flush makes, or null: the page's data once stale. */
+    nextRead() {
+      if (!this.dirty) return null;
+      this.dirty = false;
+      return () => this.load().then(() => { this.loaded = true; this.failed(null); }, e => this.failed(e));
+    }
+    /* More to read: another flush is due. */
+    wants() { return this.dirty; }
     /* A failed load shows the server's message above the page's content. */
     failed(e) {
       if (!this.errEl) { this.errEl = el('div', { class: 'errbox', 'data-testid': 'load-error' }); this.root.prepend(this.errEl); }
@@ -416,6 +436,7 @@
       this.renderWorkers(d.workers || [], d.pool);
     }
     onEvent(ev) { if (ev.type === 'run' || ev.type === 'runs' || ev.type === 'worker') this.stale(); }
+    onCounts() { this.stale(); }
 
     renderCounts(d) {
       const c = d.counts || {};
@@ -574,6 +595,9 @@
     mount() {
       this.title = 'Runs';
       this.filter = filterFrom(this.route.params);
+      /* the page, in the URL too (before=ID: the runs older than ID); no before: the newest */
+      const before = this.route.params.get('before');
+      this.before = /^\d+$/.test(before || '') ? +before : null;
       this.rows = [];
       this.next = null;
       this.selected = new Set();
@@ -609,14 +633,14 @@
         this.renderRows();
       });
       this.tbody = el('tbody');
-      this.more = el('button', { type: 'button', class: 'btn', 'data-testid': 'more' }, 'Older runs');
-      this.more.addEventListener('click', () => this.loadMore());
+      this.more = el('a', { class: 'btn', 'data-testid': 'more' }, 'Older runs');
+      this.newest = el('a', { class: 'btn', 'data-testid': 'newest', href: runsHref(this.filter), hidden: this.before == null }, 'Newest runs');
       const selbar = el('div', { class: 'selbar' },
         this.selInfo, el('label', { hidden: S.readOnly }, this.allBox, 'Select all runs matching this filter'),
         this.cancelBtn, this.retryBtn);
       add(this.root, [form, el('section', { class: 'panel', 'data-testid': 'runs' }, selbar,
         table([['', 'check'], 'ID', 'Name', 'Queue', 'Status', ['Attempt', 'num'], 'Progress', 'Created', 'Started', ['Duration', 'num'], 'Error'], this.tbody),
-        el('div', { class: 'row' }, this.more))]);
+        el('div', { class: 'row' }, this.newest, this.more))]);
       this.rows.length || this.tbody.replaceChildren(emptyRow(11, 'Loading…'));
       this.tbody.parentNode.querySelector('th.check').appendChild(this.pageBox);
       this.pageBox.hidden = S.readOnly;
@@ -643,40 +667,13 @@
       } catch (e) { /* suggestions only */ }
     }
 
-    /* Re-read the first page, as long as what is shown (max 500); older rows loaded with "Older" stay. */
+    /* Read the page again (keyset paging: the same page whatever was added above it). */
     async load() {
-      const limit = Math.min(500, Math.max(50, this.rows.length));
-      const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { limit })));
+      const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { before: this.before, limit: PAGE_SIZE })));
       if (!this.alive) return;
-      const runs = d.runs || [];
-      let rows = runs;
-      let next = d.next;
-      if (d.next != null && this.rows.length > runs.length) {
-        const tail = this.rows.filter(r => r.id < d.next);
-        if (tail.length) { rows = runs.concat(tail); next = this.next; }
-      }
-      this.rows = rows;
-      this.next = next;
+      this.rows = d.runs || [];
+      this.next = d.next;
       this.renderRows();
-    }
-
-    loadMore() {
-      if (this.next == null) return;
-      this.more.disabled = true;
-      this.serial(async () => {
-        try {
-          const d = await get('api/runs?' + qs(Object.assign({}, this.filter, { before: this.next, limit: 50 })));
-          if (!this.alive) return;
-          const have = new Set(this.rows.map(r => r.id));
-          this.rows = this.rows.concat((d.runs || []).filter(r => !have.has(r.id)));
-          this.next = d.next;
-          this.renderRows();
-        } catch (e) {
-          say(e.message, 'error');
-        } finally {
-          this.more.disabled = false;
-        }
-      });
     }
 
     /* Does an event concern this list?  (Its rows, or runs the filter may match.) */
@@ -684,6 +681,7 @@
       const f = this.filter;
       if (ev.type === 'run' && this.cache.has(ev.id)) return true;
       if (ev.type === 'runs' && this.rows.some(r => r.id >= ev.first_id && r.id <= ev.last_id)) return true;
+      if (this.before != null && (ev.type === 'runs' ? ev.first_id : ev.id) >= this.before) return false;   /* above this page */
       if (f.status && ev.status !== f.status) return false;
       if (f.queue && ev.queue != null && ev.queue !== f.queue) return false;
       if (f.name && ev.name != null && ev.name !== f.name) return false;
@@ -726,6 +724,7 @@
       if (!trs.length) this.tbody.replaceChildren(emptyRow(11, 'No runs match this filter.'));
       else if (cur.length !== trs.length || trs.some((tr, i) => cur[i] !== tr)) this.tbody.replaceChildren(...trs);
       this.more.hidden = this.next == null;
+      if (this.next != null) this.more.setAttribute('href', runsHref(Object.assign({}, this.filter, { before: this.next })));
       this.renderSelection();
     }
 
@@ -798,8 +797,7 @@
       this.id = this.route.arg;
       this.title = 'Run #' + this.id;
       this.lastLogId = 0;
-      this.logDirty = false;
-      this.logBusy = false;
+      this.logDirty = false;     /* log lines after lastLogId were published: read them */
       this.p = null;             /* progress shown: {status,current,total,percent,...} */
       this.progDirty = false;
       this.head = el('div', { class: 'page-head runhead' });
@@ -841,7 +839,9 @@
       this.renderAttempts(d.run, d.attempts || []);
       this.renderDeps(d.parents || [], d.children || []);
       const first = !this.loaded;
-      this.appendLogs(d.logs || []);
+      /* later, lines it has not shown may be more than these last 200: the tail reads them all */
+      if (first) this.appendLogs(d.logs || []);
+      else if ((d.logs || []).some(l => l.id > this.lastLogId)) this.logDirty = true;
       if (first && (d.logs || []).length >= 200) { this.logNote.hidden = false; this.logNote.textContent = 'Showing the last 200 lines at the time the page opened.'; }
       if (first && !(d.logs || []).length) this.log.appendChild(el('div', { class: 'empty' }, 'No log lines yet.'));
       this.body.hidden = false;
@@ -861,11 +861,14 @@
       }
     }
 
-    flush() {
-      super.flush();
-      /* the log tail waits for the first load, whose last 200 lines it continues */
-      if (this.alive && this.loaded && this.logDirty && !this.logBusy) this.fetchLogs();
+    /* The run when stale, else the log tail; that waits for the first load, whose last 200 lines it continues. */
+    nextRead() {
+      const run = super.nextRead();
+      if (run || !this.loaded || !this.logDirty) return run;
+      this.logDirty = false;
+      return () => this.fetchLogs();
     }
+    wants() { return this.dirty || (this.loaded && this.logDirty); }
 
     applyLive() {
       if (this.progDirty && this.p) this.renderProgress();
@@ -874,8 +877,6 @@
 
     /* Lines after the last one shown (1000 at most per answer: ask again if full). */
     async fetchLogs() {
-      this.logDirty = false;
-      this.logBusy = true;
       try {
         const lines = await get(`api/runs/${encodeURIComponent(this.id)}/logs?after=${this.lastLogId}`);
         if (!this.alive) return;
@@ -883,9 +884,6 @@
         if ((lines || []).length >= 1000) this.logDirty = true;
       } catch (e) {
         /* the next event or full load retries */
-      } finally {
-        this.logBusy = false;
-        if (this.logDirty) requestFlush();
       }
     }
 
@@ -1034,6 +1032,7 @@
       if (this.alive) this.table.update(rows);
     }
     onEvent(ev) { if (ev.type === 'run' || ev.type === 'runs') this.stale(); }
+    onCounts() { this.stale(); }
   }
 
   /* --------------------------- Definitions -------------------------- */
@@ -1172,6 +1171,7 @@
       if (ev && view) view.onEvent(ev);
     };
     es.addEventListener('resync', () => { if (view) view.reload(); });
+    es.addEventListener('counts', () => { if (view) view.onCounts(); });
   }
 
   function setLive(open) {

@@ -178,6 +178,8 @@ a { color: inherit; text-decoration: none; }
       };
       es.onmessage = m => { try { this.onEvent(JSON.parse(m.data)); } catch (e) { /* not an event */ } };
       es.addEventListener('resync', () => this.stale());
+      /* the pending count is taken every few seconds: read it again when it changed */
+      es.addEventListener('counts', () => this.stale());
     }
 
     setLive(open) {

@@ -1,39 +1,25 @@
 // Browser tests of zapjobs web, in Debian's chromium driven by puppeteer-core.
 //
-//   node web.test.js DASHBOARD_URL APP_PORT SCREENSHOT_DIR
+//   node web.test.js DASHBOARD_URL APP_PORT SCREENSHOT_DIR WEB_PORT
 //
 // The dashboard must run with --allow-origin http://127.0.0.1:APP_PORT; this
-// script serves a separate "app" page there that embeds the indicator.  It
-// talks to the database with psql (PGHOST, PGPORT, PGDATABASE from the
-// environment) to start and inspect jobs.  Output: one "ok - ..." or
-// "not ok - ..." line per check (test/t/028_web_browser.pl turns them into
-// TAP); the exit code is 0 when every check passed.
+// script serves a separate "app" page there that embeds the indicator.  On
+// WEB_PORT, a free port, it starts (and stops, and starts again) a zapjobs
+// web of its own.  It talks to the database with psql (PGHOST, PGPORT,
+// PGDATABASE from the environment) to start and inspect jobs; the role
+// sharer must exist.  Output: one "ok - ..." or "not ok - ..." line per
+// check (test/t/028_web_browser.pl turns them into TAP); the exit code is 0
+// when every check passed.  live.js and runs.js hold more of the checks.
 'use strict';
 
-const { execFileSync } = require('child_process');
 const http = require('http');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
+const { check, failed, psql, until } = require('./common');
+const { reconnect, coalescing, chattyRun } = require('./live');
+const { bulkActions, shareableUrls } = require('./runs');
 
-const [base, appPort, shots] = process.argv.slice(2);
-let failures = 0;
-
-function check(ok, what, detail) {
-  console.log(`${ok ? 'ok' : 'not ok'} - ${what}${ok || !detail ? '' : ': ' + detail}`);
-  if (!ok) failures++;
-}
-
-function psql(sql) {
-  return execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
-}
-
-// Wait for cond() (sync or async) to be truthy, at most ms; returns its value.
-async function until(cond, ms = 30000) {
-  const end = Date.now() + ms;
-  let v;
-  while (!(v = await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  return v;
-}
+const [base, appPort, shots, webPort] = process.argv.slice(2);
 
 // A job that reports progress and logs until the flag is set.
 function slowJob(flag, name) {
@@ -192,6 +178,20 @@ async function hostileFailure(page) {
     'and none of it became markup or ran', JSON.stringify(dom));
 }
 
+// The overview's counts come from a count taken every few seconds: a run
+// cancelled leaves them once they caught up, though no event follows.
+async function overviewCounts(page) {
+  psql(`SELECT jobs.pause_queue('count_q')`);
+  const id = psql(`SELECT jobs.enqueue('SELECT 1', queue => 'count_q')`);
+  await page.goto(`${base}/#/`, { waitUntil: 'load' });
+  const pending = () => page.$eval('[data-testid="counts"] [data-status="pending"] .n', (e) => e.textContent).catch(() => '');
+  check(await until(async () => (await pending()) === '1'), 'the overview counts a pending run', await pending());
+  psql(`SELECT jobs.cancel(${id})`);
+  check(await until(async () => (await pending()) === '0'), 'cancelled, it leaves the count without a reload',
+    await pending());
+  psql(`SELECT jobs.resume_queue('count_q')`);
+}
+
 // The "app": another origin whose page embeds the indicator.
 function serveApp() {
   const page = `<!doctype html><html><head><title>some app</title></head>
@@ -203,7 +203,36 @@ function serveApp() {
   return new Promise((resolve) => server.listen(Number(appPort), '127.0.0.1', () => resolve(server)));
 }
 
+// The indicator's dot, its state and its failure chip.
+function indicatorLook(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('zapjobs-status').shadowRoot;
+    const chip = root.querySelector('.chip');
+    return { state: root.querySelector('[data-testid="indicator-state"]').textContent,
+      dot: getComputedStyle(root.querySelector('.dot')).backgroundColor, chip: chip.hidden ? null : chip.textContent };
+  });
+}
+
+// A run fails after the last ten to finish completed: the indicator turns
+// red and says "error".
+async function indicatorFailure(page) {
+  const calm = await indicatorLook(page);
+  check(calm.dot === 'rgb(31, 157, 85)' && calm.chip === null, 'with no failure among the last runs its dot is green',
+    JSON.stringify(calm));
+  const bad = psql(`SELECT jobs.enqueue('SELECT 1 / 0', name => 'indicator_fails', max_attempts => 1)`);
+  const red = await until(async () => {
+    const l = await indicatorLook(page);
+    return l.state === 'error' && l.dot === 'rgb(214, 69, 69)' ? l : null;
+  });
+  check(!!red, 'a run fails: the indicator turns red and says "error"', JSON.stringify(await indicatorLook(page)));
+  const after = red || await indicatorLook(page);
+  check(after.chip === '1 failed', 'and counts the failure', JSON.stringify(after));
+  check(psql(`SELECT status FROM jobs.runs WHERE id = ${bad}`) === 'failed', 'the run did fail');
+}
+
 async function indicator(browser) {
+  psql(`SELECT jobs.enqueue('SELECT 1', name => 'indicator_calm') FROM generate_series(1, 10)`);
+  await until(() => psql(`SELECT count(*) FROM jobs.runs WHERE name = 'indicator_calm' AND status <> 'completed'`) === '0');
   const server = await serveApp();
   const page = await browser.newPage();
   await page.setViewport({ width: 1000, height: 700 });
@@ -245,6 +274,7 @@ async function indicator(browser) {
     return s && s.text === 'done';
   });
   check(done, 'when it completes the indicator says "done"');
+  await indicatorFailure(page);
   await page.close();
   server.close();
   return id;
@@ -268,6 +298,12 @@ async function indicator(browser) {
     await hostile(page);
     await hostileLive(page);
     await hostileFailure(page);
+    await overviewCounts(page);
+    await bulkActions(page, base);
+    await shareableUrls(browser, page, base);
+    await reconnect(browser, webPort);
+    await coalescing(page, base);
+    await chattyRun(page, base);
     check(errors.length === 0, 'no script error on the dashboard', errors.join('; '));
     await indicator(browser);
   } catch (e) {
@@ -275,5 +311,5 @@ async function indicator(browser) {
   } finally {
     await browser.close();
   }
-  process.exit(failures ? 1 : 0);
+  process.exit(failed() ? 1 : 0);
 })();

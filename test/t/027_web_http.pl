@@ -1,9 +1,11 @@
 # zapjobs web over HTTP, against a real preloaded server: status codes and
 # JSON shapes of the API, keyset paging, CSRF and read-only refusals, basic
 # auth with hashed passwords, CORS only for the indicator's origin, the
-# security headers, /metrics as Prometheus text, /healthz both ways, and the
+# security headers, /metrics as Prometheus text, /healthz both ways, the
 # event stream: real events pushed, forged ones dropped, a stalled browser
-# told to resync without holding up the others.
+# told to resync without holding up the others, a heartbeat every 15 s,
+# "event: counts" when the counts change; the owner filter to a superuser's
+# dashboard and to one under row-level security.
 use strict;
 use warnings;
 use lib 'test/perl';
@@ -13,6 +15,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use MIME::Base64;
 use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
+use Time::HiRes ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -303,7 +306,8 @@ $node->safe_psql('postgres', "SELECT jobs.cancel($gauged)");
 
 # --- the event stream --------------------------------------------------------------
 
-# Read from a raw socket until COND holds on what arrived (30 s at most).
+# Read from a raw socket until COND holds on what arrived (SECONDS, 30 s
+# by default, at most).
 # A small receive buffer (rcvbuf) keeps the kernel from buffering megabytes
 # for a browser that does not read.
 sub sse_open
@@ -319,8 +323,8 @@ sub sse_open
 
 sub sse_until
 {
-	my ($c, $cond) = @_;
-	my $deadline = time() + 30;
+	my ($c, $cond, $seconds) = @_;
+	my $deadline = time() + ($seconds // 30);
 	while (!$cond->($c->{buf}) && time() < $deadline)
 	{
 		my $rin = '';
@@ -361,6 +365,56 @@ ok(sse_until($stalled, sub { $_[0] =~ /event: resync/ }),
 	'the stalled one, once it reads again, is told to resync');
 close($stalled->{s});
 close($sse->{s});
+
+# Times at which the first N heartbeats (": heartbeat", an SSE comment, which
+# EventSource ignores) reached stream C, within SECONDS.
+sub sse_heartbeats
+{
+	my ($c, $n, $seconds) = @_;
+	my @at;
+	my $deadline = time() + $seconds;
+	while (@at < $n && time() < $deadline)
+	{
+		my $rin = '';
+		vec($rin, fileno($c->{s}), 1) = 1;
+		next unless select($rin, undef, undef, 0.2);
+		my $got = sysread($c->{s}, my $chunk, 65536);
+		last unless $got;
+		$c->{buf} .= $chunk;
+		my $beats = () = $c->{buf} =~ /^: heartbeat\n\n/mg;
+		push @at, Time::HiRes::time() while @at < $beats;
+	}
+	return @at;
+}
+
+# A stream with no event to carry still says it is alive, every 15 s.
+my $quiet = sse_open($base);
+ok(sse_until($quiet, sub { $_[0] =~ /event: hello/ }), 'a browser opens the stream');
+my $opened = Time::HiRes::time();
+my @beats = sse_heartbeats($quiet, 2, 45);
+ok(@beats >= 1 && $beats[0] - $opened <= 20, 'a heartbeat (an SSE comment) comes within 15 s and a little')
+  or diag(@beats ? sprintf('after %.1f s', $beats[0] - $opened) : "none: $quiet->{buf}");
+my $gap = @beats == 2 ? $beats[1] - $beats[0] : -1;
+note(sprintf('heartbeats %.1f s apart', $gap));
+ok($gap >= 13 && $gap <= 25, 'and another 15 s later') or diag("gap $gap s");
+
+# The counts of runs not finished are taken every 2 s or so, and a page may
+# have read them on an event before they caught up: when they change, the
+# stream says so, and only then.
+my $counts_after = sub {
+	my ($from) = @_;
+	return sub { my @n = substr($_[0], $from) =~ /^event: counts\ndata: \{\}\n\n/mg; scalar @n };
+};
+my $from = length $quiet->{buf};
+my $counted = zj_enqueue($node, 'SELECT 1', run_at => "now() + interval '1 hour'");
+ok(sse_until($quiet, $counts_after->($from)), 'a run scheduled: the stream says "event: counts"');
+$from = length $quiet->{buf};
+$node->safe_psql('postgres', "SELECT jobs.cancel($counted)");
+ok(sse_until($quiet, $counts_after->($from)), 'it is cancelled: again');
+$from = length $quiet->{buf};
+sse_until($quiet, sub { 0 }, 7);
+is($counts_after->($from)->($quiet->{buf}), 0, 'and not while the counts stay the same');
+close($quiet->{s});
 
 # --- row-level security: a dashboard connected as a role that is no superuser --------
 
@@ -409,6 +463,28 @@ like($http->get("$mbase/metrics")->{content}, qr/^zapjobs_runs_finished_total\{s
 	'X-CSRF-Token' => $session->{csrf});
 is_deeply($j, { changed => 0, matched => 0 }, "she cannot cancel alice's run");
 is(zj_run($node, $a_later, 'status')->{status}, 'scheduled', 'it is still scheduled');
+
+# The owner filter: a superuser's dashboard lists anyone's runs by owner;
+# mallory's lists only hers, whoever she asks for, and acts on no other.
+my @alice = map { "$_ alice" } sort { $b <=> $a } ($a_fail, $a_live, $a_later);
+($r, $j) = get_json("$base/api/runs?owner=alice&limit=500");
+is_deeply([ map { "$_->{id} $_->{owner}" } @{ $j->{runs} } ], \@alice,
+	"owner=alice: a superuser's dashboard lists alice's runs, no other");
+($r, $j) = get_json("$base/api/runs?owner=mallory&limit=500");
+is_deeply([ map { "$_->{id} $_->{owner}" } @{ $j->{runs} } ], ["$m_run mallory"], "owner=mallory: hers");
+($r, $j) = get_json("$mbase/api/runs?owner=alice&limit=500");
+is_deeply([ $r->{status}, $j->{runs} ], [ 200, [] ], "to mallory's dashboard, owner=alice lists nothing");
+($r, $j) = get_json("$mbase/api/runs?owner=mallory&limit=500");
+is_deeply([ map { "$_->{id} $_->{owner}" } @{ $j->{runs} } ], ["$m_run mallory"], 'owner=mallory her run');
+($r, $j) = post("$mbase/api/runs/cancel", encode_json({ filter => { owner => 'alice' } }),
+	'X-CSRF-Token' => $session->{csrf});
+is_deeply($j, { changed => 0, matched => 0 }, 'her cancel of all runs matching owner=alice matches none');
+is(zj_run($node, $a_later, 'status')->{status}, 'scheduled', "alice's run is still scheduled");
+($r, $j) = post("$base/api/runs/cancel", encode_json({ filter => { owner => 'alice' } }), %csrf);
+is_deeply($j, { changed => 1, matched => 1 }, "the superuser's cancels alice's one unfinished run");
+is(zj_run($node, $a_later, 'status')->{status}, 'cancelled', 'it is cancelled');
+is($node->safe_psql('postgres', "SELECT status FROM jobs.runs WHERE id = $m_run"), 'completed',
+	"mallory's run is untouched");
 $mw->{h}->signal('TERM');
 is(zj_cmd_finish($mw), 0, "mallory's dashboard stopped");
 
