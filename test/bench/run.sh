@@ -44,6 +44,10 @@
 #                  burn-down rate first when section 3 is not run)
 # Environment:
 #   ZJ_BENCH_SUSTAIN_SECONDS  duration of section 5 (default 60, --quick 10)
+#   ZJ_BENCH_SUSTAIN_RATE     producer rate of section 5, runs/s (default half the
+#                             4-worker burn-down)
+#   ZJ_BENCH_SUSTAIN_KEEP     zapjobs.keep_completed during section 5 (default: none,
+#                             every run kept), e.g. 1min for retention under load
 #   ZJ_BENCH_PGBENCH_SECONDS  duration of each pgbench run (default 10)
 #   ZJ_BENCH_HELD_RUNS        runs of section 10 (default 100000, --quick 20000)
 #   ZJ_BENCH_FLAT_SECONDS     duration of section 11 (default 600, --quick 150)
@@ -463,12 +467,23 @@ fi
 
 # --- 5. Sustained load ------------------------------------------------------------------------------
 if wanted 5; then
-    rate4
-    RATE=$(awk -v r="$RATE4" 'BEGIN { printf "%.0f", r / 2 }')
-    heading "5. Sustained load: producer at $RATE runs/s (half the 4-worker burn-down) for ${SUSTAIN_SECONDS}s"
+    if [[ -n ${ZJ_BENCH_SUSTAIN_RATE:-} ]]; then
+        RATE=$ZJ_BENCH_SUSTAIN_RATE
+        RATE_WHY="ZJ_BENCH_SUSTAIN_RATE"
+    else
+        rate4
+        RATE=$(awk -v r="$RATE4" 'BEGIN { printf "%.0f", r / 2 }')
+        RATE_WHY="half the 4-worker burn-down"
+    fi
+    heading "5. Sustained load: producer at $RATE runs/s ($RATE_WHY) for ${SUSTAIN_SECONDS}s"
     note "every 10 ms one transaction enqueues the runs due by then; 4 workers; autovacuum at defaults"
     note "latency as in 4; backlog = runs not final when the producer stops; table figures"
     note "before = just after TRUNCATE, after = once the backlog is done (+1 s for statistics)"
+    if [[ -n ${ZJ_BENCH_SUSTAIN_KEEP:-} ]]; then
+        note "retention: zapjobs.keep_completed = ${ZJ_BENCH_SUSTAIN_KEEP}"
+        q "ALTER SYSTEM SET zapjobs.keep_completed = '${ZJ_BENCH_SUSTAIN_KEEP}'" >/dev/null
+        q "SELECT pg_reload_conf()" >/dev/null
+    fi
     set_workers 4
     STATS="SELECT n_dead_tup, round(pg_total_relation_size('jobs.runs') / 1048576.0, 2)
            FROM pg_stat_user_tables WHERE relid = 'jobs.runs'::regclass"
@@ -493,6 +508,10 @@ if wanted 5; then
         record "sustained: jobs.runs total size after" MB "$size1"
     done
     reset_runs
+    if [[ -n ${ZJ_BENCH_SUSTAIN_KEEP:-} ]]; then
+        q "ALTER SYSTEM RESET zapjobs.keep_completed" >/dev/null
+        q "SELECT pg_reload_conf()" >/dev/null
+    fi
 fi
 
 # --- 6. Deep queue -----------------------------------------------------------------------------------
