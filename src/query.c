@@ -46,10 +46,8 @@ typedef struct ZjQueryState
  */
 #define ZJ_QUERY_MAX_DEPTH 4
 static ZjQueryState zj_query_stack[ZJ_QUERY_MAX_DEPTH];
-static int	zj_query_depth = 0;
+static int	zj_query_depth = 0;	/* > 0: bookkeeping, see zj_query_planner */
 
-/* Between zj_query_begin and zj_query_end: see zj_query_planner. */
-static bool zj_query_planning_rules = false;
 static planner_hook_type zj_query_prev_planner = NULL;
 
 /* Enter bookkeeping mode: superuser, safe search_path, SPI connected. */
@@ -74,7 +72,6 @@ zj_query_begin(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-	zj_query_planning_rules = true;
 }
 
 void
@@ -84,7 +81,6 @@ zj_query_end(void)
 
 	Assert(zj_query_depth > 0);
 	st = &zj_query_stack[--zj_query_depth];
-	zj_query_planning_rules = zj_query_depth > 0;
 	PopActiveSnapshot();
 	SPI_finish();
 	AtEOXact_GUC(true, st->guc_level);
@@ -117,7 +113,7 @@ zj_query_planner(Query *parse, const char *query_string, int cursor_options,
 	for (i = 0; i < lengthof(rules); i++)
 	{
 		saved[i] = *rules[i];
-		if (zj_query_planning_rules)
+		if (zj_query_depth > 0)	/* in bookkeeping */
 			*rules[i] = false;
 	}
 	PG_TRY();
@@ -140,10 +136,7 @@ static void
 zj_query_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
 		zj_query_depth = 0;
-		zj_query_planning_rules = false;
-	}
 }
 
 /* A subtransaction's abort ends the scopes begun in it, not those around it. */
@@ -158,7 +151,6 @@ zj_query_subxact_callback(SubXactEvent event, SubTransactionId my_subid,
 	while (zj_query_depth > 0 &&
 		   zj_query_stack[zj_query_depth - 1].xact_level >= level)
 		zj_query_depth--;
-	zj_query_planning_rules = zj_query_depth > 0;
 }
 
 /* _PG_init: install the planner hook and the callbacks that reset it. */

@@ -372,18 +372,14 @@ sub sse_heartbeats
 {
 	my ($c, $n, $seconds) = @_;
 	my @at;
-	my $deadline = time() + $seconds;
-	while (@at < $n && time() < $deadline)
-	{
-		my $rin = '';
-		vec($rin, fileno($c->{s}), 1) = 1;
-		next unless select($rin, undef, undef, 0.2);
-		my $got = sysread($c->{s}, my $chunk, 65536);
-		last unless $got;
-		$c->{buf} .= $chunk;
-		my $beats = () = $c->{buf} =~ /^: heartbeat\n\n/mg;
-		push @at, Time::HiRes::time() while @at < $beats;
-	}
+	sse_until(
+		$c,
+		sub {
+			my $beats = () = $_[0] =~ /^: heartbeat\n\n/mg;
+			push @at, Time::HiRes::time() while @at < $beats;
+			return @at >= $n;
+		},
+		$seconds);
 	return @at;
 }
 
