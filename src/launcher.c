@@ -5,10 +5,10 @@
  *	  each database that may have the extension (supervisor.c), connected
  *	  as the bootstrap superuser.  Without the extension there it leaves at
  *	  once; with a schema older than this library's it waits, saying why.
- *	  Serving, it publishes run events whenever a
- *	  commit produced some (publisher.c), and, when a worker exited, a
- *	  commit asked for workers, a scheduled run is due or the poll timeout
- *	  passed, it also
+ *	  Serving, it publishes run events whenever a commit produced some
+ *	  (publisher.c, paced under load), and, when a worker exited, a commit
+ *	  asked for workers, a scheduled run is due or the poll timeout passed,
+ *	  it also
  *	    - reaps runs whose worker is gone (reaper.c),
  *	    - promotes scheduled runs that are due, sleeping until the next
  *	      (runstate.c),
@@ -418,6 +418,9 @@ zj_launcher_main(Datum arg)
 		if (zj_db->launcher != MyProc || zj_db->database != MyDatabaseId)
 			proc_exit(0);
 		sleep_ms = zj_launcher_guarded_cycle();
+		/* A worker waits for us: no pause.  Events coming meanwhile set our latch. */
+		if (pg_atomic_read_u32(&zj_db->maintenance_requested) == 0)
+			zj_publisher_pace();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
 	}

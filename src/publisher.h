@@ -17,6 +17,7 @@
 extern uint64 zj_publisher_finished;
 
 extern void zj_publisher_run(void);
+extern void zj_publisher_pace(void);
 extern bool zj_publisher_caught_up(bool send);
 extern void zj_publisher_notify(char **payloads, int n);
 extern void zj_publisher_append_time(StringInfo buf, const char *key,

@@ -13,8 +13,10 @@
 #   1 commit ceiling   pgbench, one-row INSERT per transaction, 1/4/8 clients
 #   2 enqueue          jobs.enqueue per transaction via pgbench (scheduled and
 #                      due-now runs), and one statement enqueuing 100,000
-#   3 burn-down        pre-enqueued no-op runs with 1, 2, 4 and 8 workers
-#   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart
+#   3 burn-down        pre-enqueued no-op runs with 1, 2, 4 and 8 workers; and
+#                      with 4 workers, every other run failing
+#   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart; again
+#                      with 8 workers, 4 of them busy with other runs
 #   5 sustained load   producer at half the 4-worker burn-down rate
 #   6 deep queue       claim rate with 1,000,000 pending runs
 #   7 progress cost    jobs.progress() per call (when it exists)
@@ -233,9 +235,9 @@ summary() {
 # --- Helpers for the sections --------------------------------------------------------
 CUR_WORKERS=4   # zapjobs.max_workers's default
 WARM=           # set once every worker has started since the last restart
-NOT_FINAL="SELECT count(*) FROM jobs.runs WHERE status NOT IN ('completed', 'failed')"
+NOT_FINAL="SELECT count(*) FROM jobs.runs WHERE status NOT IN ('completed', 'failed', 'cancelled')"
 
-# wait_final WHAT: poll until every run is completed or failed.  Gives up (with
+# wait_final WHAT: poll until every run is completed, failed or cancelled.  Gives up (with
 # a warning, returning 1) when nothing progressed for 60 s.
 wait_final() {
     local left last=-1 since=$SECONDS
@@ -437,6 +439,19 @@ if wanted 3; then
     for ((r = 1; r <= REPS; r++)); do
         record "burn-down: runs not completed (all worker counts)" runs "${NOT_DONE[$r]}"
     done
+    # Every other run fails (max_attempts 1): each failure rolls back its
+    # subtransaction and records the error within the batch.
+    set_workers 4
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        q "SELECT count(jobs.enqueue(CASE WHEN i % 2 = 0 THEN 'SELECT 1' ELSE 'SELECT 1/0' END,
+                                     max_attempts => 1))
+           FROM generate_series(1, $BURN_RUNS) i" >/dev/null
+        wait_final "burn-down, half failing" || true
+        record "burn-down, every other run failing, 4 workers" runs/s \
+            "$(q "SELECT round(count(*) / extract(epoch FROM max(finished_at) - min(started_at)), 1)
+                  FROM jobs.runs WHERE status IN ('completed', 'failed')")"
+    done
     reset_runs
 fi
 
@@ -461,6 +476,27 @@ if wanted 4; then
         record "wake-up from COMMIT returned p95" ms "$p95"
         record "wake-up from COMMIT returned p99" ms "$p99"
         record "wake-up from COMMIT returned max" ms "$max"
+    done
+    # The same while 4 workers are busy with other runs (8 workers): the
+    # commit must wake an idle worker, not one of the busy ones.
+    set_workers 8
+    for ((r = 1; r <= REPS; r++)); do
+        reset_runs
+        q "SELECT count(jobs.enqueue('SELECT pg_sleep(600)', queue => 'busy', timeout => '15 min'))
+           FROM generate_series(1, 4)" >/dev/null
+        deadline=$((SECONDS + 30))
+        until [[ $(q "SELECT count(*) FROM jobs.runs WHERE queue = 'busy' AND status = 'running'") -eq 4 ]]; do
+            (( SECONDS < deadline )) || zj_die "the 4 busy runs did not start"
+            sleep 0.05
+        done
+        q "CALL bench_trickle($WAKE_RUNS, $WAKE_GAP)" >/dev/null
+        q "SELECT count(jobs.cancel(id)) FROM jobs.runs WHERE queue = 'busy'" >/dev/null
+        wait_final "wake-up, 4 busy" || true
+        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row bench_wake_acked)"
+        [[ $n -eq $WAKE_RUNS ]] || note "WARNING: $n of $WAKE_RUNS runs found"
+        record "wake-up from COMMIT returned, 4 workers busy, p50" ms "$p50"
+        record "wake-up from COMMIT returned, 4 workers busy, p99" ms "$p99"
+        record "wake-up from COMMIT returned, 4 workers busy, max" ms "$max"
     done
     reset_runs
 fi
