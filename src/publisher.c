@@ -36,7 +36,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/datetime.h"
-#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -207,10 +206,8 @@ zj_publisher_wake_waiters(const ZjRunEvent *ev)
 
 /*
  * Send payloads with NOTIFY in a transaction of their own: a failing NOTIFY
- * (a full queue) costs only them, never the caller's work.  It commits
- * without waiting for its WAL flush: NOTIFY's queue does not outlive a
- * crash anyway, and the flushes would otherwise compete with every
- * enqueuer's (one publishing commit per few enqueues under load).
+ * (a full queue) costs only them, never the caller's work.  Writing no WAL
+ * before its commit record, it commits without waiting for a flush.
  */
 void
 zj_publisher_notify(char **payloads, int n)
@@ -219,8 +216,6 @@ zj_publisher_notify(char **payloads, int n)
 
 	SetCurrentStatementStartTimestamp();
 	zj_query_xact_begin();
-	(void) set_config_option("synchronous_commit", "off", PGC_SUSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	for (i = 0; i < n; i++)
 		if (payloads[i] != NULL)
 			Async_Notify(zj_channel, payloads[i]);
