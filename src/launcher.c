@@ -211,10 +211,15 @@ zj_launcher_vacuum_if_due(void)
 		return;
 	zj_launcher_finished_at_vacuum = changed;
 	zj_launcher_last_vacuum = GetCurrentTimestamp();
-	/* VACUUM commits as it goes: its parse trees must outlive transactions. */
+	/*
+	 * VACUUM commits as it goes: its parse trees must outlive transactions.
+	 * No parallel workers: they come from max_worker_processes, the pool
+	 * our workers start from, and every second they would take cores from
+	 * the runs' workers just when a large history makes index cleanup long.
+	 */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_sqlexec_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF) jobs.runs",
+	zj_sqlexec_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF, PARALLEL 0) jobs.runs",
 				   zj_launcher_cycle_cxt);
 	CommitTransactionCommand();
 	/* Committers may be waiting for ring space: drain before anything else. */
@@ -267,7 +272,7 @@ zj_launcher_maintain(bool need_reap)
 	if (until_due >= 0)
 		sleep_ms = Min(sleep_ms, until_due);
 	zj_pool_balance();
-	zj_retention_run();
+	zj_retention_run(zj_publisher_finished);
 	/* Last: whatever users wrote into jobs.definitions cannot stop the rest. */
 	until_due = zj_schedule_fire_due();
 	if (until_due >= 0)

@@ -104,12 +104,15 @@ zj_retention_guarded_batch(TimestampTz now)
 
 /*
  * Launcher: remove what is due, a round at most every ZJ_EXPIRE_EVERY_MS;
- * after a round that found nothing, ZJ_EXPIRE_IDLE_MS: the scan may still
- * visit runs kept longer than the shortest retention.
+ * after a round that found nothing, ZJ_EXPIRE_IDLE_MS (the scan may still
+ * visit runs kept longer than the shortest retention), unless runs keep
+ * finishing (finished, the launcher's count of them, moved): then they
+ * come due a few at a time, not in one burst ten seconds' worth large.
  */
 void
-zj_retention_run(void)
+zj_retention_run(uint64 finished)
 {
+	static uint64 finished_seen = 0;
 	static int	every_ms = ZJ_EXPIRE_EVERY_MS;
 	TimestampTz now = GetCurrentTimestamp();
 	int			round;
@@ -126,5 +129,7 @@ zj_retention_run(void)
 		if (n < ZJ_EXPIRE_BATCH)
 			break;
 	}
-	every_ms = round == 0 && n <= 0 ? ZJ_EXPIRE_IDLE_MS : ZJ_EXPIRE_EVERY_MS;
+	every_ms = round == 0 && n <= 0 && finished == finished_seen ?
+		ZJ_EXPIRE_IDLE_MS : ZJ_EXPIRE_EVERY_MS;
+	finished_seen = finished;
 }

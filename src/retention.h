@@ -13,6 +13,6 @@
 /* Runs removed, ever: the launcher vacuums by it too. */
 extern uint64 zj_retention_removed;
 
-extern void zj_retention_run(void);
+extern void zj_retention_run(uint64 finished);
 
 #endif							/* ZAPJOBS_RETENTION_H */
