@@ -401,6 +401,18 @@ zj_events_ring_head(void)
 	return head;
 }
 
+/* Is more than half the ring taken?  Committers may soon wait for room. */
+bool
+zj_events_ring_filling(void)
+{
+	bool		filling;
+
+	LWLockAcquire(zj_db->ring_lock, LW_SHARED);
+	filling = zj_db->ring_head - zj_db->ring_tail > ZJ_EVENT_RING_SIZE / 2;
+	LWLockRelease(zj_db->ring_lock);
+	return filling;
+}
+
 bool
 zj_events_ring_passed(uint64 position)
 {

@@ -25,6 +25,7 @@ extern void zj_events_add(const ZjRunEvent *event);
 /* Ring positions: reserved so far, and taken by the launcher up to */
 extern uint64 zj_events_ring_head(void);
 extern bool zj_events_ring_passed(uint64 position);
+extern bool zj_events_ring_filling(void);
 
 /* In the launcher */
 extern void zj_events_drain_all(void);

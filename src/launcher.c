@@ -219,8 +219,8 @@ zj_launcher_vacuum_if_due(void)
 	 */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	zj_sqlexec_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF, PARALLEL 0) jobs.runs",
-				   zj_launcher_cycle_cxt);
+	zj_sqlexec_execute("VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE OFF, "
+					   "PARALLEL 0) jobs.runs", zj_launcher_cycle_cxt);
 	CommitTransactionCommand();
 	/* Committers may be waiting for ring space: drain before anything else. */
 	zj_publisher_run();
@@ -423,7 +423,7 @@ zj_launcher_main(Datum arg)
 		if (zj_db->launcher != MyProc || zj_db->database != MyDatabaseId)
 			proc_exit(0);
 		sleep_ms = zj_launcher_guarded_cycle();
-		/* A worker waits for us: no pause.  Events coming meanwhile set our latch. */
+		/* No pause when a worker waits; events coming meanwhile set our latch. */
 		if (pg_atomic_read_u32(&zj_db->maintenance_requested) == 0)
 			zj_publisher_pace();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -8,7 +8,8 @@
  *	  jobs._expire, which jobs.purge shares).
  *
  *	  A little at a time: at most once a second (every ten while nothing
- *	  is due), ZJ_EXPIRE_BATCH runs per
+ *	  is due and no run finished, or an empty round was slow),
+ *	  ZJ_EXPIRE_BATCH runs per
  *	  transaction, a few transactions per round, locked runs skipped.  So
  *	  removing history never holds a lock a claim or a user would wait for,
  *	  and the dead rows it leaves are few enough for the launcher's own
@@ -32,6 +33,7 @@
 #define ZJ_EXPIRE_ROUNDS	10		/* transactions per round, at most */
 #define ZJ_EXPIRE_EVERY_MS	1000	/* rounds at most this often */
 #define ZJ_EXPIRE_IDLE_MS	10000	/* ... after one that found nothing */
+#define ZJ_EXPIRE_CHEAP_MS	50		/* an empty round this fast may repeat */
 
 uint64		zj_retention_removed = 0;
 
@@ -93,21 +95,22 @@ zj_retention_batch_xact(void *arg)
 	*io = zj_retention_batch((TimestampTz) *io);
 }
 
-/* One batch in a transaction of its own; returns the runs removed, 0 on error. */
+/* One batch in a transaction of its own; returns the runs removed, -1 on error. */
 static int
 zj_retention_guarded_batch(TimestampTz now)
 {
 	int64		io = (int64) now;
 
-	return zj_query_own_xact(zj_retention_batch_xact, &io) ? (int) io : 0;
+	return zj_query_own_xact(zj_retention_batch_xact, &io) ? (int) io : -1;
 }
 
 /*
  * Launcher: remove what is due, a round at most every ZJ_EXPIRE_EVERY_MS;
  * after a round that found nothing, ZJ_EXPIRE_IDLE_MS (the scan may still
  * visit runs kept longer than the shortest retention), unless runs keep
- * finishing (finished, the launcher's count of them, moved): then they
- * come due a few at a time, not in one burst ten seconds' worth large.
+ * finishing (finished, the launcher's count of them, moved) and the empty
+ * round was cheap: then they come due a few at a time, not in one burst
+ * ten seconds' worth large.
  */
 void
 zj_retention_run(uint64 finished)
@@ -117,6 +120,7 @@ zj_retention_run(uint64 finished)
 	TimestampTz now = GetCurrentTimestamp();
 	int			round;
 	int			n = 0;
+	bool		cheap;
 
 	if (!TimestampDifferenceExceeds(zj_retention_last, now, every_ms))
 		return;
@@ -129,7 +133,11 @@ zj_retention_run(uint64 finished)
 		if (n < ZJ_EXPIRE_BATCH)
 			break;
 	}
-	every_ms = round == 0 && n <= 0 && finished == finished_seen ?
-		ZJ_EXPIRE_IDLE_MS : ZJ_EXPIRE_EVERY_MS;
+	cheap = !TimestampDifferenceExceeds(now, GetCurrentTimestamp(),
+										ZJ_EXPIRE_CHEAP_MS);
+	if (round > 0 || n > 0 || (n == 0 && finished != finished_seen && cheap))
+		every_ms = ZJ_EXPIRE_EVERY_MS;
+	else
+		every_ms = ZJ_EXPIRE_IDLE_MS;
 	finished_seen = finished;
 }
