@@ -18,10 +18,23 @@ typedef struct WebAsset
 	const char *type;
 } WebAsset;
 
+/* Scripts must be text/javascript: browsers refuse a module of another type. */
 static const WebAsset web_assets[] = {
 	{"/", index_html, &index_html_len, "text/html; charset=utf-8"},
 	{"/index.html", index_html, &index_html_len, "text/html; charset=utf-8"},
 	{"/app.js", app_js, &app_js_len, "text/javascript; charset=utf-8"},
+	{"/dom.js", dom_js, &dom_js_len, "text/javascript; charset=utf-8"},
+	{"/format.js", format_js, &format_js_len, "text/javascript; charset=utf-8"},
+	{"/api.js", api_js, &api_js_len, "text/javascript; charset=utf-8"},
+	{"/live.js", live_js, &live_js_len, "text/javascript; charset=utf-8"},
+	{"/progress.js", progress_js, &progress_js_len, "text/javascript; charset=utf-8"},
+	{"/view.js", view_js, &view_js_len, "text/javascript; charset=utf-8"},
+	{"/overview.js", overview_js, &overview_js_len, "text/javascript; charset=utf-8"},
+	{"/runs.js", runs_js, &runs_js_len, "text/javascript; charset=utf-8"},
+	{"/run.js", run_js, &run_js_len, "text/javascript; charset=utf-8"},
+	{"/queues.js", queues_js, &queues_js_len, "text/javascript; charset=utf-8"},
+	{"/definitions.js", definitions_js, &definitions_js_len, "text/javascript; charset=utf-8"},
+	{"/workers.js", workers_js, &workers_js_len, "text/javascript; charset=utf-8"},
 	{"/app.css", app_css, &app_css_len, "text/css; charset=utf-8"},
 	{"/indicator.js", indicator_js, &indicator_js_len, "text/javascript; charset=utf-8"},
 };
