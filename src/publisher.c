@@ -65,9 +65,8 @@
 /* Runs published as finished, ever: the launcher vacuums by it. */
 uint64		zj_publisher_finished = 0;
 
-/* Publishing transactions, ever, and what zj_publisher_pace allows. */
-static uint64 zj_publisher_batches = 0;
-static uint64 zj_publisher_batches_paced = 0;
+/* Publishing transactions since zj_publisher_pace looked, and what it allows. */
+static int	zj_publisher_unpaced = 0;
 static double zj_publisher_tokens = ZJ_PUBLISH_BURST;
 static TimestampTz zj_publisher_refilled = 0;
 
@@ -241,7 +240,7 @@ zj_publisher_send(ZjRunEvent *events, int n)
 		payloads[i] = pstrdup(buf.data);
 	}
 	zj_publisher_notify(payloads, n);
-	zj_publisher_batches++;
+	zj_publisher_unpaced++;
 	for (i = 0; i < n; i++)
 		pfree(payloads[i]);
 	pfree(payloads);
@@ -320,20 +319,17 @@ void
 zj_publisher_pace(void)
 {
 	TimestampTz now;
-	long		secs;
-	int			usecs;
-	uint64		sent = zj_publisher_batches - zj_publisher_batches_paced;
 
-	if (sent == 0)
+	if (zj_publisher_unpaced == 0)
 		return;
-	zj_publisher_batches_paced = zj_publisher_batches;
 	now = GetCurrentTimestamp();
-	TimestampDifference(zj_publisher_refilled, now, &secs, &usecs);
-	zj_publisher_refilled = now;
-	zj_publisher_tokens += secs * (double) ZJ_PUBLISH_RATE +
-		usecs * (ZJ_PUBLISH_RATE / 1e6);
+	/* TimestampTz counts microseconds; a clock going back refills nothing. */
+	zj_publisher_tokens += Max(now - zj_publisher_refilled, 0) *
+		(ZJ_PUBLISH_RATE / 1e6);
 	zj_publisher_tokens = Min(zj_publisher_tokens, (double) ZJ_PUBLISH_BURST) -
-		(double) sent;
+		zj_publisher_unpaced;
+	zj_publisher_refilled = now;
+	zj_publisher_unpaced = 0;
 	if (zj_publisher_tokens >= 0 || zj_events_ring_filling())
 		return;
 	zj_publisher_tokens = Max(zj_publisher_tokens, -1.0);

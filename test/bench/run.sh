@@ -456,6 +456,17 @@ if wanted 3; then
 fi
 
 # --- 4. Wake-up latency -------------------------------------------------------------------------
+# record_wake VIEW NAME: p50, p95, p99 and max of VIEW as "NAME p50"...; warns
+# when VIEW does not hold every run of the trickle.
+record_wake() {
+    local view=$1 name=$2 n p50 p95 p99 max
+    IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row "$view")"
+    [[ $n -eq $WAKE_RUNS ]] || note "WARNING: $name: $n of $WAKE_RUNS runs found"
+    record "$name p50" ms "$p50"
+    record "$name p95" ms "$p95"
+    record "$name p99" ms "$p99"
+    record "$name max" ms "$max"
+}
 if wanted 4; then
     heading "4. Wake-up latency: $WAKE_RUNS runs enqueued one per transaction, ${WAKE_GAP}s apart, 4 idle workers; then 8 workers, 4 busy"
     note "latency = started_at - pg_xact_commit_timestamp(enqueuing transaction), which is"
@@ -465,17 +476,8 @@ if wanted 4; then
         reset_runs
         q "CALL bench_trickle($WAKE_RUNS, $WAKE_GAP)" >/dev/null
         wait_final "wake-up" || true
-        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row bench_wake)"
-        [[ $n -eq $WAKE_RUNS ]] || note "WARNING: $n of $WAKE_RUNS runs found"
-        record "wake-up latency p50" ms "$p50"
-        record "wake-up latency p95" ms "$p95"
-        record "wake-up latency p99" ms "$p99"
-        record "wake-up latency max" ms "$max"
-        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row bench_wake_acked)"
-        record "wake-up from COMMIT returned p50" ms "$p50"
-        record "wake-up from COMMIT returned p95" ms "$p95"
-        record "wake-up from COMMIT returned p99" ms "$p99"
-        record "wake-up from COMMIT returned max" ms "$max"
+        record_wake bench_wake "wake-up latency"
+        record_wake bench_wake_acked "wake-up from COMMIT returned"
     done
     # The same while 4 workers are busy with other runs (8 workers): the
     # commit must wake an idle worker, not one of the busy ones.
@@ -492,11 +494,7 @@ if wanted 4; then
         q "CALL bench_trickle($WAKE_RUNS, $WAKE_GAP)" >/dev/null
         q "SELECT count(jobs.cancel(id)) FROM jobs.runs WHERE queue = 'busy'" >/dev/null
         wait_final "wake-up, 4 busy" || true
-        IFS=$'\t' read -r n p50 p95 p99 max <<<"$(latency_row bench_wake_acked)"
-        [[ $n -eq $WAKE_RUNS ]] || note "WARNING: $n of $WAKE_RUNS runs found"
-        record "wake-up from COMMIT returned, 4 workers busy, p50" ms "$p50"
-        record "wake-up from COMMIT returned, 4 workers busy, p99" ms "$p99"
-        record "wake-up from COMMIT returned, 4 workers busy, max" ms "$max"
+        record_wake bench_wake_acked "wake-up from COMMIT returned, 4 workers busy,"
     done
     reset_runs
 fi
