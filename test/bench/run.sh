@@ -799,6 +799,11 @@ if wanted 11; then
         $1 > end - 300 && $1 > 120 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
         END { if (min > 0) printf "%.2f", max / min; else print "" }')
     IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_lat)"
+    # Where the tail lies: run ids follow the producer's clock.
+    note "p99 per 30 s of enqueues (ms): $(q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
+        SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
+        FROM (SELECT (run_id - min(run_id) OVER ()) / ($FLAT_RATE * 30) AS b, ms FROM bench_lat) s
+        GROUP BY b) t")"
     note "runs: $n measured of $(q "SELECT count(*) FROM bench_enq") enqueued; size samples (s MB): $(printf '%s' "$FLAT_SAMPLES" | tr '\n' ',' )"
     [[ -n $ratio ]] && record "flat: largest/smallest size in the last 5 min (after the first 2)" ratio "$ratio"
     record "flat: size at the end" MB "$(q "$SIZE_SQL")"
