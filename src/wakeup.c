@@ -191,12 +191,10 @@ zj_wakeup_role(const ZjWake *w)
 /*
  * A worker slot is free, or an idle worker could give up its own: wake
  * the launchers of databases with a role waiting for a slot (pool.c).
- * Returns whether there was one.
  */
-bool
+void
 zj_wakeup_slot_wanters(void)
 {
-	bool		woke = false;
 	int			i;
 
 	for (i = 0; zj_shmem_ready() && i < zj_shared->ndbs; i++)
@@ -208,24 +206,17 @@ zj_wakeup_slot_wanters(void)
 			continue;
 		pg_atomic_write_u32(&db->maintenance_requested, 1);
 		SetLatch(&launcher->procLatch);
-		woke = true;
 	}
-	return woke;
 }
 
 /*
- * This worker found nothing more to do.  If the pool is full and a role
- * waits for a slot, here or in another database, the launchers look (see
- * pool.c); ours too, so that the others see this worker as one whose role
- * has no work left.  Not otherwise: under a steady trickle each worker
- * goes idle hundreds of times a second, and a maintenance round each time
- * took a third of the launcher's CPU for nothing.
+ * This worker found nothing more to do.  If the pool is full, a role may
+ * be waiting for its slot: the launchers look (see pool.c).
  */
 void
 zj_wakeup_worker_idle(void)
 {
 	bool		full = true;
-	bool		wanted = false;
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
@@ -233,8 +224,8 @@ zj_wakeup_worker_idle(void)
 		full = zj_shared->slots[i].state != ZJ_SLOT_FREE;
 	LWLockRelease(zj_shared->lock);
 	if (full)
-		wanted = zj_wakeup_slot_wanters();
-	if (wanted || pg_atomic_read_u32(&zj_db->pool.roles_waiting) > 0)
+		zj_wakeup_slot_wanters();
+	if (full || pg_atomic_read_u32(&zj_db->pool.roles_waiting) > 0)
 		zj_wakeup_maintenance();
 }
 

@@ -18,7 +18,7 @@ extern void zj_wakeup_maintenance(void);
 extern void zj_wakeup_idle_workers(void);
 extern void zj_wakeup_interrupt_run(int64 run_id);
 extern void zj_wakeup_worker_idle(void);
-extern bool zj_wakeup_slot_wanters(void);
+extern void zj_wakeup_slot_wanters(void);
 
 extern void zj_wakeup_note_enqueue(Oid owner, int64 runs, int32 priority,
 								   TimestampTz run_at);
