@@ -12,7 +12,8 @@
 #
 #   1 commit ceiling   pgbench, one-row INSERT per transaction, 1/4/8 clients
 #   2 enqueue          jobs.enqueue per transaction via pgbench (scheduled and
-#                      due-now runs), and one statement enqueuing 100,000
+#                      due-now runs), each against a commit ceiling measured
+#                      just before; and one statement enqueuing 100,000
 #   3 burn-down        pre-enqueued no-op runs with 1, 2, 4 and 8 workers; and
 #                      with 4 workers, every other run failing
 #   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart; again
@@ -397,10 +398,12 @@ heading "Parameters ($MODE)"
 note "pgbench ${PGBENCH_SECONDS}s per run; bulk $BULK_RUNS; burn-down $BURN_RUNS runs; wake-up/event $WAKE_RUNS runs ${WAKE_GAP}s apart"
 note "sustained ${SUSTAIN_SECONDS}s; deep queue $DEEP_RUNS runs, ${DEEP_WINDOW}s window"
 
+# The commit ceiling's transaction (sections 1 and 2).
+echo 'INSERT INTO bench_commit DEFAULT VALUES;' >"$BENCH/commit.sql"
+
 # --- 1. Commit ceiling -------------------------------------------------------------------
 if wanted 1; then
     heading "1. Commit ceiling: pgbench, one-row INSERT per transaction (bench_commit, no index)"
-    echo 'INSERT INTO bench_commit DEFAULT VALUES;' >"$BENCH/commit.sql"
     for c in "${CLIENTS[@]}"; do
         for ((r = 1; r <= REPS; r++)); do
             q "TRUNCATE bench_commit" >/dev/null
@@ -417,7 +420,6 @@ if wanted 2; then
     note "ratio:     TPS / the commit ceiling measured just before, at the same clients (the"
     note "           disk's flush time drifts by tens of percent within minutes on a virtual machine)"
     set_workers 4
-    echo 'INSERT INTO bench_commit DEFAULT VALUES;' >"$BENCH/commit.sql"
     echo "SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day');" >"$BENCH/enqueue-scheduled.sql"
     echo "SELECT jobs.enqueue('SELECT 1');" >"$BENCH/enqueue-due.sql"
     for c in "${CLIENTS[@]}"; do
