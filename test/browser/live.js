@@ -162,10 +162,7 @@ function judge(m, what, rate) {
   check(m.rate >= rate, `the events reached ${what} at ${rate} a second or more`, stats);
   check(m.most <= 12, `${what} redrew at most 10 times a second`, stats);
   check(m.renders >= m.secs, 'and kept redrawing while the events came', stats);
-  /* The page's own 50 ms timer says whether its thread stayed free; the round trip from
-     this process through the DevTools protocol also waits for two more processes to get a
-     core, so it only has to show the page never froze for the flood's length. */
-  check(m.lag < 1000 && m.slowest < 2000, 'the page stayed responsive',
+  check(m.slowest < 1000 && m.lag < 1000, 'the page stayed responsive',
     `slowest evaluate ${m.slowest} ms, timer lag ${m.lag} ms`);
 }
 
