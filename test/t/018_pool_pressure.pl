@@ -1,7 +1,8 @@
 # The worker pool under pressure (issue 13): no run waits while a worker of
 # another role sits idle, whether the pool is short of zapjobs' own slots or
 # of the server's background worker slots, or the role already has a busy
-# worker and the slot frees only when another role's worker goes idle; the shortage shows in jobs.pool;
+# worker and the slot frees only when another role's worker goes idle; the
+# shortage shows in jobs.pool;
 # jobs are served again at once after the launcher is terminated, and
 # nothing is lost when it is killed; DROP EXTENSION makes workers leave
 # quietly and CREATE EXTENSION serves its first run at once.
@@ -110,7 +111,7 @@ sub roles
 }
 
 # --- 2b. A role with busy workers gets the slot of another role's worker going idle ---
-# Two slots, both busy: busy runs pg_sleep(60), other pg_sleep(3).  busy then commits one
+# Two slots, both busy: busy runs pg_sleep(60), other pg_sleep(10).  busy then commits one
 # more run: it has a worker and there is no room, so nothing asks for one at its commit.
 # The slot must come from other's worker when it goes idle, not from the launcher's
 # periodic round (an hour apart here).
@@ -118,7 +119,7 @@ sub roles
 	my $node = zj_new_node('idle_handover', max_workers => 2,
 		conf => "zapjobs.poll_interval = '1h'\n");
 	roles($node, 'busy', 'other');
-	zj_enqueue($node, 'SELECT pg_sleep(3)', user => 'other');
+	zj_enqueue($node, 'SELECT pg_sleep(10)', user => 'other');
 	zj_enqueue($node, 'SELECT pg_sleep(60)', user => 'busy');
 	ok( $node->poll_query_until('postgres', q{
 			SELECT count(*) = 2 FROM jobs.runs WHERE status = 'running'}),
@@ -131,10 +132,12 @@ sub roles
 	my $second = zj_enqueue($node, 'SELECT 1', user => 'busy');
 	is(zj_wait($node, $second, timeout => '30 s'), 'completed',
 		"busy's second run is served in other's slot");
-	my $after = $node->safe_psql('postgres', qq{
-		SELECT round(extract(epoch FROM s.started_at - o.finished_at)::numeric, 3)
+	my ($idle, $after) = split /\|/, $node->safe_psql('postgres', qq{
+		SELECT o.finished_at > s.created_at,
+			round(extract(epoch FROM s.started_at - o.finished_at)::numeric, 3)
 		FROM jobs.runs s, jobs.runs o
 		WHERE s.id = $second AND o.owner = 'other'::regrole});
+	is($idle, 't', "other's run was still running when busy's second run was committed");
 	cmp_ok($after, '<', 5, "it started ${after} s after other's run finished");
 	diag("role with a busy worker, full pool: started $after s after another role's worker went idle");
 	$node->safe_psql('postgres',
