@@ -18,7 +18,8 @@
 #                      with 4 workers, every other run failing
 #   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart; again
 #                      with 8 workers, 4 of them busy with other runs
-#   5 sustained load   producer at half the 4-worker burn-down rate
+#   5 sustained load   producer at half the 4-worker burn-down rate; p99 per
+#                      10 s, and the checkpoints that fell in the minute
 #   6 deep queue       claim rate with 1,000,000 pending runs
 #   7 progress cost    jobs.progress() per call (when it exists)
 #   8 event latency    state change -> LISTEN job_update receipt
@@ -59,6 +60,10 @@
 #   ZJ_BENCH_HUGE_PAGES       on (default): reserve huge pages for the server's shared
 #                             memory for the run (vm.nr_hugepages, restored at the
 #                             end), as a production server has them; off: 4 kB pages
+#   ZJ_BENCH_WAL_AHEAD        on (default): before sections 5 and 11, 3 GB of WAL
+#                             segments are made ahead (min_wal_size = 3GB), as a
+#                             server that has run a while recycles them; off: every
+#                             segment is created, zero-filled, as the WAL reaches it
 #   ZJ_BENCH_DIR, ZJ_BENCH_PORT  the throwaway cluster's directory and port (default
 #                             /tmp/zapjobs-bench, 55433; section 13's dashboard listens on
 #                             the port + 100): two benchmarks on one machine need their own
@@ -96,6 +101,8 @@ CLIENTS=(1 4 8)
 BURN_WORKERS=(1 2 4 8)
 ONLY=""
 HUGE_PAGES=${ZJ_BENCH_HUGE_PAGES:-on}
+WAL_AHEAD=${ZJ_BENCH_WAL_AHEAD:-on}
+WAL_AHEAD_MB=3072           # WAL segments made ahead of sections 5 and 11
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
@@ -197,6 +204,26 @@ reserve_huge_pages() {
     echo "huge_pages = on" >>"$DATA/postgresql.conf"
 }
 reserve_huge_pages
+
+# WAL segments made ahead.  A fresh cluster creates each 16 MB segment when
+# the WAL reaches it, zero-filling and syncing it while it holds WALWriteLock,
+# and every commit waits meanwhile (wait events WALInitWrite, WALInitSync); at
+# 10,000 runs/s that is a segment every 1.5 s.  A server that has run a while
+# renames the segments of past checkpoints instead, as many as min_wal_size
+# asks for at least: the sustained sections measure that steady state.
+[[ $WAL_AHEAD == off ]] || echo "min_wal_size = ${WAL_AHEAD_MB}MB" >>"$DATA/postgresql.conf"
+wal_ahead() {
+    local ahead
+    [[ $WAL_AHEAD != off ]] || { note "WAL segments: created as the WAL reaches them (ZJ_BENCH_WAL_AHEAD=off)"; return; }
+    # A switch needs a record in the segment: one message each.
+    q "DO \$\$ BEGIN FOR i IN 1..$((WAL_AHEAD_MB / 16)) LOOP
+           PERFORM pg_logical_emit_message(false, 'zapjobs-bench', ''); PERFORM pg_switch_wal();
+       END LOOP; END \$\$" >/dev/null
+    q "CHECKPOINT" >/dev/null
+    ahead=$(q "SELECT count(*) FROM pg_ls_waldir()
+               WHERE name ~ '^[0-9A-F]{24}\$' AND name > pg_walfile_name(pg_current_wal_lsn())")
+    note "WAL segments made ahead: $ahead of 16 MB (ZJ_BENCH_WAL_AHEAD)"
+}
 
 pg_ctl() { zj_as_user "$ZJ_PG_BIN/pg_ctl" -D "$DATA" -l "$BENCH/server.log" -w "$@" >/dev/null; }
 zj_log "Starting the server (log: $BENCH/server.log)"
@@ -356,6 +383,8 @@ rate4() {
     fi
 }
 
+# checkpoints: how many the server has made since it started.
+checkpoints() { q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
 # latency_row VIEW: count, p50, p95, p99 and max of column ms of VIEW.
 latency_row() {
     q "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
@@ -556,16 +585,23 @@ if wanted 5; then
         q "SELECT pg_reload_conf()" >/dev/null
     fi
     set_workers 4
+    wal_ahead
     STATS="SELECT n_dead_tup, round(pg_total_relation_size('jobs.runs') / 1048576.0, 2)
            FROM pg_stat_user_tables WHERE relid = 'jobs.runs'::regclass"
     for ((r = 1; r <= REPS; r++)); do
         reset_runs
         sleep 1   # statistics of the TRUNCATE
         IFS=$'\t' read -r dead0 size0 <<<"$(q "$STATS")"
+        ckpt0=$(checkpoints)
         q "CALL bench_produce($RATE, $SUSTAIN_SECONDS)" >/dev/null
         backlog=$(q "$NOT_FINAL")
         wait_final "sustained load" || true
         IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_wake)"
+        # Where the tail lies: run ids follow the producer's clock.
+        note "p99 per 10 s of enqueues (ms): $(q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
+            SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
+            FROM (SELECT (id - min(id) OVER ()) / ($RATE * 10) AS b, ms FROM bench_wake) s
+            GROUP BY b) t"); checkpoints meanwhile: $(( $(checkpoints) - ckpt0 ))"
         sleep 1   # let the workers' statistics reach pg_stat_user_tables
         IFS=$'\t' read -r dead1 size1 <<<"$(q "$STATS")"
         note "runs enqueued: $n ($(awk -v n="$n" -v s="$SUSTAIN_SECONDS" 'BEGIN { printf "%.0f", n / s }') runs/s)"
@@ -762,6 +798,7 @@ if wanted 11; then
     note "latency = started_at - commit timestamp of the enqueue, kept before retention removes the run"
     set_workers 4
     reset_runs
+    wal_ahead
     q "ALTER SYSTEM SET zapjobs.keep_completed = '1min'" >/dev/null
     q "SELECT pg_reload_conf()" >/dev/null
     q "CREATE TABLE IF NOT EXISTS bench_lat (run_id bigint PRIMARY KEY, ms float8 NOT NULL); TRUNCATE bench_lat" >/dev/null
