@@ -13,7 +13,8 @@
 #   1 commit ceiling   pgbench, one-row INSERT per transaction, 1/4/8 clients
 #   2 enqueue          jobs.enqueue per transaction via pgbench (scheduled and
 #                      due-now runs), each against a commit ceiling measured
-#                      just before; and one statement enqueuing 100,000
+#                      just before; the same as prepared statements; and one
+#                      statement enqueuing 100,000
 #   3 burn-down        pre-enqueued no-op runs with 1, 2, 4 and 8 workers; and
 #                      with 4 workers, every other run failing
 #   4 wake-up latency  enqueue commit -> job start, runs 20 ms apart; again
@@ -339,11 +340,12 @@ reset_runs() {
     q "SET client_min_messages = warning; TRUNCATE jobs.runs CASCADE; TRUNCATE bench_enq, bench_events" >/dev/null
 }
 
-# pgbench_tps SCRIPT CLIENTS: TPS of SCRIPT (a file in $BENCH) for $PGBENCH_SECONDS.
+# pgbench_tps SCRIPT CLIENTS [PROTOCOL]: TPS of SCRIPT (a file in $BENCH) for
+# $PGBENCH_SECONDS, sent with pgbench's PROTOCOL (simple by default).
 pgbench_tps() {
-    local script=$1 c=$2 log
-    log="$LOGDIR/pgbench-$(basename "$script" .sql)-c$c.log"
-    zj_as_user "$ZJ_PG_BIN/pgbench" -n -f "$script" -c "$c" -j $((c < 2 ? c : 2)) \
+    local script=$1 c=$2 protocol=${3:-simple} log
+    log="$LOGDIR/pgbench-$(basename "$script" .sql)-c$c-$protocol.log"
+    zj_as_user "$ZJ_PG_BIN/pgbench" -n -M "$protocol" -f "$script" -c "$c" -j $((c < 2 ? c : 2)) \
         -T "$PGBENCH_SECONDS" -h "$BENCH" -p "$PORT" -U "$ZJ_USER" postgres >>"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; zj_die "pgbench failed (log: $log)"; }
     sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log" | tail -n 1
@@ -448,6 +450,8 @@ if wanted 2; then
     note "due now:   runs due at once, the 4 workers executing them concurrently"
     note "ratio:     TPS / the commit ceiling measured just before, at the same clients (the"
     note "           disk's flush time drifts by tens of percent within minutes on a virtual machine)"
+    note "prepared:  both sent as prepared statements (pgbench -M prepared), as most drivers and"
+    note "           ORMs send repeated statements: parsing and planning once per connection"
     set_workers 4
     echo "SELECT jobs.enqueue('SELECT 1', run_at => now() + interval '1 day');" >"$BENCH/enqueue-scheduled.sql"
     echo "SELECT jobs.enqueue('SELECT 1');" >"$BENCH/enqueue-due.sql"
@@ -466,6 +470,14 @@ if wanted 2; then
                 # Due runs: let the workers finish before the next measurement.
                 [[ $variant == due ]] && { wait_final "enqueue (due now)" || true; }
             done
+            q "TRUNCATE bench_commit" >/dev/null
+            ceiling=$(pgbench_tps "$BENCH/commit.sql" "$c" prepared)
+            record "prepared: commit ceiling, $(plural "$c" client)" TPS "$ceiling"
+            reset_runs
+            tps=$(pgbench_tps "$BENCH/enqueue-scheduled.sql" "$c" prepared)
+            record "prepared: enqueue (scheduled), $(plural "$c" client)" TPS "$tps"
+            record "prepared: enqueue (scheduled) / ceiling, $(plural "$c" client)" % \
+                "$(awk -v a="$tps" -v b="$ceiling" 'BEGIN { printf "%.1f", 100 * a / b }')"
         done
     done
     for ((r = 1; r <= REPS; r++)); do
