@@ -121,6 +121,7 @@ while [[ $# -gt 0 ]]; do
 done
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
 [[ $HUGE_PAGES == on || $HUGE_PAGES == off ]] || zj_die "ZJ_BENCH_HUGE_PAGES must be on or off, not '$HUGE_PAGES'"
+[[ $WAL_AHEAD == on || $WAL_AHEAD == off ]] || zj_die "ZJ_BENCH_WAL_AHEAD must be on or off, not '$WAL_AHEAD'"
 [[ -z $ONLY || $ONLY =~ ^([1-9]|1[0-5])(,([1-9]|1[0-5]))*$ ]] || zj_die "--only takes section numbers 1-15, e.g. --only 3,4"
 wanted() { [[ -z $ONLY || ,$ONLY, == *,$1,* ]]; }
 
@@ -211,7 +212,8 @@ reserve_huge_pages
 # and every commit waits meanwhile (wait events WALInitWrite, WALInitSync); at
 # 10,000 runs/s that is a segment every 1.5 s.  A server that has run a while
 # renames the segments of past checkpoints instead, as many as min_wal_size
-# asks for at least: the sustained sections measure that steady state.
+# asks for at least: the sustained sections measure that steady state.  (The
+# setting holds for the whole run; only sections 5 and 11 make the segments.)
 [[ $WAL_AHEAD == off ]] || echo "min_wal_size = ${WAL_AHEAD_MB}MB" >>"$DATA/postgresql.conf"
 wal_ahead() {
     local ahead
@@ -385,8 +387,15 @@ rate4() {
     fi
 }
 
-# checkpoints: how many the server has made since it started.
-checkpoints() { q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+# checkpoints: how many the server has made since it started (PostgreSQL 17
+# moved the counts to pg_stat_checkpointer).
+checkpoints() {
+    if (( $(q "SHOW server_version_num") >= 170000 )); then
+        q "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+    else
+        q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+    fi
+}
 # latency_row VIEW: count, p50, p95, p99 and max of column ms of VIEW.
 latency_row() {
     q "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
@@ -612,7 +621,8 @@ if wanted 5; then
         # Where the tail lies: run ids follow the producer's clock.
         note "p99 per 10 s of enqueues (ms): $(q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
             SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
-            FROM (SELECT (id - min(id) OVER ()) / ($RATE * 10) AS b, ms FROM bench_wake) s
+            FROM (SELECT (id - (SELECT min(run_id) FROM bench_enq)) / round($RATE * 10)::bigint AS b, ms
+                  FROM bench_wake) s
             GROUP BY b) t"); checkpoints meanwhile: $(( $(checkpoints) - ckpt0 ))"
         sleep 1   # let the workers' statistics reach pg_stat_user_tables
         IFS=$'\t' read -r dead1 size1 <<<"$(q "$STATS")"
