@@ -396,6 +396,16 @@ checkpoints() {
         q "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
     fi
 }
+# p99_per SECONDS RATE VIEW ID: the p99 of column ms of VIEW per SECONDS of
+# enqueues at RATE runs/s, run ids (column ID) following the producer's clock
+# from the first run of bench_enq: where the tail lies.
+p99_per() {
+    q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
+           SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
+           FROM (SELECT ($4 - (SELECT min(run_id) FROM bench_enq)) / round($2 * $1)::bigint AS b, ms
+                 FROM $3) s
+           GROUP BY b) t"
+}
 # latency_row VIEW: count, p50, p95, p99 and max of column ms of VIEW.
 latency_row() {
     q "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
@@ -618,12 +628,8 @@ if wanted 5; then
         backlog=$(q "$NOT_FINAL")
         wait_final "sustained load" || true
         IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_wake)"
-        # Where the tail lies: run ids follow the producer's clock.
-        note "p99 per 10 s of enqueues (ms): $(q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
-            SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
-            FROM (SELECT (id - (SELECT min(run_id) FROM bench_enq)) / round($RATE * 10)::bigint AS b, ms
-                  FROM bench_wake) s
-            GROUP BY b) t"); checkpoints meanwhile: $(( $(checkpoints) - ckpt0 ))"
+        note "p99 per 10 s of enqueues (ms): $(p99_per 10 "$RATE" bench_wake id);" \
+            "checkpoints meanwhile: $(( $(checkpoints) - ckpt0 ))"
         sleep 1   # let the workers' statistics reach pg_stat_user_tables
         IFS=$'\t' read -r dead1 size1 <<<"$(q "$STATS")"
         note "runs enqueued: $n ($(awk -v n="$n" -v s="$SUSTAIN_SECONDS" 'BEGIN { printf "%.0f", n / s }') runs/s)"
@@ -860,11 +866,7 @@ if wanted 11; then
         $1 > end - 300 && $1 > 120 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
         END { if (min > 0) printf "%.2f", max / min; else print "" }')
     IFS=$'\t' read -r n p50 _ p99 max <<<"$(latency_row bench_lat)"
-    # Where the tail lies: run ids follow the producer's clock.
-    note "p99 per 30 s of enqueues (ms): $(q "SELECT string_agg(round(p::numeric, 1)::text, ' ' ORDER BY b) FROM (
-        SELECT b, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p
-        FROM (SELECT (run_id - min(run_id) OVER ()) / ($FLAT_RATE * 30) AS b, ms FROM bench_lat) s
-        GROUP BY b) t")"
+    note "p99 per 30 s of enqueues (ms): $(p99_per 30 "$FLAT_RATE" bench_lat run_id)"
     note "runs: $n measured of $(q "SELECT count(*) FROM bench_enq") enqueued; size samples (s MB): $(printf '%s' "$FLAT_SAMPLES" | tr '\n' ',' )"
     [[ -n $ratio ]] && record "flat: largest/smallest size in the last 5 min (after the first 2)" ratio "$ratio"
     record "flat: size at the end" MB "$(q "$SIZE_SQL")"
