@@ -27,10 +27,13 @@
  *	  BEGIN) each claim would step over all runs claimed since, and a queue
  *	  of 100,000 would crawl.  So, as PgQ's consumers keep a position, each
  *	  worker claims after the (priority, run_at, id) of the last run it took,
- *	  and goes back to the head when that finds nothing, when a commit made a
- *	  run pending before its position (wakeup.c sets its slot's rewind flag),
- *	  when its batch released runs it had locked, and at least every
- *	  ZJ_REWIND_MS, for a run released by a transaction that failed.
+ *	  or after the furthest one its role's workers took (their batches hold
+ *	  the runs between, which the scan would otherwise step over one lock
+ *	  at a time), and goes back to the head when that finds nothing, when a
+ *	  commit made a run pending before one of those positions (wakeup.c sets
+ *	  the slots' rewind flags), when its batch released runs it had locked,
+ *	  and at least every ZJ_REWIND_MS, for a run released by a transaction
+ *	  that failed.
  *
  *	  While a restore loads the database, nothing is claimed (restore.c).
  *
@@ -59,6 +62,7 @@
 
 /* This worker's position: the last run it claimed or locked. */
 static ZjRun zj_claim_position;
+static ZjRun zj_claim_from;		/* where it claims after (zj_claim_after) */
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
@@ -300,10 +304,15 @@ void
 zj_claim_rewind(void)
 {
 	zj_claim_has_position = false;
-	zj_runctx_set_cursor(false, 0, 0);
+	zj_runctx_set_cursor(NULL);
 }
 
-/* The position to claim after, or NULL for the head (see the file header). */
+/*
+ * The position to claim after, or NULL for the head (see the file
+ * header): the worker's own, or the furthest of its role's workers, since
+ * the runs between are locked by their batches or already taken.  So
+ * eight workers do not all step over each other's locked runs.
+ */
 static const ZjRun *
 zj_claim_after(void)
 {
@@ -313,27 +322,32 @@ zj_claim_after(void)
 	if (pg_atomic_exchange_u32(&slot->rewind, 0) != 0 ||
 		now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
 		zj_claim_has_position = false;
-	if (zj_claim_has_position)
-		return &zj_claim_position;
-	zj_claim_head_at = now;
-	return NULL;
+	if (!zj_claim_has_position)
+	{
+		zj_claim_head_at = now;
+		return NULL;
+	}
+	zj_claim_from = zj_claim_position;
+	zj_runctx_furthest_cursor(&zj_claim_from);
+	return &zj_claim_from;
 }
 
 /* The worker took run: its new position, published for committers. */
 static void
 zj_claim_moved_to(const ZjRun *run)
 {
-	if (zj_claim_has_position && zj_claim_position.priority == run->priority &&
-		zj_claim_position.run_at == run->run_at)
-	{
-		zj_claim_position.id = run->id;
-		return;
-	}
+	bool		same_place = zj_claim_has_position &&
+		zj_claim_position.priority == run->priority &&
+		zj_claim_position.run_at == run->run_at;
+
 	zj_claim_position.id = run->id;
 	zj_claim_position.priority = run->priority;
 	zj_claim_position.run_at = run->run_at;
 	zj_claim_has_position = true;
-	zj_runctx_set_cursor(true, run->priority, run->run_at);
+	if (same_place)
+		zj_runctx_set_cursor_id(run->id);
+	else
+		zj_runctx_set_cursor(&zj_claim_position);
 }
 
 /* The next run after the position, or from the head if there is none after it. */
@@ -483,7 +497,8 @@ typedef enum ZjLockFrom
 } ZjLockFrom;
 
 static List *
-zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
+zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, const ZjRun *after,
+				   MemoryContext cxt)
 {
 	static SPIPlanPtr plans[3][ZJ_LOCK_PLANS];
 	static const char *const conds[3] = {"",
@@ -498,9 +513,12 @@ zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, MemoryContext cxt)
 	List	   *runs;
 
 	values[0] = ObjectIdGetDatum(role);
-	values[1] = Int32GetDatum(zj_claim_position.priority);
-	values[2] = TimestampTzGetDatum(zj_claim_position.run_at);
-	values[3] = Int64GetDatum(zj_claim_position.id);
+	if (from == ZJ_LOCK_AFTER)
+	{
+		values[1] = Int32GetDatum(after->priority);
+		values[2] = TimestampTzGetDatum(after->run_at);
+		values[3] = Int64GetDatum(after->id);
+	}
 	zj_query_begin();
 	if (from == ZJ_LOCK_LIMITED)
 	{
@@ -537,19 +555,21 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	int			slot = zj_claim_lock_slot(n);
 	uint32		changes = zj_claim_changes();
 	bool		no_restore = zj_restore_none();
+	const ZjRun *after;
 	List	   *runs;
 
 	if (!no_restore && zj_restore_under_way())
 		return NIL;
 	if (zj_claim_limits_active())
-		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, cxt);
+		return zj_claim_lock_from(role, slot, ZJ_LOCK_LIMITED, NULL, cxt);
 	runs = NIL;
-	if (zj_claim_after() != NULL)
-		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_AFTER, cxt);
+	after = zj_claim_after();
+	if (after != NULL)
+		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_AFTER, after, cxt);
 	if (runs == NIL)
 	{
 		zj_claim_head_at = GetCurrentTimestamp();
-		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, cxt);
+		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, NULL, cxt);
 	}
 	if (runs != NIL)
 		zj_claim_moved_to(llast(runs));

@@ -31,8 +31,9 @@ extern void zj_runctx_set_state(ZjSlotState state, int64 run_id,
 								TimestampTz deadline);
 extern void zj_runctx_set_deadline(TimestampTz deadline);
 extern void zj_runctx_set_claimed(int64 run_id);
-extern void zj_runctx_set_cursor(bool valid, int32 priority,
-								 TimestampTz run_at);
+extern void zj_runctx_set_cursor(const ZjRun *position);
+extern void zj_runctx_set_cursor_id(int64 id);
+extern void zj_runctx_furthest_cursor(ZjRun *position);
 extern void zj_runctx_count(bool completed);
 extern void zj_runctx_heartbeat_start(void);
 extern void zj_runctx_heartbeat_arm(void);

@@ -105,6 +105,7 @@ zj_shmem_init_slots(ZjShared *shared)
 	for (i = 0; i < shared->nslots; i++)
 	{
 		pg_atomic_init_u32(&shared->slots[i].rewind, 0);
+		pg_atomic_init_u64(&shared->slots[i].cursor_id, 0);
 		pg_atomic_init_u64(&shared->slots[i].heartbeat, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_completed, 0);
 		pg_atomic_init_u64(&shared->slots[i].runs_failed, 0);

@@ -74,9 +74,10 @@ typedef struct ZjWorkerSlot
 	int64		cancel_id;		/* run jobs.cancel() asked to stop, or 0 */
 	TimestampTz cancel_at;		/* when it asked */
 	bool		cursor_valid;	/* the worker claims after a position: */
-	int32		cursor_priority;	/* the (priority, run_at) of the last
-									 * run it took (claim.c) */
+	int32		cursor_priority;	/* the (priority, run_at, id) of the
+									 * last run it took (claim.c) */
 	TimestampTz cursor_run_at;
+	pg_atomic_uint64 cursor_id; /* moves without the lock (runctx.c) */
 	pg_atomic_uint32 rewind;	/* a commit made a run pending before it:
 								 * claim from the head again */
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */

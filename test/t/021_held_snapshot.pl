@@ -84,4 +84,42 @@ ok(zj_wait_final($node), 'a second wave of 3,000 runs of three priorities finish
 is($node->safe_psql('postgres', q{SELECT count(*) FROM jobs.runs WHERE status <> 'completed'}),
 	'0', 'every run completed');
 
+# Each worker claims after the furthest position of its role's workers,
+# not only its own: so a run made pending between the positions of two
+# workers must send both back to the head.  Worker A holds the earliest
+# run, worker B a later one; a run w is enqueued between them with
+# backlog after B's.  When A is free, w goes first: A alone claims after
+# B's position (it would take the backlog first, and w only after its
+# once-a-second look at the head or once the backlog is gone).
+my $pair = zj_new_node('held_pair', max_workers => 2);
+$pair->safe_psql('postgres', q{
+	CREATE TABLE la (x int); CREATE TABLE lb (x int);
+	CREATE TABLE run_order (seq serial, label text)});
+my ($ha, $hb) = map { $pair->background_psql('postgres') } 1 .. 2;
+$ha->query_safe('BEGIN; LOCK la');
+$hb->query_safe('BEGIN; LOCK lb');
+$pair->safe_psql('postgres', q{
+	SELECT jobs.enqueue('LOCK la; SELECT 1', run_at => now() - interval '100 s');
+	SELECT jobs.enqueue('LOCK lb; SELECT 1', run_at => now() - interval '10 s')});
+ok( $pair->poll_query_until('postgres', q{
+		SELECT count(*) = 2 FROM pg_stat_activity
+		WHERE backend_type = 'zapjobs worker' AND wait_event_type = 'Lock'}),
+	'two workers hold runs 100 s and 10 s overdue');
+$pair->safe_psql('postgres', q{
+	BEGIN;
+	SELECT jobs.enqueue($$INSERT INTO run_order (label) VALUES ('w')$$,
+	                    run_at => now() - interval '50 s');
+	SELECT count(jobs.enqueue($$INSERT INTO run_order (label) VALUES ('backlog')$$,
+	                          run_at => now() - interval '5 s'))
+	FROM generate_series(1, 20);
+	COMMIT});
+$ha->query_safe('COMMIT');
+ok($pair->poll_query_until('postgres', 'SELECT count(*) = 21 FROM run_order'),
+	'the worker set free ran w and the backlog');
+is($pair->safe_psql('postgres', 'SELECT label FROM run_order ORDER BY seq LIMIT 1'),
+	'w', 'w, between the two positions, went first');
+$hb->query_safe('COMMIT');
+$_->quit for $ha, $hb;
+ok(zj_wait_final($pair), 'and every run finished');
+
 done_testing();
