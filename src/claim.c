@@ -31,9 +31,10 @@
  *	  the runs between, which the scan would otherwise step over one lock
  *	  at a time), and goes back to the head when that finds nothing, when a
  *	  commit made a run pending before one of those positions (wakeup.c sets
- *	  the slots' rewind flags), when its batch released runs it had locked,
- *	  and at least every ZJ_REWIND_MS, for a run released by a transaction
- *	  that failed.
+ *	  the slots' rewind flags), when its batch released runs it had locked
+ *	  (it then claims after its own position until it is past them), and at
+ *	  least every ZJ_REWIND_MS, for a run released by a transaction that
+ *	  failed (a worker that died, say).
  *
  *	  While a restore loads the database, nothing is claimed (restore.c).
  *
@@ -42,6 +43,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -63,6 +65,8 @@
 /* This worker's position: the last run it claimed or locked. */
 static ZjRun zj_claim_position;
 static ZjRun zj_claim_from;		/* where it claims after (zj_claim_after) */
+static ZjRun zj_claim_catch_up; /* runs it released lie before this */
+static bool zj_claim_catching_up = false;
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
@@ -299,19 +303,79 @@ zj_claim_limited_candidate(Oid role)
 	return id != 0 && !room ? -1 : id;
 }
 
-/* Forget the position: the next claim scans from the head. */
+/* Does (priority, run_at, id) come after b in the queue's order? */
+static bool
+zj_claim_is_after(int32 priority, TimestampTz run_at, int64 id, const ZjRun *b)
+{
+	if (priority != b->priority)
+		return priority > b->priority;
+	if (run_at != b->run_at)
+		return run_at > b->run_at;
+	return id > b->id;
+}
+
+/*
+ * The batch released runs it had locked: the next claim scans from the
+ * head, and the worker claims after its own position, not the others',
+ * until it is past where it was (the runs released lie before it, and
+ * every other worker has gone past them).
+ */
 void
 zj_claim_rewind(void)
 {
+	if (zj_claim_has_position)
+	{
+		if (!zj_claim_catching_up ||
+			zj_claim_is_after(zj_claim_position.priority, zj_claim_position.run_at,
+							  zj_claim_position.id, &zj_claim_catch_up))
+			zj_claim_catch_up = zj_claim_position;
+		zj_claim_catching_up = true;
+		zj_runctx_set_cursor(NULL);
+	}
 	zj_claim_has_position = false;
-	zj_runctx_set_cursor(NULL);
+}
+
+/*
+ * Move position on to the furthest one the role's other workers published,
+ * if it is further.  The runs between are theirs: locked by their batches
+ * or taken.  Runs a batch released are claimed by its own worker (see
+ * zj_claim_rewind); a commit that made runs pending before a position
+ * flags every worker of the role (wakeup.c), and a flagged position no
+ * longer counts.
+ */
+static void
+zj_claim_furthest(ZjRun *position)
+{
+	Oid			role = zj_runctx_role();
+	int			i;
+
+	LWLockAcquire(zj_shared->lock, LW_SHARED);
+	for (i = 0; i < zj_shared->nslots; i++)
+	{
+		ZjWorkerSlot *s = &zj_shared->slots[i];
+		int64		id;
+
+		if (s->state == ZJ_SLOT_FREE || !s->cursor_valid ||
+			s->database != MyDatabaseId || s->role != role ||
+			pg_atomic_read_u32(&s->rewind) != 0)
+			continue;
+		id = (int64) pg_atomic_read_u64(&s->cursor_id);
+		if (zj_claim_is_after(s->cursor_priority, s->cursor_run_at, id, position))
+		{
+			position->priority = s->cursor_priority;
+			position->run_at = s->cursor_run_at;
+			position->id = id;
+		}
+	}
+	LWLockRelease(zj_shared->lock);
 }
 
 /*
  * The position to claim after, or NULL for the head (see the file
- * header): the worker's own, or the furthest of its role's workers, since
- * the runs between are locked by their batches or already taken.  So
- * eight workers do not all step over each other's locked runs.
+ * header): the furthest of its role's workers (zj_claim_furthest), so that
+ * eight workers do not all step over each other's locked runs; its own
+ * while it catches up (zj_claim_rewind).  A position dropped is withdrawn
+ * before the flag is cleared, so no other worker takes it up meanwhile.
  */
 static const ZjRun *
 zj_claim_after(void)
@@ -319,20 +383,33 @@ zj_claim_after(void)
 	ZjWorkerSlot *slot = zj_runctx_slot();
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (pg_atomic_exchange_u32(&slot->rewind, 0) != 0 ||
+	if (pg_atomic_read_u32(&slot->rewind) != 0 ||
 		now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
+	{
+		if (zj_claim_has_position)
+			zj_runctx_set_cursor(NULL);
 		zj_claim_has_position = false;
+		pg_atomic_write_u32(&slot->rewind, 0);
+	}
 	if (!zj_claim_has_position)
 	{
 		zj_claim_head_at = now;
 		return NULL;
 	}
 	zj_claim_from = zj_claim_position;
-	zj_runctx_furthest_cursor(&zj_claim_from);
+	if (zj_claim_catching_up &&
+		!zj_claim_is_after(zj_claim_catch_up.priority, zj_claim_catch_up.run_at,
+						   zj_claim_catch_up.id, &zj_claim_position))
+		zj_claim_catching_up = false;
+	if (!zj_claim_catching_up)
+		zj_claim_furthest(&zj_claim_from);
 	return &zj_claim_from;
 }
 
-/* The worker took run: its new position, published for committers. */
+/*
+ * The worker took run: its new position, published for committers and
+ * for its role's other workers.
+ */
 static void
 zj_claim_moved_to(const ZjRun *run)
 {
@@ -350,7 +427,7 @@ zj_claim_moved_to(const ZjRun *run)
 		zj_runctx_set_cursor(&zj_claim_position);
 }
 
-/* The next run after the position, or from the head if there is none after it. */
+/* The next run after zj_claim_after's position, or from the head if none is after it. */
 static ZjRun *
 zj_claim_unlimited(Oid role, MemoryContext cxt)
 {
@@ -488,7 +565,7 @@ zj_claim_drop_limited(List *runs, MemoryContext cxt)
 	return kept;
 }
 
-/* Ways to look for a batch's runs: from the head, after the position, under limits. */
+/* Ways to look for a batch's runs: from the head, after a position, under limits. */
 typedef enum ZjLockFrom
 {
 	ZJ_LOCK_HEAD,
@@ -545,7 +622,7 @@ zj_claim_lock_from(Oid role, int slot, ZjLockFrom from, const ZjRun *after,
  * changing them: to everyone else they stay pending, skipped while locked,
  * until the batch commits their outcomes; the ones it does not get to are
  * released untouched at commit (the batch then calls zj_claim_rewind).
- * One index scan for the lot, after the worker's position; while limits
+ * One index scan for the lot, after zj_claim_after's position; while limits
  * may exist, only runs under none of them.  Returns at most n runs: a
  * power of two of them (zj_claim_lock_slot).
  */

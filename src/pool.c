@@ -280,6 +280,7 @@ zj_pool_take_slot(Oid role)
 		slot->cancel_at = 0;
 		slot->runs_done = 0;
 		slot->cursor_valid = false;	/* the last worker's, maybe of another role */
+		pg_atomic_write_u32(&slot->rewind, 0);
 		pg_atomic_write_u64(&slot->heartbeat, 0);
 		pg_atomic_write_u64(&slot->runs_completed, 0);
 		pg_atomic_write_u64(&slot->runs_failed, 0);

@@ -115,53 +115,13 @@ zj_runctx_set_cursor(const ZjRun *position)
 
 /*
  * A new id at the published (priority, run_at), without the lock: a
- * reader pairs those with this id or the one before, both positions the
- * worker has passed.
+ * reader pairs those with one of the ids written since, all positions at
+ * them that the worker has passed.
  */
 void
 zj_runctx_set_cursor_id(int64 id)
 {
 	pg_atomic_write_u64(&zj_runctx_slot()->cursor_id, (uint64) id);
-}
-
-/* Does a come after b in the queue's order (priority, run_at, id)? */
-static bool
-zj_runctx_after(int32 priority, TimestampTz run_at, int64 id, const ZjRun *b)
-{
-	if (priority != b->priority)
-		return priority > b->priority;
-	if (run_at != b->run_at)
-		return run_at > b->run_at;
-	return id > b->id;
-}
-
-/*
- * Move position on to the furthest one the workers of this role in this
- * database published, if it is further: the runs in between are theirs.
- */
-void
-zj_runctx_furthest_cursor(ZjRun *position)
-{
-	int			i;
-
-	LWLockAcquire(zj_shared->lock, LW_SHARED);
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *s = &zj_shared->slots[i];
-		int64		id;
-
-		if (s->state == ZJ_SLOT_FREE || !s->cursor_valid ||
-			s->database != MyDatabaseId || s->role != zj_runctx_my_role)
-			continue;
-		id = (int64) pg_atomic_read_u64(&s->cursor_id);
-		if (zj_runctx_after(s->cursor_priority, s->cursor_run_at, id, position))
-		{
-			position->priority = s->cursor_priority;
-			position->run_at = s->cursor_run_at;
-			position->id = id;
-		}
-	}
-	LWLockRelease(zj_shared->lock);
 }
 
 void

@@ -33,7 +33,6 @@ extern void zj_runctx_set_deadline(TimestampTz deadline);
 extern void zj_runctx_set_claimed(int64 run_id);
 extern void zj_runctx_set_cursor(const ZjRun *position);
 extern void zj_runctx_set_cursor_id(int64 id);
-extern void zj_runctx_furthest_cursor(ZjRun *position);
 extern void zj_runctx_count(bool completed);
 extern void zj_runctx_heartbeat_start(void);
 extern void zj_runctx_heartbeat_arm(void);
