@@ -294,8 +294,8 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 
 			/*
 			 * Runs left over stay pending: the commit releases them, behind
-			 * every worker's claim position; this one claims them next
-			 * (see zj_claim_rewind).
+			 * the workers' claim positions, where the next scan from the
+			 * head finds them (see zj_claim_rewind).
 			 */
 			if (GetCurrentTimestamp() >= deadline || !zj_batch_has_room(done))
 			{
@@ -354,7 +354,7 @@ zj_batch_execute(ZjRun *first, List *first_trees)
 		/* Between jobs cancel is held once (see zj_worker_main). */
 		QueryCancelHoldoffCount = 1;
 		AbortOutOfAnyTransaction();
-		/* The runs it had locked are pending again: ours to claim next. */
+		/* The runs it had locked are pending again, behind our position. */
 		zj_claim_rewind();
 		RESUME_INTERRUPTS();
 		zj_attempt_record_failure(first, edata);

@@ -30,11 +30,13 @@
  *	  or after the furthest one its role's workers took (their batches hold
  *	  the runs between, which the scan would otherwise step over one lock
  *	  at a time), and goes back to the head when that finds nothing, when a
- *	  commit made a run pending before one of those positions (wakeup.c sets
- *	  the slots' rewind flags), when its batch released runs it had locked
- *	  (it then claims after its own position until it is past them), and at
- *	  least every ZJ_REWIND_MS, for a run released by a transaction that
- *	  failed (a worker that died, say).
+ *	  commit made a run pending before its position (wakeup.c sets its
+ *	  slot's rewind flag, and a flagged position no longer counts for the
+ *	  others), when its batch released runs it had locked, and at least every
+ *	  ZJ_REWIND_MS, for runs released by a transaction that failed or left
+ *	  behind the others' positions.  A scan from the head that finds a run
+ *	  before the furthest position makes the worker claim after its own
+ *	  position until it is there, so the runs behind are all taken at once.
  *
  *	  While a restore loads the database, nothing is claimed (restore.c).
  *
@@ -65,7 +67,7 @@
 /* This worker's position: the last run it claimed or locked. */
 static ZjRun zj_claim_position;
 static ZjRun zj_claim_from;		/* where it claims after (zj_claim_after) */
-static ZjRun zj_claim_catch_up; /* runs it released lie before this */
+static ZjRun zj_claim_catch_up; /* claims after its own position until here */
 static bool zj_claim_catching_up = false;
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
@@ -315,38 +317,25 @@ zj_claim_is_after(int32 priority, TimestampTz run_at, int64 id, const ZjRun *b)
 }
 
 /*
- * The batch released runs it had locked: the next claim scans from the
- * head, and the worker claims after its own position, not the others',
- * until it is past where it was (the runs released lie before it, and
- * every other worker has gone past them).
+ * The batch released runs it had locked, behind its position: the next
+ * claim scans from the head (and catches up, see zj_claim_from_head).
  */
 void
 zj_claim_rewind(void)
 {
-	if (zj_claim_has_position)
-	{
-		if (!zj_claim_catching_up ||
-			zj_claim_is_after(zj_claim_position.priority, zj_claim_position.run_at,
-							  zj_claim_position.id, &zj_claim_catch_up))
-			zj_claim_catch_up = zj_claim_position;
-		zj_claim_catching_up = true;
-		zj_runctx_set_cursor(NULL);
-	}
 	zj_claim_has_position = false;
 }
 
 /*
- * Move position on to the furthest one the role's other workers published,
- * if it is further.  The runs between are theirs: locked by their batches
- * or taken.  Runs a batch released are claimed by its own worker (see
- * zj_claim_rewind); a commit that made runs pending before a position
- * flags every worker of the role (wakeup.c), and a flagged position no
- * longer counts.
+ * Move position on to the furthest one published by the role's workers
+ * whose rewind flag is not set (a commit made runs pending before theirs),
+ * if it is further; true if it moved.
  */
-static void
+static bool
 zj_claim_furthest(ZjRun *position)
 {
 	Oid			role = zj_runctx_role();
+	bool		moved = false;
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
@@ -365,17 +354,33 @@ zj_claim_furthest(ZjRun *position)
 			position->priority = s->cursor_priority;
 			position->run_at = s->cursor_run_at;
 			position->id = id;
+			moved = true;
 		}
 	}
 	LWLockRelease(zj_shared->lock);
+	return moved;
+}
+
+/*
+ * A scan from the head found first.  If that lies before the furthest
+ * position published for the role (its own last one included), runs are
+ * pending behind it: a batch's leftovers, the rest of a batch whose run
+ * was handed over to run alone or whose worker exited, a commit that raced
+ * a claim.  So the worker claims after its own position until it is
+ * there, rather than after the furthest at once, and none of them waits.
+ */
+static void
+zj_claim_from_head(const ZjRun *first)
+{
+	zj_claim_catch_up = *first;
+	zj_claim_catching_up = zj_claim_furthest(&zj_claim_catch_up);
 }
 
 /*
  * The position to claim after, or NULL for the head (see the file
  * header): the furthest of its role's workers (zj_claim_furthest), so that
  * eight workers do not all step over each other's locked runs; its own
- * while it catches up (zj_claim_rewind).  A position dropped is withdrawn
- * before the flag is cleared, so no other worker takes it up meanwhile.
+ * while it catches up (zj_claim_from_head).
  */
 static const ZjRun *
 zj_claim_after(void)
@@ -383,14 +388,9 @@ zj_claim_after(void)
 	ZjWorkerSlot *slot = zj_runctx_slot();
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (pg_atomic_read_u32(&slot->rewind) != 0 ||
+	if (pg_atomic_exchange_u32(&slot->rewind, 0) != 0 ||
 		now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
-	{
-		if (zj_claim_has_position)
-			zj_runctx_set_cursor(NULL);
 		zj_claim_has_position = false;
-		pg_atomic_write_u32(&slot->rewind, 0);
-	}
 	if (!zj_claim_has_position)
 	{
 		zj_claim_head_at = now;
@@ -433,12 +433,16 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 {
 	const ZjRun *after = zj_claim_after();
 	ZjRun	   *run = zj_runstate_claim(role, 0, after, cxt);
+	bool		from_head = after == NULL;
 
 	if (run == NULL && after != NULL)
 	{
 		zj_claim_head_at = GetCurrentTimestamp();
 		run = zj_runstate_claim(role, 0, NULL, cxt);
+		from_head = true;
 	}
+	if (run != NULL && from_head)
+		zj_claim_from_head(run);
 	if (run != NULL)
 		zj_claim_moved_to(run);
 	return run;
@@ -647,6 +651,8 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	{
 		zj_claim_head_at = GetCurrentTimestamp();
 		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, NULL, cxt);
+		if (runs != NIL)
+			zj_claim_from_head(linitial(runs));
 	}
 	if (runs != NIL)
 		zj_claim_moved_to(llast(runs));

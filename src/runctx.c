@@ -94,8 +94,8 @@ zj_runctx_set_claimed(int64 run_id)
 }
 
 /*
- * Publish the worker's claim position (claim.c), NULL for none: for
- * committers (wakeup.c) and for the other workers of its role.
+ * Publish the worker's claim position (claim.c): for committers (wakeup.c)
+ * and for the other workers of its role.
  */
 void
 zj_runctx_set_cursor(const ZjRun *position)
@@ -103,13 +103,10 @@ zj_runctx_set_cursor(const ZjRun *position)
 	ZjWorkerSlot *slot = zj_runctx_slot();
 
 	LWLockAcquire(zj_shared->lock, LW_EXCLUSIVE);
-	slot->cursor_valid = position != NULL;
-	if (position != NULL)
-	{
-		slot->cursor_priority = position->priority;
-		slot->cursor_run_at = position->run_at;
-		pg_atomic_write_u64(&slot->cursor_id, (uint64) position->id);
-	}
+	slot->cursor_valid = true;
+	slot->cursor_priority = position->priority;
+	slot->cursor_run_at = position->run_at;
+	pg_atomic_write_u64(&slot->cursor_id, (uint64) position->id);
 	LWLockRelease(zj_shared->lock);
 }
 

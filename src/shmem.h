@@ -78,10 +78,9 @@ typedef struct ZjWorkerSlot
 									 * last run it took (claim.c) */
 	TimestampTz cursor_run_at;
 	pg_atomic_uint64 cursor_id; /* moves without the lock (runctx.c) */
-	pg_atomic_uint32 rewind;	/* a commit made a run pending before a
-								 * position of the role: claim from the
-								 * head again; the position no longer
-								 * counts for others */
+	pg_atomic_uint32 rewind;	/* a commit made a run pending before it:
+								 * claim from the head again; meanwhile it
+								 * does not count for others (claim.c) */
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
 	pg_atomic_uint64 runs_completed;	/* runs this worker completed */
 	pg_atomic_uint64 runs_failed;	/* attempts that did not complete */

@@ -139,32 +139,11 @@ zj_wakeup_before(int32 priority, TimestampTz run_at, const ZjWake *w)
 }
 
 /*
- * Under the slots' lock: every worker of w's owner (w NULL: of any) goes
- * back to the head of the queue for its next claim.  As each claims after
- * the furthest position of its role's workers (claim.c), one of them past
- * the run made pending is enough to make them all pass it.
- */
-static void
-zj_wakeup_rewind(const ZjWake *w)
-{
-	int			i;
-
-	for (i = 0; i < zj_shared->nslots; i++)
-	{
-		ZjWorkerSlot *s = &zj_shared->slots[i];
-
-		if (s->state != ZJ_SLOT_FREE && s->database == MyDatabaseId &&
-			(w == NULL || s->role == w->owner))
-			pg_atomic_write_u32(&s->rewind, 1);
-	}
-}
-
-/*
  * At the commit that made w->runs runs of w->owner pending (w NULL: of
  * owners not noted, so of any): wake up to that many idle workers of the
- * owner, and the launcher if it can help.  When a worker of the owner
- * claims after a position past w's first run, they all go back to the
- * head of the queue for their next claim (see claim.c); with w NULL, too.
+ * owner, and the launcher if it can help.  Workers of the owner that claim
+ * after a position past w's first run go back to the head of the queue for
+ * their next claim (see claim.c); with w NULL, all of them.
  */
 static void
 zj_wakeup_role(const ZjWake *w)
@@ -173,7 +152,6 @@ zj_wakeup_role(const ZjWake *w)
 	int64		runs = all ? PG_INT64_MAX : w->runs;
 	bool		has_worker = false;
 	bool		has_room = false;	/* a free slot, or another role's idle worker */
-	bool		passed = false; /* a worker claims after w's first run */
 	int			i;
 
 	LWLockAcquire(zj_shared->lock, LW_SHARED);
@@ -190,7 +168,7 @@ zj_wakeup_role(const ZjWake *w)
 			continue;
 		if (s->cursor_valid &&
 			(all || !zj_wakeup_before(s->cursor_priority, s->cursor_run_at, w)))
-			passed = true;
+			pg_atomic_write_u32(&s->rewind, 1);
 		if (s->retire)
 			continue;
 		has_worker = true;
@@ -200,8 +178,6 @@ zj_wakeup_role(const ZjWake *w)
 			runs--;
 		}
 	}
-	if (passed)
-		zj_wakeup_rewind(w);
 	LWLockRelease(zj_shared->lock);
 
 	/*
