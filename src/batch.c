@@ -42,6 +42,7 @@
 #include "runstate.h"
 #include "shmem.h"
 #include "sqlexec.h"
+#include "wakeup.h"
 
 /*
  * Runs in one batch, at most; zapjobs.batch_time bounds it first.  Runs
@@ -102,6 +103,26 @@ zj_batch_has_room(int done)
 	return 1 + done < ZJ_BATCH_MAX_RUNS &&
 		MyProc->subxidStatus.count < ZJ_BATCH_MAX_SUBXIDS &&
 		!MyProc->subxidStatus.overflowed && !zj_runctx_slot()->retire;
+}
+
+/*
+ * The batch leaves the runs of locked from first_left on: its commit
+ * releases them, behind the workers' claim positions.  This worker claims
+ * them next (its scan from the head finds them, see claim.c), unless it
+ * hands a run over to run alone or gives up its slot: then, at commit,
+ * others are told as for runs enqueued (wakeup.c).
+ */
+static void
+zj_batch_release(List *locked, int first_left, bool to_others)
+{
+	ZjRun	   *first;
+
+	zj_claim_rewind();
+	if (!to_others || first_left >= list_length(locked))
+		return;
+	first = list_nth(locked, first_left);
+	zj_wakeup_note_enqueue(zj_runctx_role(), list_length(locked) - first_left,
+						   first->priority, first->run_at);
 }
 
 static void
@@ -292,21 +313,17 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 			ZjRun	   *run = lfirst(lc);
 			List	   *trees;
 
-			/*
-			 * Runs left over stay pending: the commit releases them, behind
-			 * the workers' claim positions, where the next scan from the
-			 * head finds them (see zj_claim_rewind).
-			 */
 			if (GetCurrentTimestamp() >= deadline || !zj_batch_has_room(done))
 			{
-				zj_claim_rewind();
+				zj_batch_release(locked, foreach_current_index(lc),
+								 zj_runctx_slot()->retire);
 				break;
 			}
 			if (zj_batch_suspect(run) || !zj_batch_parse(run, &trees) ||
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
 			{
 				zj_batch_last_size = 1;
-				zj_claim_rewind();
+				zj_batch_release(locked, foreach_current_index(lc) + 1, true);
 				return run->id;
 			}
 			zj_attempt_reset_session_state();

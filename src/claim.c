@@ -27,16 +27,18 @@
  *	  BEGIN) each claim would step over all runs claimed since, and a queue
  *	  of 100,000 would crawl.  So, as PgQ's consumers keep a position, each
  *	  worker claims after the (priority, run_at, id) of the last run it took,
- *	  or after the furthest one its role's workers took (their batches hold
- *	  the runs between, which the scan would otherwise step over one lock
- *	  at a time), and goes back to the head when that finds nothing, when a
- *	  commit made a run pending before its position (wakeup.c sets its
- *	  slot's rewind flag, and a flagged position no longer counts for the
- *	  others), when its batch released runs it had locked, and at least every
- *	  ZJ_REWIND_MS, for runs released by a transaction that failed or left
- *	  behind the others' positions.  A scan from the head that finds a run
+ *	  or after the furthest one its role's workers took (their batches
+ *	  mostly hold the runs between, which the scan would otherwise step
+ *	  over one lock at a time).  It goes back to the head when that finds
+ *	  nothing, when a commit made a run pending before its position
+ *	  (wakeup.c raises its slot's rewind flag; until its look at the head is
+ *	  over, a flagged position does not count for the others), when its
+ *	  batch released runs it had locked (batch.c tells the others too when
+ *	  this worker will not claim them next), and at least every
+ *	  ZJ_REWIND_MS, for runs a failed transaction or a race with a commit
+ *	  left behind the positions.  A scan from the head that finds a run
  *	  before the furthest position makes the worker claim after its own
- *	  position until it is there, so the runs behind are all taken at once.
+ *	  position until it is there: one sweep takes the runs left behind.
  *
  *	  While a restore loads the database, nothing is claimed (restore.c).
  *
@@ -69,6 +71,8 @@ static ZjRun zj_claim_position;
 static ZjRun zj_claim_from;		/* where it claims after (zj_claim_after) */
 static ZjRun zj_claim_catch_up; /* claims after its own position until here */
 static bool zj_claim_catching_up = false;
+static uint32 zj_claim_flag_seen = 0;	/* the rewind flag its look at the head
+										 * answers (zj_claim_head_done) */
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
@@ -385,15 +389,15 @@ zj_claim_from_head(const ZjRun *first)
 static const ZjRun *
 zj_claim_after(void)
 {
-	ZjWorkerSlot *slot = zj_runctx_slot();
 	TimestampTz now = GetCurrentTimestamp();
+	uint32		flag = pg_atomic_read_u32(&zj_runctx_slot()->rewind);
 
-	if (pg_atomic_exchange_u32(&slot->rewind, 0) != 0 ||
-		now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
+	if (flag != 0 || now - zj_claim_head_at >= ZJ_REWIND_MS * 1000)
 		zj_claim_has_position = false;
 	if (!zj_claim_has_position)
 	{
 		zj_claim_head_at = now;
+		zj_claim_flag_seen = flag;
 		return NULL;
 	}
 	zj_claim_from = zj_claim_position;
@@ -404,6 +408,22 @@ zj_claim_after(void)
 	if (!zj_claim_catching_up)
 		zj_claim_furthest(&zj_claim_from);
 	return &zj_claim_from;
+}
+
+/*
+ * A look at the head is over, its position published: lower the rewind
+ * flag it answered.  Until now the flag kept the worker's old position
+ * from the others (zj_claim_furthest); a commit that raised it again
+ * meanwhile keeps it raised, for another look.
+ */
+static void
+zj_claim_head_done(void)
+{
+	uint32		seen = zj_claim_flag_seen;
+
+	if (seen != 0)
+		pg_atomic_compare_exchange_u32(&zj_runctx_slot()->rewind, &seen, 0);
+	zj_claim_flag_seen = 0;
 }
 
 /*
@@ -445,6 +465,8 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 		zj_claim_from_head(run);
 	if (run != NULL)
 		zj_claim_moved_to(run);
+	if (from_head)
+		zj_claim_head_done();
 	return run;
 }
 
@@ -495,6 +517,9 @@ zj_claim_next(Oid role, int64 only_id, MemoryContext cxt, ZjRun **run)
 			zj_claim_unlimited(role, cxt);
 		result = zj_claim_keep(*run, limited, no_restore, changes);
 	}
+	/* Rolled back by the caller: the run is pending again, at our position. */
+	if (result == ZJ_CLAIM_AGAIN && *run != NULL)
+		zj_claim_rewind();
 	/* A rate slot is taken only by a claim that stands (ratelimit.c). */
 	if (result == ZJ_CLAIMED)
 		zj_ratelimit_take((*run)->id);
@@ -652,13 +677,20 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 		zj_claim_head_at = GetCurrentTimestamp();
 		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, NULL, cxt);
 		if (runs != NIL)
+		{
 			zj_claim_from_head(linitial(runs));
+			zj_claim_moved_to(llast(runs));
+		}
+		zj_claim_head_done();
 	}
-	if (runs != NIL)
+	else
 		zj_claim_moved_to(llast(runs));
 	/* A restore began meanwhile (see restore.c): leave them all locked. */
 	if (runs != NIL && no_restore && !zj_restore_none())
+	{
+		zj_claim_rewind();
 		return NIL;
+	}
 	/* Limits came meanwhile (see zj_claim_limits_came): leave their runs. */
 	pg_memory_barrier();
 	if (runs != NIL && zj_claim_changes() != changes)

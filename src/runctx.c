@@ -112,8 +112,8 @@ zj_runctx_set_cursor(const ZjRun *position)
 
 /*
  * A new id at the published (priority, run_at), without the lock: a
- * reader pairs those with one of the ids written since, all positions at
- * them that the worker has passed.
+ * reader pairs those with one of the ids written since, all runs at them
+ * that the worker claimed or locked.
  */
 void
 zj_runctx_set_cursor_id(int64 id)

@@ -73,13 +73,13 @@ typedef struct ZjWorkerSlot
 	TimestampTz deadline;		/* when run_id's timeout expires, or 0 */
 	int64		cancel_id;		/* run jobs.cancel() asked to stop, or 0 */
 	TimestampTz cancel_at;		/* when it asked */
-	bool		cursor_valid;	/* the worker claims after a position: */
+	bool		cursor_valid;	/* a position was published (claim.c): */
 	int32		cursor_priority;	/* the (priority, run_at, id) of the
-									 * last run it took (claim.c) */
+									 * last run it claimed or locked */
 	TimestampTz cursor_run_at;
 	pg_atomic_uint64 cursor_id; /* moves without the lock (runctx.c) */
-	pg_atomic_uint32 rewind;	/* a commit made a run pending before it:
-								 * claim from the head again; meanwhile it
+	pg_atomic_uint32 rewind;	/* commits that made runs pending before it:
+								 * claim from the head again; until then it
 								 * does not count for others (claim.c) */
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
 	pg_atomic_uint64 runs_completed;	/* runs this worker completed */

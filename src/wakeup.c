@@ -168,7 +168,7 @@ zj_wakeup_role(const ZjWake *w)
 			continue;
 		if (s->cursor_valid &&
 			(all || !zj_wakeup_before(s->cursor_priority, s->cursor_run_at, w)))
-			pg_atomic_write_u32(&s->rewind, 1);
+			pg_atomic_fetch_add_u32(&s->rewind, 1);
 		if (s->retire)
 			continue;
 		has_worker = true;
