@@ -107,18 +107,22 @@ zj_batch_has_room(int done)
 
 /*
  * The batch leaves the runs of locked from first_left on: its commit
- * releases them, behind the workers' claim positions.  This worker claims
- * them next (its scan from the head finds them, see claim.c), unless it
- * hands a run over to run alone or gives up its slot: then, at commit,
- * others are told as for runs enqueued (wakeup.c).
+ * releases them, behind the workers' claim positions.  This worker's next
+ * scan starts from the head and finds them (claim.c); if it gives up its
+ * slot instead, others are told at commit, as for runs enqueued
+ * (wakeup.c).  (A run handed over to run alone delays them until it ends
+ * or another worker looks at the head: within a second.  Telling the
+ * others then would send them all to the head at every overrun.)
  */
 static void
 zj_batch_release(List *locked, int first_left, bool to_others)
 {
 	ZjRun	   *first;
 
+	if (first_left >= list_length(locked))
+		return;
 	zj_claim_rewind();
-	if (!to_others || first_left >= list_length(locked))
+	if (!to_others)
 		return;
 	first = list_nth(locked, first_left);
 	zj_wakeup_note_enqueue(zj_runctx_role(), list_length(locked) - first_left,
@@ -323,7 +327,7 @@ zj_batch_loop(ZjRun *first, List *first_trees)
 				zj_batch_run_one(run, trees, zj_batch_time_ms) == ZJ_BATCH_RUN_OVERRAN)
 			{
 				zj_batch_last_size = 1;
-				zj_batch_release(locked, foreach_current_index(lc) + 1, true);
+				zj_batch_release(locked, foreach_current_index(lc) + 1, false);
 				return run->id;
 			}
 			zj_attempt_reset_session_state();

@@ -321,8 +321,12 @@ zj_claim_is_after(int32 priority, TimestampTz run_at, int64 id, const ZjRun *b)
 }
 
 /*
- * The batch released runs it had locked, behind its position: the next
- * claim scans from the head (and catches up, see zj_claim_from_head).
+ * Runs behind the worker's position are pending again (a batch released
+ * them, a claim was rolled back): the next claim scans from the head (and
+ * catches up, see zj_claim_from_head).  Others may still claim after this
+ * position until their own next look at the head; a claim rolled back
+ * for limits, or runs left for a restore, send every worker to the
+ * limited claims, which start at the head anyway.
  */
 void
 zj_claim_rewind(void)

@@ -79,8 +79,8 @@ typedef struct ZjWorkerSlot
 	TimestampTz cursor_run_at;
 	pg_atomic_uint64 cursor_id; /* moves without the lock (runctx.c) */
 	pg_atomic_uint32 rewind;	/* commits that made runs pending before it:
-								 * claim from the head again; until then it
-								 * does not count for others (claim.c) */
+								 * claim from the head again; until that look
+								 * is over it does not count for others */
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last sign of life */
 	pg_atomic_uint64 runs_completed;	/* runs this worker completed */
 	pg_atomic_uint64 runs_failed;	/* attempts that did not complete */
