@@ -72,7 +72,7 @@ static ZjRun zj_claim_from;		/* where it claims after (zj_claim_after) */
 static ZjRun zj_claim_catch_up; /* claims after its own position until here */
 static bool zj_claim_catching_up = false;
 static uint32 zj_claim_flag_seen = 0;	/* the rewind flag its look at the head
-										 * answers (zj_claim_head_done) */
+										 * answers (zj_claim_head_took) */
 static bool zj_claim_has_position = false;
 static TimestampTz zj_claim_head_at = 0;	/* its last scan from the head */
 
@@ -323,7 +323,7 @@ zj_claim_is_after(int32 priority, TimestampTz run_at, int64 id, const ZjRun *b)
 /*
  * Runs behind the worker's position are pending again (a batch released
  * them, a claim was rolled back): the next claim scans from the head (and
- * catches up, see zj_claim_from_head).  Others may still claim after this
+ * catches up, see zj_claim_head_took).  Others may still claim after this
  * position until their own next look at the head; a claim rolled back
  * for limits, or runs left for a restore, send every worker to the
  * limited claims, which start at the head anyway.
@@ -370,25 +370,10 @@ zj_claim_furthest(ZjRun *position)
 }
 
 /*
- * A scan from the head found first.  If that lies before the furthest
- * position published for the role (its own last one included), runs are
- * pending behind it: a batch's leftovers, the rest of a batch whose run
- * was handed over to run alone or whose worker exited, a commit that raced
- * a claim.  So the worker claims after its own position until it is
- * there, rather than after the furthest at once, and none of them waits.
- */
-static void
-zj_claim_from_head(const ZjRun *first)
-{
-	zj_claim_catch_up = *first;
-	zj_claim_catching_up = zj_claim_furthest(&zj_claim_catch_up);
-}
-
-/*
  * The position to claim after, or NULL for the head (see the file
  * header): the furthest of its role's workers (zj_claim_furthest), so that
  * eight workers do not all step over each other's locked runs; its own
- * while it catches up (zj_claim_from_head).
+ * while it catches up (zj_claim_head_took).
  */
 static const ZjRun *
 zj_claim_after(void)
@@ -415,22 +400,6 @@ zj_claim_after(void)
 }
 
 /*
- * A look at the head is over, its position published: lower the rewind
- * flag it answered.  Until now the flag kept the worker's old position
- * from the others (zj_claim_furthest); a commit that raised it again
- * meanwhile keeps it raised, for another look.
- */
-static void
-zj_claim_head_done(void)
-{
-	uint32		seen = zj_claim_flag_seen;
-
-	if (seen != 0)
-		pg_atomic_compare_exchange_u32(&zj_runctx_slot()->rewind, &seen, 0);
-	zj_claim_flag_seen = 0;
-}
-
-/*
  * The worker took run: its new position, published for committers and
  * for its role's other workers.
  */
@@ -451,6 +420,34 @@ zj_claim_moved_to(const ZjRun *run)
 		zj_runctx_set_cursor(&zj_claim_position);
 }
 
+/*
+ * A scan from the head took first to last (NULL: none).  If first lies
+ * before the furthest position published for the role (its own last one
+ * included), runs are pending behind that position: a batch's leftovers,
+ * the rest of a batch whose worker exited or handed a run over to run
+ * alone, a commit that raced a claim.  So the worker claims after its own
+ * position until it is there, rather than after the furthest at once: one
+ * sweep takes them all.  Then it lowers the rewind flag the look answered
+ * (zj_claim_after): until its new position is published, the flag keeps
+ * its old one from the others (zj_claim_furthest); a commit that raised
+ * the flag again meanwhile keeps it raised, for another look.
+ */
+static void
+zj_claim_head_took(const ZjRun *first, const ZjRun *last)
+{
+	uint32		seen = zj_claim_flag_seen;
+
+	if (first != NULL)
+	{
+		zj_claim_catch_up = *first;
+		zj_claim_catching_up = zj_claim_furthest(&zj_claim_catch_up);
+		zj_claim_moved_to(last);
+	}
+	if (seen != 0)
+		pg_atomic_compare_exchange_u32(&zj_runctx_slot()->rewind, &seen, 0);
+	zj_claim_flag_seen = 0;
+}
+
 /* The next run after zj_claim_after's position, or from the head if none is after it. */
 static ZjRun *
 zj_claim_unlimited(Oid role, MemoryContext cxt)
@@ -465,12 +462,10 @@ zj_claim_unlimited(Oid role, MemoryContext cxt)
 		run = zj_runstate_claim(role, 0, NULL, cxt);
 		from_head = true;
 	}
-	if (run != NULL && from_head)
-		zj_claim_from_head(run);
-	if (run != NULL)
-		zj_claim_moved_to(run);
 	if (from_head)
-		zj_claim_head_done();
+		zj_claim_head_took(run, run);
+	else if (run != NULL)
+		zj_claim_moved_to(run);
 	return run;
 }
 
@@ -680,12 +675,8 @@ zj_claim_lock_pending(Oid role, int n, MemoryContext cxt)
 	{
 		zj_claim_head_at = GetCurrentTimestamp();
 		runs = zj_claim_lock_from(role, slot, ZJ_LOCK_HEAD, NULL, cxt);
-		if (runs != NIL)
-		{
-			zj_claim_from_head(linitial(runs));
-			zj_claim_moved_to(llast(runs));
-		}
-		zj_claim_head_done();
+		zj_claim_head_took(runs != NIL ? linitial(runs) : NULL,
+						   runs != NIL ? llast(runs) : NULL);
 	}
 	else
 		zj_claim_moved_to(llast(runs));
